@@ -1,0 +1,74 @@
+# The few commands a newcomer needs. `make demo` runs the function locally; `make test` runs every check.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt src/handler/requirements.txt | cksum | cut -d' ' -f1)
+
+.DEFAULT_GOAL := help
+.PHONY: help setup lint format test unit integration demo local-api ddl bench bench-quick sam-setup validate build clean
+
+help:
+	@echo "make demo        run the function over events/*.json against the local stack (PostgreSQL + local Data API)"
+	@echo "make test        lint, type-check and run every test (unit, integration, template, quick benchmark)"
+	@echo "make local-api   serve the local Data API on http://127.0.0.1:4599 (for sam local invoke)"
+	@echo "make bench       full benchmark: old designs vs this project on the same cluster model"
+	@echo "make validate    sam validate --lint and sam build"
+	@echo "make ddl         regenerate sql/create_table.sql from src/handler/ingest/schema.py"
+
+$(STAMP): requirements-dev.txt src/handler/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)
+
+lint: setup
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+format: setup
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+unit: setup
+	$(PY) -m pytest tests/unit
+
+integration: setup
+	$(PY) -m pytest tests/integration
+
+test: lint sam-setup
+	$(PY) -m pytest
+
+demo: setup
+	$(PY) -m local.demo
+
+local-api: setup
+	$(PY) -m local.server --port 4599
+
+ddl: setup
+	$(PY) -m local.ddl > sql/create_table.sql
+
+bench: setup
+	$(PY) -m bench.run
+
+bench-quick: setup
+	$(PY) -m bench.run --quick
+
+# The SAM CLI pins its own boto3, so it lives in a venv of its own.
+SAM_VENV := .venv-sam
+SAM_STAMP := $(SAM_VENV)/.installed-$(shell cat requirements-sam.txt 2>/dev/null | cksum | cut -d' ' -f1)
+
+$(SAM_STAMP): requirements-sam.txt
+	test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-sam.txt
+	rm -f $(SAM_VENV)/.installed-* && touch $@
+
+sam-setup: $(SAM_STAMP)
+
+validate: sam-setup
+	$(SAM_VENV)/bin/sam validate --lint
+	$(SAM_VENV)/bin/sam build
+
+clean:
+	rm -rf .aws-sam .local-stack .pytest_cache .mypy_cache .ruff_cache

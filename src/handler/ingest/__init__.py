@@ -1,0 +1,1 @@
+"""SQS batch -> validated rows -> multi-row INSERTs through the Redshift Data API."""
