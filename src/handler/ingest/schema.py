@@ -29,7 +29,7 @@ class Column:
             return f"VARCHAR({self.size})"
         if self.kind is ColumnKind.DECIMAL:
             return f"DECIMAL({self.precision},{self.scale})"
-        return self.kind.value
+        return str(self.kind.value)
 
 
 def _v(name: str, size: int, *, required: bool = False) -> Column:

@@ -1,0 +1,280 @@
+"""SQS record -> validated row, or the reason it is permanently bad."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any
+
+from ingest.schema import (
+    EXTRA_COLUMN,
+    INSERT_COLUMNS,
+    MESSAGE_ID_COLUMN,
+    PAYLOAD_COLUMN_NAMES,
+    Column,
+    ColumnKind,
+)
+
+# A validated value, ready for rendering: None is SQL NULL; bool renders as TRUE/FALSE;
+# str is the text of a VARCHAR, a canonical timestamp or decimal, or a SUPER value's JSON.
+SqlValue = str | bool | None
+
+_TIMESTAMP_SHAPE = re.compile(
+    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
+)
+
+
+class Reason(StrEnum):
+    """Why a record can never be written; also the `Reason` metric dimension."""
+
+    INVALID_JSON = "invalid_json"
+    NOT_AN_OBJECT = "not_an_object"
+    MISSING_REQUIRED_FIELD = "missing_required_field"
+    INVALID_TIMESTAMP = "invalid_timestamp"
+    INVALID_BOOLEAN = "invalid_boolean"
+    INVALID_DECIMAL = "invalid_decimal"
+    VALUE_TOO_LONG = "value_too_long"
+    NUL_CHARACTER = "nul_character"
+    INVALID_UNICODE = "invalid_unicode"
+    RECORD_TOO_LARGE = "record_too_large"
+    REJECTED_BY_DATABASE = "rejected_by_database"
+
+
+@dataclass(frozen=True)
+class Row:
+    """A record that passed validation: one value per column in schema.INSERT_COLUMNS."""
+
+    message_id: str
+    receive_count: int
+    values: tuple[SqlValue, ...]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A permanently bad record. `detail` names columns and limits, never values (PII)."""
+
+    message_id: str
+    reason: Reason
+    detail: str
+
+
+@dataclass(frozen=True)
+class SqsMessage:
+    message_id: str
+    body: str
+    receive_count: int
+
+
+class _Invalid(Exception):
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+def read_message(record: Mapping[str, Any]) -> SqsMessage:
+    """The parts of an SQS event record we use; a malformed envelope is a bug upstream."""
+    message_id = record.get("messageId")
+    if not isinstance(message_id, str) or not message_id:
+        raise ValueError("SQS record without a messageId")
+    attributes = record.get("attributes") or {}
+    try:
+        receive_count = int(attributes.get("ApproximateReceiveCount", "1"))
+    except (TypeError, ValueError):
+        receive_count = 1
+    body = record.get("body")
+    return SqsMessage(message_id, body if isinstance(body, str) else "", receive_count)
+
+
+def validate(message: SqsMessage) -> Row | Rejection:
+    """Turn one SQS message into a row for every column, or say why it can never be one."""
+    try:
+        return Row(message.message_id, message.receive_count, _row_values(message))
+    except _Invalid as bad:
+        return Rejection(message.message_id, bad.reason, bad.detail)
+
+
+def _row_values(message: SqsMessage) -> tuple[SqlValue, ...]:
+    try:
+        payload = json.loads(message.body)
+    except (json.JSONDecodeError, RecursionError):
+        raise _Invalid(Reason.INVALID_JSON, "body is not valid JSON") from None
+    if not isinstance(payload, dict):
+        raise _Invalid(Reason.NOT_AN_OBJECT, f"body is a JSON {_json_type(payload)}, not an object")
+    # Walk the payload's keys rather than every column: most AppsFlyer fields are absent.
+    values: list[SqlValue] = [None] * len(INSERT_COLUMNS)
+    extra: dict[str, Any] = {}
+    for key, raw in payload.items():
+        index = _PAYLOAD_INDEX.get(key)
+        if index is None:
+            extra[key] = raw
+        elif raw is not None:
+            values[index] = _convert(INSERT_COLUMNS[index], raw)
+    for index in _REQUIRED_INDEXES:
+        if values[index] is None or values[index] == "":
+            name = INSERT_COLUMNS[index].name
+            raise _Invalid(Reason.MISSING_REQUIRED_FIELD, f"{name} is missing or empty")
+    values[_MESSAGE_ID_INDEX] = _varchar(MESSAGE_ID_COLUMN, message.message_id)
+    if extra:
+        values[_EXTRA_INDEX] = _super(EXTRA_COLUMN, extra)
+    return tuple(values)
+
+
+_PAYLOAD_INDEX = {c.name: i for i, c in enumerate(INSERT_COLUMNS) if c.name in PAYLOAD_COLUMN_NAMES}
+_REQUIRED_INDEXES = tuple(
+    i for i, c in enumerate(INSERT_COLUMNS) if c.required and c.name in PAYLOAD_COLUMN_NAMES
+)
+_MESSAGE_ID_INDEX = INSERT_COLUMNS.index(MESSAGE_ID_COLUMN)
+_EXTRA_INDEX = INSERT_COLUMNS.index(EXTRA_COLUMN)
+
+
+def _convert(column: Column, raw: Any) -> SqlValue:
+    if column.kind is ColumnKind.VARCHAR:
+        return _varchar(column, _as_text(raw))
+    if column.kind is ColumnKind.SUPER:
+        return _super(column, _decode_embedded_json(raw))
+    # AppsFlyer sends "" for absent typed values; for these columns it can only mean NULL.
+    if raw == "":
+        return None
+    if column.kind is ColumnKind.TIMESTAMP:
+        return _timestamp(column, raw)
+    if column.kind is ColumnKind.BOOLEAN:
+        return _boolean(column, raw)
+    return _decimal(column, raw)
+
+
+def _as_text(raw: Any) -> str:
+    if isinstance(raw, str):
+        return raw
+    if isinstance(raw, bool):
+        return "true" if raw else "false"
+    # Numbers and nested JSON keep their JSON spelling, so nothing is lost or reformatted.
+    return json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+
+
+def _varchar(column: Column, text: str) -> str:
+    if "\x00" in text:
+        raise _Invalid(Reason.NUL_CHARACTER, f"{column.name} contains a NUL character")
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise _Invalid(Reason.INVALID_UNICODE, f"{column.name} is not valid UTF-8") from None
+    if size > column.size:
+        raise _Invalid(
+            Reason.VALUE_TOO_LONG,
+            f"{column.name} is {size} bytes in UTF-8; {column.redshift_type} holds {column.size}",
+        )
+    return text
+
+
+def _decode_embedded_json(raw: Any) -> Any:
+    # AppsFlyer sends event_value as a JSON-encoded string; store the structure it encodes.
+    if isinstance(raw, str):
+        if raw == "":
+            return None
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, RecursionError):
+            return raw  # plain text is still a valid SUPER value (a JSON string)
+    return raw
+
+
+def _super(column: Column, value: Any) -> str | None:
+    if value is None:
+        return None
+    if _contains_nul(value):
+        raise _Invalid(Reason.NUL_CHARACTER, f"{column.name} contains a NUL character")
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise _Invalid(Reason.INVALID_UNICODE, f"{column.name} is not valid UTF-8") from None
+    return text
+
+
+def _contains_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any("\x00" in k or _contains_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_contains_nul(v) for v in value)
+    return False
+
+
+def _timestamp(column: Column, raw: Any) -> str:
+    if not isinstance(raw, str):
+        raise _Invalid(Reason.INVALID_TIMESTAMP, f"{column.name} must be a timestamp string")
+    parsed = _parse_timestamp(raw.strip())
+    if parsed is None:
+        raise _Invalid(
+            Reason.INVALID_TIMESTAMP,
+            f"{column.name} is not 'YYYY-MM-DD HH:MM:SS[.fff]' or ISO-8601",
+        )
+    if parsed.tzinfo is not None:
+        # TIMESTAMP has no zone: store the instant in UTC, as AppsFlyer's own fields are.
+        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+    return parsed.isoformat(sep=" ")
+
+
+def _parse_timestamp(text: str) -> datetime | None:
+    # fromisoformat (C, fast) reads both AppsFlyer's "YYYY-MM-DD HH:MM:SS.fff" and ISO-8601;
+    # the shape check first keeps out the compact and week-date forms it also accepts.
+    if not _TIMESTAMP_SHAPE.match(text):
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def _boolean(column: Column, raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+        return raw.strip().lower() == "true"
+    raise _Invalid(Reason.INVALID_BOOLEAN, f"{column.name} must be true or false")
+
+
+def _decimal(column: Column, raw: Any) -> str:
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise _Invalid(Reason.INVALID_DECIMAL, f"{column.name} must be a number")
+    try:
+        # repr() is the shortest text that round-trips a float: 0.1 stays 0.1.
+        number = Decimal(repr(raw) if isinstance(raw, float) else str(raw).strip())
+    except InvalidOperation:
+        raise _Invalid(Reason.INVALID_DECIMAL, f"{column.name} is not a number") from None
+    if not number.is_finite():
+        raise _Invalid(Reason.INVALID_DECIMAL, f"{column.name} must be finite")
+    integer_digits = column.precision - column.scale
+    if abs(number) >= Decimal(10) ** integer_digits:
+        raise _Invalid(
+            Reason.INVALID_DECIMAL,
+            f"{column.name} exceeds {column.redshift_type} ({integer_digits} integer digits)",
+        )
+    quantum = Decimal(1).scaleb(-column.scale)
+    rounded = number.quantize(quantum)
+    if rounded != number:
+        # Redshift would round silently; we refuse to lose a sender's digits without a trace.
+        raise _Invalid(
+            Reason.INVALID_DECIMAL,
+            f"{column.name} has more than {column.scale} decimal places for {column.redshift_type}",
+        )
+    return format(rounded.normalize() if rounded else Decimal(0), "f")
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "boolean"
+    if value is None:
+        return "null"
+    return "number"

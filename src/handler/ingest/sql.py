@@ -1,0 +1,131 @@
+"""Rows -> parameterised multi-row INSERTs, each within the Data API's size limits."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ingest.records import Row, SqlValue
+from ingest.schema import INSERT_COLUMNS, Column, ColumnKind, quote_identifier
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One INSERT: its SQL, its named parameters, and the rows it carries."""
+
+    sql: str
+    parameters: tuple[tuple[str, str], ...]
+    rows: tuple[Row, ...]
+
+    @property
+    def size(self) -> int:
+        """What we budget against the 100 KB limit: SQL text plus parameter names and values."""
+        return len(self.sql) + sum(len(n) + len(v.encode("utf-8")) for n, v in self.parameters)
+
+    def data_api_parameters(self) -> list[dict[str, str]]:
+        return [{"name": name, "value": value} for name, value in self.parameters]
+
+
+@dataclass(frozen=True)
+class Rendering:
+    statements: tuple[Statement, ...]
+    oversized: tuple[Row, ...]  # rows that alone exceed a statement's budget
+
+
+def _placeholder_template(column: Column) -> str:
+    # Parameters arrive as text; explicit casts keep multi-row VALUES unambiguous. The
+    # `::type` shorthand is avoided because the Data API could read `:type` as a parameter.
+    if column.kind is ColumnKind.TIMESTAMP:
+        return "CAST({} AS TIMESTAMP)"
+    if column.kind is ColumnKind.DECIMAL:
+        return f"CAST({{}} AS {column.redshift_type})"
+    if column.kind is ColumnKind.SUPER:
+        return "JSON_PARSE({})"
+    return "{}"
+
+
+_TEMPLATES = tuple(_placeholder_template(c) for c in INSERT_COLUMNS)
+_COLUMN_LIST = ",".join(quote_identifier(c.name) for c in INSERT_COLUMNS)
+
+
+def insert_prefix(table: str) -> str:
+    qualified = ".".join(quote_identifier(part) for part in table.split("."))
+    # Identifiers only: validated by config, quoted by us. Values never enter the SQL text.
+    return f"INSERT INTO {qualified} ({_COLUMN_LIST}) VALUES "  # noqa: S608
+
+
+class _Builder:
+    """Accumulates rows into one statement, reusing a parameter for repeated values."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.names: dict[str, str] = {}
+        self.fragments: list[str] = []
+        self.rows: list[Row] = []
+        self.size = len(prefix)
+
+    def try_add(self, row: Row, max_bytes: int, max_parameters: int) -> bool:
+        pending: dict[str, str] = {}
+        added_bytes = 0
+        tokens: list[str] = []
+        for template, value in zip(_TEMPLATES, row.values, strict=True):
+            token = self._constant(value)
+            if token is None:
+                assert isinstance(value, str)
+                name = self.names.get(value) or pending.get(value)
+                if name is None:
+                    name = f"p{len(self.names) + len(pending)}"
+                    pending[value] = name
+                    added_bytes += len(name) + len(value.encode("utf-8"))
+                token = template.format(":" + name)
+            tokens.append(token)
+        fragment = "(" + ",".join(tokens) + ")"
+        added_bytes += len(fragment) + (1 if self.fragments else 0)
+        if self.size + added_bytes > max_bytes:
+            return False
+        if len(self.names) + len(pending) > max_parameters:
+            return False
+        self.names.update(pending)
+        self.fragments.append(fragment)
+        self.rows.append(row)
+        self.size += added_bytes
+        return True
+
+    @staticmethod
+    def _constant(value: SqlValue) -> str | None:
+        # The Data API cannot carry NULL or empty parameters: these become SQL constants.
+        if value is None:
+            return "NULL"
+        if value is True:
+            return "TRUE"
+        if value is False:
+            return "FALSE"
+        if value == "":
+            return "''"
+        return None
+
+    def build(self) -> Statement:
+        parameters = tuple((name, value) for value, name in self.names.items())
+        return Statement(self.prefix + ",".join(self.fragments), parameters, tuple(self.rows))
+
+
+def render_inserts(
+    table: str, rows: Sequence[Row], *, max_bytes: int, max_parameters: int
+) -> Rendering:
+    """Pack rows, in order, into as few INSERTs as the byte and parameter limits allow."""
+    prefix = insert_prefix(table)
+    statements: list[Statement] = []
+    oversized: list[Row] = []
+    builder = _Builder(prefix)
+    for row in rows:
+        if builder.try_add(row, max_bytes, max_parameters):
+            continue
+        if builder.rows:
+            statements.append(builder.build())
+            builder = _Builder(prefix)
+            if builder.try_add(row, max_bytes, max_parameters):
+                continue
+        oversized.append(row)
+    if builder.rows:
+        statements.append(builder.build())
+    return Rendering(tuple(statements), tuple(oversized))
