@@ -15,6 +15,9 @@ from ingest.deadline import Deadline
 from ingest.telemetry import log_report, publish_metrics
 from ingest.wiring import build_processor
 
+DEFAULT_METRICS_NAMESPACE = "SqsRedshiftIngest"
+DEFAULT_SERVICE = "sqs-redshift-ingest"
+
 logger = Logger()
 metrics = Metrics()
 
@@ -22,6 +25,10 @@ metrics = Metrics()
 @functools.cache
 def processor() -> BatchProcessor:
     """Settings are validated and clients built once per cold start, on first use."""
+    # Without POWERTOOLS_METRICS_NAMESPACE the flush would fail *after* rows were written,
+    # turning a forgotten setting into duplicates; fall back to the documented names instead.
+    metrics.provider.namespace = metrics.namespace or DEFAULT_METRICS_NAMESPACE
+    metrics.provider.service = metrics.service or DEFAULT_SERVICE
     return build_processor(load_settings(os.environ))
 
 

@@ -51,7 +51,7 @@ def publish_metrics(metrics: Metrics, report: BatchReport) -> None:
     )
     metrics.add_metric(MetricName.LEDGER_ERRORS, count, report.ledger_errors)
     for result in report.targets:
-        per_target = EphemeralMetrics()
+        per_target = EphemeralMetrics(namespace=metrics.namespace, service=metrics.service)
         per_target.add_dimension("Target", result.target)
         stats = result.stats
         per_target.add_metric(MetricName.ROWS_WRITTEN, count, len(result.written))
@@ -66,7 +66,7 @@ def publish_metrics(metrics: Metrics, report: BatchReport) -> None:
             )
         per_target.flush_metrics()
     for reason, records in sorted(report.dead_lettered.items()):
-        per_reason = EphemeralMetrics()
+        per_reason = EphemeralMetrics(namespace=metrics.namespace, service=metrics.service)
         per_reason.add_dimension("Reason", reason)
         per_reason.add_metric(MetricName.RECORDS_DEAD_LETTERED, count, records)
         per_reason.flush_metrics()

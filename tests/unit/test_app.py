@@ -1,0 +1,156 @@
+"""The Lambda entry point: response shape, EMF metrics, logs without payload values."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+import app
+from ingest.batch import BatchProcessor, BatchRetryRequested
+from ingest.config import ConfigError, Settings, Target
+from ingest.dead_letter import DeadLetterQueue
+from ingest.redshift import DataApi
+from ingest.telemetry import MetricName
+from ingest.writer import TargetWriter
+from tests.support import payload, sqs_event
+from tests.unit.fakes import FakeDataApi, client_error
+
+SECRET_IDFA = "AAAAAAAA-SECRET-IDFA-0000-000000000001"
+SECRET_IP = "198.51.100.23"
+
+
+@dataclass
+class LambdaContextStub:
+    function_name: str = "ingest"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ingest"
+    aws_request_id: str = "req-1"
+    remaining_ms: int = 60_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeDataApi]:
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+        settings = Settings(
+            targets=(Target("primary", "dev", cluster_identifier="c1", db_user="u"),),
+            table="public.appsflyer_events",
+            dead_letter_queue_url=dlq,
+            ledger_table=None,
+        )
+        data_api = FakeDataApi()
+        api = DataApi(data_api, supports_wait=True)  # type: ignore[arg-type]
+        processor = BatchProcessor(
+            settings,
+            TargetWriter(api, settings, rng=random.Random(3), sleep=lambda _: None),
+            DeadLetterQueue(sqs, dlq),
+            None,
+        )
+        original = app.processor
+        app.metrics.provider.namespace = app.DEFAULT_METRICS_NAMESPACE
+        app.metrics.provider.service = app.DEFAULT_SERVICE
+        app.processor = lambda: processor  # type: ignore[assignment]
+        try:
+            yield data_api
+        finally:
+            app.processor = original
+
+
+@pytest.fixture
+def log_output() -> Iterator[io.StringIO]:
+    """What the Powertools logger writes (its handler holds the stdout of import time)."""
+    handler = app.logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    buffer = io.StringIO()
+    previous = handler.setStream(buffer)
+    try:
+        yield buffer
+    finally:
+        handler.setStream(previous)
+
+
+def emf_blobs(output: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    return [line for line in lines if "_aws" in line]
+
+
+def test_response_lists_exactly_the_records_to_retry(fake: FakeDataApi) -> None:
+    fake.poison = {"POISON"}
+    bodies = [payload(), "{oops", payload(city="POISON"), payload()]
+    response = app.lambda_handler(sqs_event(bodies), LambdaContextStub())
+    assert response == {"batchItemFailures": []}
+
+
+def test_every_metric_is_emitted_with_its_dimensions(
+    fake: FakeDataApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.poison = {"POISON"}
+    bodies = [payload(), "{oops", payload(city="POISON"), payload()]
+    app.lambda_handler(sqs_event(bodies), LambdaContextStub())
+    emitted: dict[str, set[tuple[str, ...]]] = {}
+    for blob in emf_blobs(capsys.readouterr().out):
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            dimensions = tuple(sorted(directive["Dimensions"][0]))
+            for metric in directive["Metrics"]:
+                emitted.setdefault(metric["Name"], set()).add(dimensions)
+    assert set(emitted) == {m.value for m in MetricName}
+    assert emitted[MetricName.ROWS_WRITTEN] == {("Target", "service")}
+    assert emitted[MetricName.RECORDS_DEAD_LETTERED] == {("Reason", "service")}
+    assert emitted[MetricName.RECORDS_RECEIVED] == {("service",)}
+
+
+def test_logs_carry_ids_and_reasons_never_payload_values(
+    fake: FakeDataApi, capsys: pytest.CaptureFixture[str], log_output: io.StringIO
+) -> None:
+    fake.poison = {SECRET_IP}
+    fake.poison_error = f'invalid input syntax for type inet: "{SECRET_IP}"'
+    bodies = [payload(idfa=SECRET_IDFA), payload(ip=SECRET_IP), payload(wifi="maybe", ip=SECRET_IP)]
+    app.lambda_handler(sqs_event(bodies), LambdaContextStub())
+    output = capsys.readouterr().out + log_output.getvalue()
+    assert SECRET_IDFA not in output
+    assert SECRET_IP not in output
+    records = [json.loads(line) for line in output.splitlines() if '"message"' in line]
+    failures = [r for r in records if r["message"] == "record not written"]
+    assert {f["message_id"] for f in failures} == {"msg-00001", "msg-00002"}
+    assert all(f["outcome"] == "dead_lettered" for f in failures)
+    [summary] = [r for r in records if r["message"] == "batch processed"]
+    assert summary["records_received"] == 3
+    assert summary["rows_written"] == {"primary": 1}
+    assert summary["dead_lettered_by_reason"] == {"rejected_by_database": 1, "invalid_boolean": 1}
+
+
+def test_batch_that_cannot_progress_raises_so_lambda_backs_off(fake: FakeDataApi) -> None:
+    fake.submit_errors = {"*": [client_error("ActiveStatementsExceededException")] * 10}
+    with pytest.raises(BatchRetryRequested):
+        app.lambda_handler(sqs_event([payload()]), LambdaContextStub())
+
+
+def test_remaining_time_below_the_margin_submits_nothing(fake: FakeDataApi) -> None:
+    with pytest.raises(BatchRetryRequested):
+        app.lambda_handler(sqs_event([payload()]), LambdaContextStub(remaining_ms=3_000))
+    assert fake.statements == []
+
+
+def test_misconfiguration_fails_the_cold_start_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("REDSHIFT_TARGETS", raising=False)
+    app.processor.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match="REDSHIFT_TARGETS"):
+            app.lambda_handler(sqs_event([payload()]), LambdaContextStub())
+    finally:
+        app.processor.cache_clear()

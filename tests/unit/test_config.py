@@ -1,0 +1,113 @@
+"""Settings: validated once; every bad value fails with a message naming the variable."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from ingest.config import ConfigError, Target, load_settings
+
+CLUSTER = {"name": "primary", "database": "dev", "cluster_identifier": "c1", "db_user": "ingest"}
+WORKGROUP = {"name": "secondary", "database": "dev", "workgroup_name": "wg"}
+DLQ = "https://sqs.us-east-1.amazonaws.com/123456789012/ingest-dlq"
+
+
+def env(**overrides: Any) -> dict[str, str]:
+    base = {
+        "REDSHIFT_TARGETS": json.dumps([CLUSTER]),
+        "TARGET_TABLE": "public.appsflyer_events",
+        "DEAD_LETTER_QUEUE_URL": DLQ,
+    }
+    base.update({k: v for k, v in overrides.items() if v is not None})
+    for key in [k for k, v in overrides.items() if v is None]:
+        base.pop(key, None)
+    return base
+
+
+def test_single_cluster_target_with_defaults() -> None:
+    settings = load_settings(env())
+    assert settings.targets == (Target("primary", "dev", "c1", None, "ingest", None),)
+    assert settings.ledger_table is None
+    assert settings.statement_max_bytes == 100_000
+    assert settings.targets[0].connection_arguments() == {
+        "Database": "dev",
+        "ClusterIdentifier": "c1",
+        "DbUser": "ingest",
+    }
+
+
+def test_primary_and_secondary_with_ledger() -> None:
+    settings = load_settings(
+        env(REDSHIFT_TARGETS=json.dumps([CLUSTER, WORKGROUP]), LEDGER_TABLE="ledger")
+    )
+    assert [t.name for t in settings.targets] == ["primary", "secondary"]
+    assert settings.targets[1].connection_arguments() == {"Database": "dev", "WorkgroupName": "wg"}
+
+
+def test_tunables_are_read() -> None:
+    settings = load_settings(
+        env(
+            STATEMENT_MAX_BYTES="50000",
+            MAX_TRANSIENT_RETRIES="5",
+            DEADLINE_MARGIN_SECONDS="7.5",
+            STATEMENT_WAIT_SECONDS="10",
+        )
+    )
+    assert (settings.statement_max_bytes, settings.max_transient_retries) == (50_000, 5)
+    assert (settings.deadline_margin_seconds, settings.statement_wait_seconds) == (7.5, 10)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"REDSHIFT_TARGETS": None}, "REDSHIFT_TARGETS is required"),
+        ({"REDSHIFT_TARGETS": "{not json"}, "REDSHIFT_TARGETS is not valid JSON"),
+        ({"REDSHIFT_TARGETS": "[]"}, "REDSHIFT_TARGETS must be a non-empty JSON array"),
+        (
+            {"REDSHIFT_TARGETS": json.dumps([{**CLUSTER, "db_user": None}])},
+            r"REDSHIFT_TARGETS\[0\] with cluster_identifier needs exactly one of db_user or "
+            "secret_arn",
+        ),
+        (
+            {"REDSHIFT_TARGETS": json.dumps([{**CLUSTER, "workgroup_name": "wg"}])},
+            r"REDSHIFT_TARGETS\[0\] needs exactly one of cluster_identifier or workgroup_name",
+        ),
+        (
+            {"REDSHIFT_TARGETS": json.dumps([{**WORKGROUP, "db_user": "x"}])},
+            r"REDSHIFT_TARGETS\[0\] with workgroup_name takes secret_arn",
+        ),
+        (
+            {"REDSHIFT_TARGETS": json.dumps([{**CLUSTER, "database": ""}])},
+            r"REDSHIFT_TARGETS\[0\].database must be a non-empty string",
+        ),
+        (
+            {"REDSHIFT_TARGETS": json.dumps([{**CLUSTER, "name": "bad name!"}])},
+            r"REDSHIFT_TARGETS\[0\].name is required",
+        ),
+        (
+            {"REDSHIFT_TARGETS": json.dumps([{**CLUSTER, "port": 5439}])},
+            r"REDSHIFT_TARGETS\[0\] has unknown keys \['port'\]",
+        ),
+        (
+            {"REDSHIFT_TARGETS": json.dumps([CLUSTER, CLUSTER]), "LEDGER_TABLE": "l"},
+            "duplicate target names",
+        ),
+        ({"REDSHIFT_TARGETS": json.dumps([CLUSTER, WORKGROUP])}, "LEDGER_TABLE is required"),
+        ({"TARGET_TABLE": None}, "TARGET_TABLE is required"),
+        ({"TARGET_TABLE": "appsflyer_events"}, "TARGET_TABLE must be schema-qualified"),
+        ({"TARGET_TABLE": 'public."x"; drop table y'}, "TARGET_TABLE must be schema-qualified"),
+        ({"TARGET_TABLE": "Public.Events"}, "TARGET_TABLE must be schema-qualified"),
+        ({"DEAD_LETTER_QUEUE_URL": None}, "DEAD_LETTER_QUEUE_URL is required"),
+        ({"DEAD_LETTER_QUEUE_URL": "ingest-dlq"}, "DEAD_LETTER_QUEUE_URL must be an SQS queue URL"),
+        ({"STATEMENT_MAX_BYTES": "lots"}, "STATEMENT_MAX_BYTES must be an integer"),
+        ({"STATEMENT_MAX_BYTES": "200000"}, "STATEMENT_MAX_BYTES must be between 8192 and 100000"),
+        ({"STATEMENT_WAIT_SECONDS": "31"}, "STATEMENT_WAIT_SECONDS must be between 1 and 30"),
+        ({"DEADLINE_MARGIN_SECONDS": "soon"}, "DEADLINE_MARGIN_SECONDS must be a number"),
+        ({"MAX_TRANSIENT_RETRIES": "-1"}, "MAX_TRANSIENT_RETRIES must be between 0 and 10"),
+    ],
+)
+def test_bad_settings_name_the_variable(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env(**overrides))
