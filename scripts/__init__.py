@@ -1,0 +1,1 @@
+"""Developer scripts (never deployed): run them as `python -m scripts.<name>`."""
