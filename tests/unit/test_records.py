@@ -69,7 +69,7 @@ def test_required_fields(field: str, missing: Any) -> None:
 @pytest.mark.parametrize(
     ("raw", "stored"),
     [
-        ("2024-05-01 12:34:56.789", "2024-05-01 12:34:56.789000"),
+        ("2024-05-01 12:34:56.789", "2024-05-01 12:34:56.789"),  # AppsFlyer's format, as is
         ("2024-05-01 12:34:56", "2024-05-01 12:34:56"),
         ("2024-05-01T12:34:56Z", "2024-05-01 12:34:56"),
         ("2024-05-01T14:34:56.5+02:00", "2024-05-01 12:34:56.500000"),
@@ -140,7 +140,18 @@ def test_decimals_within_precision_and_scale(raw: Any, stored: str) -> None:
 
 @pytest.mark.parametrize(
     "raw",
-    ["1000000000000", "1e12", "0.0000001", "1.1234567", "NaN", "Infinity", "abc", True, {"v": 1}],
+    [
+        "2024-05-01 12:34:56\n",
+        "1000000000000",
+        "1e12",
+        "0.0000001",
+        "1.1234567",
+        "NaN",
+        "Infinity",
+        "abc",
+        True,
+        {"v": 1},
+    ],
 )
 def test_decimals_outside_the_column_are_rejected(raw: Any) -> None:
     assert reason_of(check(payload(event_revenue=raw))) is Reason.INVALID_DECIMAL

@@ -77,8 +77,9 @@ def test_golden_single_row() -> None:
     expected_tokens[names.index("event_time")] = "CAST(:p2 AS TIMESTAMP)"
     expected_tokens[names.index("idfa")] = "''"
     expected_tokens[names.index("wifi")] = "FALSE"
-    expected_tokens[names.index("event_value")] = "JSON_PARSE(:p3)"
-    expected_tokens[names.index("event_revenue")] = "CAST(:p4 AS DECIMAL(18,6))"
+    # Parameters are numbered in the payload's field order, the message id last.
+    expected_tokens[names.index("event_revenue")] = "CAST(:p3 AS DECIMAL(18,6))"
+    expected_tokens[names.index("event_value")] = "JSON_PARSE(:p4)"
     expected_tokens[names.index("sqs_message_id")] = ":p5"
     assert values_tuple(statement) == "(" + ",".join(expected_tokens) + ")"
     assert statement.sql.startswith(
@@ -88,8 +89,8 @@ def test_golden_single_row() -> None:
         ("p0", "a"),
         ("p1", "install"),
         ("p2", "2024-05-01 00:00:00"),
-        ("p3", '{"k":1}'),
-        ("p4", "1.5"),
+        ("p3", "1.50"),
+        ("p4", '{"k":1}'),
         ("p5", "m-1"),
     )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -24,6 +24,9 @@ from ingest.schema import (
 # str is the text of a VARCHAR, a canonical timestamp or decimal, or a SUPER value's JSON.
 SqlValue = str | bool | None
 
+_APPSFLYER_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?")
+# Decimal text that fits DECIMAL(18,6) by its shape alone; anything else takes the full check.
+_PLAIN_DECIMAL = re.compile(r"-?\d{1,12}(\.\d{1,6})?")
 _TIMESTAMP_SHAPE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
 )
@@ -52,6 +55,7 @@ class Row:
     message_id: str
     receive_count: int
     values: tuple[SqlValue, ...]
+    present: tuple[int, ...] = ()  # indexes of the values that may be non-NULL (a render hint)
 
 
 @dataclass(frozen=True)
@@ -94,12 +98,13 @@ def read_message(record: Mapping[str, Any]) -> SqsMessage:
 def validate(message: SqsMessage) -> Row | Rejection:
     """Turn one SQS message into a row for every column, or say why it can never be one."""
     try:
-        return Row(message.message_id, message.receive_count, _row_values(message))
+        values, present = _row_values(message)
+        return Row(message.message_id, message.receive_count, values, present)
     except _Invalid as bad:
         return Rejection(message.message_id, bad.reason, bad.detail)
 
 
-def _row_values(message: SqsMessage) -> tuple[SqlValue, ...]:
+def _row_values(message: SqsMessage) -> tuple[tuple[SqlValue, ...], tuple[int, ...]]:
     try:
         payload = json.loads(message.body)
     except (json.JSONDecodeError, RecursionError):
@@ -108,21 +113,34 @@ def _row_values(message: SqsMessage) -> tuple[SqlValue, ...]:
         raise _Invalid(Reason.NOT_AN_OBJECT, f"body is a JSON {_json_type(payload)}, not an object")
     # Walk the payload's keys rather than every column: most AppsFlyer fields are absent.
     values: list[SqlValue] = [None] * len(INSERT_COLUMNS)
+    present: list[int] = []
     extra: dict[str, Any] = {}
+    # JSON can only spell NUL or a non-ASCII character in a string as an escape (or as raw
+    # UTF-8): a pure-ASCII body without `\u` escapes holds only ASCII strings without NUL, so
+    # one scan of the body replaces a byte count and a NUL check per field.
+    plain_ascii = message.body.isascii() and "\\u" not in message.body
+    limits = _ASCII_LIMITS if plain_ascii else _NO_FAST_PATH
     for key, raw in payload.items():
         index = _PAYLOAD_INDEX.get(key)
         if index is None:
             extra[key] = raw
         elif raw is not None:
-            values[index] = _convert(INSERT_COLUMNS[index], raw)
+            present.append(index)
+            # Inline fast path for the commonest field, short ASCII text: no calls at all.
+            if type(raw) is str and len(raw) <= limits[index]:
+                values[index] = raw
+            else:
+                values[index] = _CONVERTERS[index](raw)
     for index in _REQUIRED_INDEXES:
         if values[index] is None or values[index] == "":
             name = INSERT_COLUMNS[index].name
             raise _Invalid(Reason.MISSING_REQUIRED_FIELD, f"{name} is missing or empty")
     values[_MESSAGE_ID_INDEX] = _varchar(MESSAGE_ID_COLUMN, message.message_id)
+    present.append(_MESSAGE_ID_INDEX)
     if extra:
         values[_EXTRA_INDEX] = _super(EXTRA_COLUMN, extra)
-    return tuple(values)
+        present.append(_EXTRA_INDEX)
+    return tuple(values), tuple(present)
 
 
 _PAYLOAD_INDEX = {c.name: i for i, c in enumerate(INSERT_COLUMNS) if c.name in PAYLOAD_COLUMN_NAMES}
@@ -130,22 +148,26 @@ _REQUIRED_INDEXES = tuple(
     i for i, c in enumerate(INSERT_COLUMNS) if c.required and c.name in PAYLOAD_COLUMN_NAMES
 )
 _MESSAGE_ID_INDEX = INSERT_COLUMNS.index(MESSAGE_ID_COLUMN)
+_CONVERTERS: tuple[Callable[[Any], SqlValue], ...] = ()  # filled below, once the helpers exist
 _EXTRA_INDEX = INSERT_COLUMNS.index(EXTRA_COLUMN)
+# Byte limit of each VARCHAR column for the ASCII fast path; -1 sends other kinds the slow way.
+_ASCII_LIMITS = tuple(c.size if c.kind is ColumnKind.VARCHAR else -1 for c in INSERT_COLUMNS)
+_NO_FAST_PATH = (-1,) * len(INSERT_COLUMNS)
 
 
-def _convert(column: Column, raw: Any) -> SqlValue:
+def _converter(column: Column) -> Callable[[Any], SqlValue]:
+    """One function per column, chosen once: the per-field hot path does no type dispatch."""
     if column.kind is ColumnKind.VARCHAR:
-        return _varchar(column, _as_text(raw))
+        return lambda raw: _varchar(column, raw if type(raw) is str else _as_text(raw))
     if column.kind is ColumnKind.SUPER:
-        return _super(column, _decode_embedded_json(raw))
-    # AppsFlyer sends "" for absent typed values; for these columns it can only mean NULL.
-    if raw == "":
-        return None
+        return lambda raw: _super(column, _decode_embedded_json(raw))
+    typed: Callable[[Column, Any], SqlValue] = _decimal
     if column.kind is ColumnKind.TIMESTAMP:
-        return _timestamp(column, raw)
-    if column.kind is ColumnKind.BOOLEAN:
-        return _boolean(column, raw)
-    return _decimal(column, raw)
+        typed = _timestamp
+    elif column.kind is ColumnKind.BOOLEAN:
+        typed = _boolean
+    # AppsFlyer sends "" for absent typed values; for these columns it can only mean NULL.
+    return lambda raw: None if raw == "" else typed(column, raw)
 
 
 def _as_text(raw: Any) -> str:
@@ -160,16 +182,21 @@ def _as_text(raw: Any) -> str:
 def _varchar(column: Column, text: str) -> str:
     if "\x00" in text:
         raise _Invalid(Reason.NUL_CHARACTER, f"{column.name} contains a NUL character")
-    try:
-        size = len(text.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise _Invalid(Reason.INVALID_UNICODE, f"{column.name} is not valid UTF-8") from None
+    # The common case is ASCII: one byte per character, no encoding needed.
+    size = len(text) if text.isascii() else _utf8_length(column, text)
     if size > column.size:
         raise _Invalid(
             Reason.VALUE_TOO_LONG,
             f"{column.name} is {size} bytes in UTF-8; {column.redshift_type} holds {column.size}",
         )
     return text
+
+
+def _utf8_length(column: Column, text: str) -> int:
+    try:
+        return len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise _Invalid(Reason.INVALID_UNICODE, f"{column.name} is not valid UTF-8") from None
 
 
 def _decode_embedded_json(raw: Any) -> Any:
@@ -210,6 +237,15 @@ def _contains_nul(value: Any) -> bool:
 def _timestamp(column: Column, raw: Any) -> str:
     if not isinstance(raw, str):
         raise _Invalid(Reason.INVALID_TIMESTAMP, f"{column.name} must be a timestamp string")
+    if _APPSFLYER_TIMESTAMP.fullmatch(raw):
+        # AppsFlyer's own zone-less format is already what Redshift reads: only check the
+        # calendar (no 30 February) and pass the text through unchanged.
+        try:
+            datetime.fromisoformat(raw)
+        except ValueError:
+            pass
+        else:
+            return raw
     parsed = _parse_timestamp(raw.strip())
     if parsed is None:
         raise _Invalid(
@@ -242,6 +278,8 @@ def _boolean(column: Column, raw: Any) -> bool:
 
 
 def _decimal(column: Column, raw: Any) -> str:
+    if type(raw) is str and _PLAIN_DECIMAL.fullmatch(raw):
+        return raw  # e.g. "4.99": within DECIMAL(18,6) by its shape, and Redshift reads it as is
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise _Invalid(Reason.INVALID_DECIMAL, f"{column.name} must be a number")
     try:
@@ -278,3 +316,6 @@ def _json_type(value: Any) -> str:
     if value is None:
         return "null"
     return "number"
+
+
+_CONVERTERS = tuple(_converter(column) for column in INSERT_COLUMNS)

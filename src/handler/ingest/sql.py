@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ingest.records import Row, SqlValue
+from ingest.records import Row
 from ingest.schema import INSERT_COLUMNS, Column, ColumnKind, quote_identifier
 
 
@@ -32,19 +32,22 @@ class Rendering:
     oversized: tuple[Row, ...]  # rows that alone exceed a statement's budget
 
 
-def _placeholder_template(column: Column) -> str:
+def _placeholder_affixes(column: Column) -> tuple[str, str]:
+    """What goes before and after a parameter's name in this column's slot."""
     # Parameters arrive as text; explicit casts keep multi-row VALUES unambiguous. The
     # `::type` shorthand is avoided because the Data API could read `:type` as a parameter.
     if column.kind is ColumnKind.TIMESTAMP:
-        return "CAST({} AS TIMESTAMP)"
+        return "CAST(:", " AS TIMESTAMP)"
     if column.kind is ColumnKind.DECIMAL:
-        return f"CAST({{}} AS {column.redshift_type})"
+        return "CAST(:", f" AS {column.redshift_type})"
     if column.kind is ColumnKind.SUPER:
-        return "JSON_PARSE({})"
-    return "{}"
+        return "JSON_PARSE(:", ")"
+    return ":", ""
 
 
-_TEMPLATES = tuple(_placeholder_template(c) for c in INSERT_COLUMNS)
+_BEFORE = tuple(_placeholder_affixes(c)[0] for c in INSERT_COLUMNS)
+_AFTER = tuple(_placeholder_affixes(c)[1] for c in INSERT_COLUMNS)
+_ALL_NULL = ("NULL",) * len(INSERT_COLUMNS)
 _COLUMN_LIST = ",".join(quote_identifier(c.name) for c in INSERT_COLUMNS)
 
 
@@ -65,44 +68,42 @@ class _Builder:
         self.size = len(prefix)
 
     def try_add(self, row: Row, max_bytes: int, max_parameters: int) -> bool:
-        pending: dict[str, str] = {}
+        # The hot loop of the function: start from all-NULL and visit only present values.
+        names = self.names
+        added: list[str] = []
         added_bytes = 0
-        tokens: list[str] = []
-        for template, value in zip(_TEMPLATES, row.values, strict=True):
-            token = self._constant(value)
-            if token is None:
-                assert isinstance(value, str)
-                name = self.names.get(value) or pending.get(value)
+        tokens = list(_ALL_NULL)
+        values = row.values
+        for index in row.present or range(len(values)):
+            value = values[index]
+            # The Data API cannot carry NULL or empty parameters: these become SQL constants.
+            if value is None:
+                continue
+            if value is True:
+                tokens[index] = "TRUE"
+            elif value is False:
+                tokens[index] = "FALSE"
+            elif value == "":
+                tokens[index] = "''"
+            else:
+                name = names.get(value)
                 if name is None:
-                    name = f"p{len(self.names) + len(pending)}"
-                    pending[value] = name
-                    added_bytes += len(name) + len(value.encode("utf-8"))
-                token = template.format(":" + name)
-            tokens.append(token)
+                    name = f"p{len(names)}"
+                    names[value] = name
+                    added.append(value)
+                    size = len(value) if value.isascii() else len(value.encode("utf-8"))
+                    added_bytes += len(name) + size
+                tokens[index] = _BEFORE[index] + name + _AFTER[index]
         fragment = "(" + ",".join(tokens) + ")"
         added_bytes += len(fragment) + (1 if self.fragments else 0)
-        if self.size + added_bytes > max_bytes:
+        if self.size + added_bytes > max_bytes or len(names) > max_parameters:
+            for value in added:  # the row goes to the next statement: forget its parameters
+                del names[value]
             return False
-        if len(self.names) + len(pending) > max_parameters:
-            return False
-        self.names.update(pending)
         self.fragments.append(fragment)
         self.rows.append(row)
         self.size += added_bytes
         return True
-
-    @staticmethod
-    def _constant(value: SqlValue) -> str | None:
-        # The Data API cannot carry NULL or empty parameters: these become SQL constants.
-        if value is None:
-            return "NULL"
-        if value is True:
-            return "TRUE"
-        if value is False:
-            return "FALSE"
-        if value == "":
-            return "''"
-        return None
 
     def build(self) -> Statement:
         parameters = tuple((name, value) for value, name in self.names.items())
