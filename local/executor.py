@@ -1,0 +1,172 @@
+"""Runs one statement on PostgreSQL within its cluster's model: latency, faults, one transaction."""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+
+import psycopg
+
+from local.cluster import Cluster
+from local.databases import Databases
+from local.results import result_set
+from local.statements import Statement, Status
+from local.translate import TooManyBindsError, error_text
+
+log = logging.getLogger(__name__)
+
+_NUL_ERROR = 'ERROR: invalid byte sequence for encoding "UTF8": 0x00'
+
+
+class _Aborted(Exception):
+    pass
+
+
+class _Failed(Exception):
+    def __init__(self, error: str) -> None:
+        super().__init__(error)
+        self.error = error
+
+
+class Executor:
+    """The runner a Cluster calls in a thread of its own for each statement it dispatches."""
+
+    def __init__(self, databases: Databases) -> None:
+        self._databases = databases
+        self._query_ids = itertools.count(1000)
+        self._query_id_lock = threading.Lock()
+
+    def _next_query_id(self) -> int:
+        with self._query_id_lock:
+            return next(self._query_ids)
+
+    def __call__(self, statement: Statement, cluster: Cluster) -> None:
+        try:
+            self._run(statement, cluster)
+        except _Aborted:
+            self._end_subs(statement, Status.ABORTED)
+            cluster.end(statement, Status.ABORTED)
+        except _Failed as failure:
+            cluster.end(statement, Status.FAILED, failure.error)
+        except Exception as exc:  # a bug or a lost server must not leave a statement active
+            log.exception("statement %s crashed", statement.id)
+            self._end_subs(statement, Status.FAILED, error_text(exc))
+            cluster.end(statement, Status.FAILED, error_text(exc))
+
+    @staticmethod
+    def _checkpoint(statement: Statement) -> None:
+        if statement.should_abort:
+            raise _Aborted
+
+    def _run(self, statement: Statement, cluster: Cluster) -> None:
+        with statement.cond:
+            if statement.should_abort or not statement.set_status(Status.STARTED):
+                raise _Aborted
+        model = cluster.model
+        if model.latency_seconds > 0:
+            statement.sleep(model.latency_seconds)
+            self._checkpoint(statement)
+        if statement.hang:
+            # Wait for a cancel (abort) or a cancel that lost the race (run on).
+            statement.wake.wait()
+            self._checkpoint(statement)
+        if statement.fail_with is not None:
+            self._end_subs(statement, Status.FAILED, statement.fail_with, first_only=True)
+            raise _Failed(statement.fail_with)
+        conn = self._databases.acquire(statement.target, statement.database)
+        try:
+            with statement.cond:
+                statement.conn = conn
+                statement.redshift_pid = conn.info.backend_pid
+            self._execute(statement, conn)
+            self._commit(statement, cluster, conn)
+        finally:
+            with statement.cond:
+                statement.conn = None
+            self._release(statement, conn)
+
+    def _release(self, statement: Statement, conn: psycopg.Connection) -> None:
+        # A cancelled statement's connection may still receive the cancel request late: retire it.
+        discard = statement.abort_requested or conn.broken
+        if not discard and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            try:
+                conn.rollback()
+            except psycopg.Error:
+                discard = True
+        self._databases.release(conn, discard=discard)
+
+    def _execute(self, statement: Statement, conn: psycopg.Connection) -> None:
+        values = statement.values or {}
+        cursor = psycopg.RawCursor(conn)
+        for index, sub in enumerate(statement.subs):
+            self._checkpoint(statement)
+            with statement.cond:
+                sub.query_id = self._next_query_id()
+                sub.set_status(Status.STARTED)
+            try:
+                assert sub.translation is not None
+                query, args = sub.translation.bind(values)
+                if "\x00" in query or any("\x00" in arg for arg in args):
+                    raise _Failed(_NUL_ERROR)
+                cursor.execute(query, args or None)
+                rows = cursor.fetchall() if cursor.description is not None else None
+            except TooManyBindsError as exc:
+                self._fail_at(statement, index, str(exc))
+            except _Failed as failure:
+                self._fail_at(statement, index, failure.error)
+            except psycopg.errors.QueryCanceled as exc:
+                if statement.abort_requested:
+                    raise _Aborted from exc
+                self._fail_at(statement, index, error_text(exc))
+            except psycopg.Error as exc:
+                self._fail_at(statement, index, error_text(exc))
+            with statement.cond:
+                if rows is not None:
+                    sub.has_result_set = True
+                    sub.result = result_set(cursor, rows)
+                    sub.result_rows = len(rows)
+                else:
+                    sub.result_rows = cursor.rowcount
+
+    def _fail_at(self, statement: Statement, index: int, error: str) -> None:
+        with statement.cond:
+            for position, sub in enumerate(statement.subs):
+                if position == index:
+                    sub.set_status(Status.FAILED, error)
+                elif sub.status.active:
+                    # Earlier ones are rolled back with the transaction; later ones never ran.
+                    sub.set_status(Status.ABORTED)
+                sub.result = None
+        raise _Failed(error)
+
+    def _commit(self, statement: Statement, cluster: Cluster, conn: psycopg.Connection) -> None:
+        if not cluster.acquire_commit(statement):
+            raise _Aborted
+        committed = False
+        try:
+            with statement.cond:
+                if statement.should_abort:
+                    raise _Aborted
+                statement.committing = True
+            try:
+                conn.commit()
+            except psycopg.Error as exc:
+                self._fail_at(statement, len(statement.subs) - 1, error_text(exc))
+            committed = True
+        finally:
+            cluster.release_commit(committed)
+        self._end_subs(statement, Status.FINISHED)
+        cluster.end(statement, Status.FINISHED)
+
+    @staticmethod
+    def _end_subs(
+        statement: Statement, status: Status, error: str | None = None, *, first_only: bool = False
+    ) -> None:
+        with statement.cond:
+            for position, sub in enumerate(statement.subs):
+                if sub.status.active:
+                    if first_only and position > 0:
+                        sub.set_status(Status.ABORTED)
+                    else:
+                        sub.set_status(status, error)

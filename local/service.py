@@ -1,0 +1,458 @@
+"""The Data API's operations and service rules as plain calls: operation + JSON body -> dict."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable
+from typing import Any
+
+from local.cluster import Cluster, ClusterStats
+from local.databases import Databases
+from local.errors import (
+    ResourceNotFoundError,
+    ThrottlingError,
+    UnknownOperationError,
+    ValidationError,
+)
+from local.executor import Executor
+from local.faults import Faults
+from local.model import FAST, RA3_LARGE, ClusterModel, RateLimiter, ServiceConfig
+from local.statements import Statement, Status, SubStatement
+from local.translate import translate
+
+_ID_PATTERN = r"^[a-z0-9]{8}(-[a-z0-9]{4}){3}-[a-z0-9]{12}(:\d+)?$"
+_ID = re.compile(_ID_PATTERN)
+_PARAMETER_NAME = re.compile(r"^[0-9a-zA-Z_]+$")
+_CLIENT_TOKEN_TTL = 8 * 3600  # seconds a ClientToken keeps returning the same statement
+_MAX_WAIT_SECONDS = 30
+_CANCEL_WAIT_SECONDS = 30.0  # how long CancelStatement waits to report the statement's end
+_DEFAULT_DATABASE = "dev"  # what a secret names when the request gives no Database
+
+Body = dict[str, Any]
+
+
+def _string(body: Body, key: str, *, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None:
+        if required:
+            raise ValidationError(f"{key} is required")
+        return None
+    if not isinstance(value, str):
+        raise ValidationError(f"{key} must be a string")
+    return value
+
+
+class DataApiService:
+    """Statements, clusters, faults and counters behind one Data API endpoint."""
+
+    def __init__(
+        self,
+        databases: Databases,
+        *,
+        config: ServiceConfig | None = None,
+        model: ClusterModel = RA3_LARGE,
+    ) -> None:
+        self.databases = databases
+        self.config = config or ServiceConfig()
+        self.faults = Faults()
+        self._default_model = model
+        self._models: dict[str, ClusterModel] = {}
+        self._limiter = RateLimiter(self.config.throttle)
+        self._executor = Executor(databases)
+        self._lock = threading.Lock()
+        self._submit_lock = threading.Lock()
+        self._clusters: dict[str, Cluster] = {}
+        self._statements: dict[str, Statement] = {}
+        self._tokens: dict[str, tuple[str, float]] = {}
+        self._detailed: deque[Statement] = deque()
+        self._calls: Counter[str] = Counter()
+        self._operations: dict[str, Callable[[Body], Body]] = {
+            "ExecuteStatement": self.execute_statement,
+            "BatchExecuteStatement": self.batch_execute_statement,
+            "DescribeStatement": self.describe_statement,
+            "CancelStatement": self.cancel_statement,
+            "GetStatementResult": self.get_statement_result,
+            "ListStatements": self.list_statements,
+        }
+
+    # ---- dispatch -------------------------------------------------------------------------
+
+    def handle(self, operation: str, body: Body) -> Body:
+        """Run one operation; raises ApiError for the error responses."""
+        with self._lock:
+            self._calls[operation] += 1
+        method = self._operations.get(operation)
+        if method is None:
+            raise UnknownOperationError(f"Operation {operation} is not supported locally")
+        if not self._limiter.allow(operation):
+            raise ThrottlingError()
+        return method(body)
+
+    # ---- control (tests, demo, benchmark) -------------------------------------------------
+
+    def cluster(self, target: str) -> Cluster:
+        with self._lock:
+            cluster = self._clusters.get(target)
+            if cluster is None:
+                cluster = Cluster(
+                    target,
+                    self._models.get(target, self._default_model),
+                    self._executor,
+                    self.config.max_running_per_cluster,
+                )
+                self._clusters[target] = cluster
+            return cluster
+
+    def set_model(self, target: str, model: ClusterModel) -> None:
+        with self._lock:
+            self._models[target] = model
+            cluster = self._clusters.get(target)
+        if cluster is not None:
+            cluster.set_model(model)
+
+    def set_default_model(self, model: ClusterModel) -> None:
+        """The model of every cluster without one of its own, existing or future."""
+        with self._lock:
+            self._default_model = model
+            clusters = [c for name, c in self._clusters.items() if name not in self._models]
+        for cluster in clusters:
+            cluster.set_model(model)
+
+    def set_throttle(self, limits: dict[str, float]) -> None:
+        """Calls per second per operation (e.g. {"ExecuteStatement": 30}); {} for none."""
+        self._limiter.configure(limits)
+
+    def stats(self, target: str) -> ClusterStats:
+        return self.cluster(target).stats()
+
+    def api_calls(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._calls)
+
+    def reset(self, model: ClusterModel = FAST, *, drop_databases: bool = True) -> None:
+        """Abort what runs, forget statements, faults, counters and models; drop databases."""
+        self.faults.clear()
+        self._limiter.configure({})
+        self.abort_all()
+        with self._lock:
+            self._default_model = model
+            self._models.clear()
+            self._clusters.clear()
+            self._statements.clear()
+            self._tokens.clear()
+            self._detailed.clear()
+            self._calls.clear()
+        if drop_databases:
+            self.databases.drop_all()
+
+    def abort_all(self, timeout: float = 30.0) -> None:
+        with self._lock:
+            active = [s for s in self._statements.values() if s.status.active]
+            clusters = list(self._clusters.values())
+        for statement in active:
+            self._abort(statement)
+        deadline = time.monotonic() + timeout
+        for statement in active:
+            statement.wait_ended(max(0.0, deadline - time.monotonic()))
+        while any(not c.idle() for c in clusters) and time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    # ---- request parsing ------------------------------------------------------------------
+
+    def _target(self, body: Body) -> tuple[str, str]:
+        cluster = _string(body, "ClusterIdentifier")
+        workgroup = _string(body, "WorkgroupName")
+        if cluster and workgroup:
+            raise ValidationError("ClusterIdentifier and WorkgroupName cannot both be specified")
+        if cluster:
+            if not (_string(body, "DbUser") or _string(body, "SecretArn")):
+                raise ValidationError(
+                    "Either DbUser or SecretArn must be specified with ClusterIdentifier"
+                )
+            return cluster, "ClusterIdentifier"
+        if workgroup:
+            return workgroup, "WorkgroupName"
+        raise ValidationError("Either ClusterIdentifier or WorkgroupName must be specified")
+
+    def _database(self, body: Body) -> str:
+        database = _string(body, "Database")
+        if database:
+            return database
+        if _string(body, "SecretArn"):
+            return _DEFAULT_DATABASE
+        raise ValidationError("Database is required unless SecretArn is specified")
+
+    @staticmethod
+    def _parameters(body: Body) -> tuple[list[dict[str, str]] | None, dict[str, str]]:
+        given = body.get("Parameters")
+        if given is None:
+            return None, {}
+        if not isinstance(given, list) or not given:
+            raise ValidationError("Parameters must be a non-empty list")
+        values: dict[str, str] = {}
+        for item in given:
+            name = item.get("name") if isinstance(item, dict) else None
+            value = item.get("value") if isinstance(item, dict) else None
+            if not isinstance(name, str) or not _PARAMETER_NAME.match(name):
+                raise ValidationError(f"Invalid parameter name: {name!r}")
+            if not isinstance(value, str):
+                raise ValidationError(f"Parameter {name} must have a string value")
+            if value == "":
+                raise ValidationError(f"Parameter {name} has an empty value")
+            if name in values:
+                raise ValidationError(f"Parameter {name} is specified more than once")
+            values[name] = value
+        return given, values
+
+    @staticmethod
+    def _wait_seconds(body: Body) -> int | None:
+        wait = body.get("WaitTimeSeconds")
+        if wait is None:
+            return None
+        if not isinstance(wait, int) or not 1 <= wait <= _MAX_WAIT_SECONDS:
+            raise ValidationError(
+                f"WaitTimeSeconds must be between 1 and {_MAX_WAIT_SECONDS} seconds"
+            )
+        return wait
+
+    def _check_size(self, sql: str, values: dict[str, str]) -> None:
+        size = len(sql.encode())
+        if self.config.size_limit_counts_parameters:
+            size += sum(len(v.encode()) for v in values.values())
+        if size > self.config.max_query_bytes:
+            raise ValidationError("Cannot process query string larger than 100kB")
+
+    def _statement_id(self, body: Body) -> tuple[Statement, SubStatement | None]:
+        statement_id = _string(body, "Id", required=True) or ""
+        if not _ID.match(statement_id):
+            raise ValidationError(f"id must satisfy regex pattern: {_ID_PATTERN}")
+        parent_id, _, suffix = statement_id.partition(":")
+        with self._lock:
+            statement = self._statements.get(parent_id)
+        if statement is None:
+            raise ResourceNotFoundError(statement_id)
+        if not suffix:
+            return statement, None
+        position = int(suffix)
+        if not statement.is_batch or not 1 <= position <= len(statement.subs):
+            raise ResourceNotFoundError(statement_id)
+        return statement, statement.subs[position - 1]
+
+    # ---- submitting -----------------------------------------------------------------------
+
+    def execute_statement(self, body: Body) -> Body:
+        sql = _string(body, "Sql", required=True) or ""
+        return self._submit(body, [sql], is_batch=False)
+
+    def batch_execute_statement(self, body: Body) -> Body:
+        sqls = body.get("Sqls")
+        limit = self.config.max_batch_statements
+        if not isinstance(sqls, list) or not 1 <= len(sqls) <= limit:
+            raise ValidationError(f"Sqls must contain between 1 and {limit} SQL statements")
+        if not all(isinstance(sql, str) for sql in sqls):
+            raise ValidationError("Sqls must contain strings")
+        return self._submit(body, sqls, is_batch=True)
+
+    def _submit(self, body: Body, sqls: list[str], *, is_batch: bool) -> Body:
+        target, target_field = self._target(body)
+        database = self._database(body)
+        parameters, values = self._parameters(body)
+        wait = self._wait_seconds(body)
+        for sql in sqls:
+            self._check_size(sql, values)
+        if len(values) > self.config.max_parameters:
+            raise ValidationError(
+                f"Parameters list exceeds the maximum of {self.config.max_parameters} parameters"
+            )
+        translations = [translate(sql) for sql in sqls]
+        used = frozenset().union(*(t.used for t in translations))
+        unused = [name for name in values if name not in used]
+        if unused:
+            raise ValidationError(
+                f"Parameters list contains unused parameters. Unused parameters: "
+                f"[{', '.join(unused)}]"
+            )
+        now = time.time()
+        statement_id = str(uuid.uuid4())
+        subs = [
+            SubStatement(
+                id=f"{statement_id}:{position}" if is_batch else statement_id,
+                sql=sql,
+                translation=translation,
+                created_at=now,
+                updated_at=now,
+            )
+            for position, (sql, translation) in enumerate(zip(sqls, translations, strict=True), 1)
+        ]
+        statement = Statement(
+            id=statement_id,
+            target=target,
+            target_field=target_field,
+            database=database,
+            subs=subs,
+            is_batch=is_batch,
+            created_at=now,
+            db_user=_string(body, "DbUser"),
+            secret_arn=_string(body, "SecretArn"),
+            statement_name=_string(body, "StatementName"),
+            parameters=parameters,
+            values=values,
+        )
+        statement = self._admit(statement, _string(body, "ClientToken"))
+        return self._submitted(statement, wait)
+
+    def _admit(self, statement: Statement, token: str | None) -> Statement:
+        """Queue the statement on its cluster, or return the one its ClientToken already made."""
+        cluster = self.cluster(statement.target)
+        # One submit at a time, so that a retry racing its original finds the original's token.
+        with self._submit_lock:
+            if token:
+                with self._lock:
+                    entry = self._tokens.get(token)
+                    if entry is not None and time.time() - entry[1] <= _CLIENT_TOKEN_TTL:
+                        existing = self._statements.get(entry[0])
+                        if existing is not None:
+                            return existing
+            rejection = self.faults.take_rejection(statement.target, cluster.model.active_quota)
+            if rejection is not None:
+                raise rejection
+            # Created before the clock starts: a first statement's latency is the model's, not
+            # CREATE DATABASE's.
+            self.databases.ensure(statement.target, statement.database)
+
+            def attach_faults() -> None:
+                statement.fail_with, statement.hang = self.faults.take_statement_fault(
+                    statement.target
+                )
+
+            cluster.admit(statement, attach_faults)
+            with self._lock:
+                self._statements[statement.id] = statement
+                if token:
+                    self._tokens[token] = (statement.id, time.time())
+                self._detailed.append(statement)
+                if len(self._detailed) > self.config.detail_retention:
+                    self._detailed.popleft().parameters = None
+        return statement
+
+    def _submitted(self, statement: Statement, wait: int | None) -> Body:
+        out: Body = {"Id": statement.id, "CreatedAt": statement.created_at}
+        out.update(statement.identity())
+        if wait is not None:
+            out["Status"] = statement.wait_ended(wait).value
+        return out
+
+    # ---- reading --------------------------------------------------------------------------
+
+    def describe_statement(self, body: Body) -> Body:
+        statement, sub = self._statement_id(body)
+        wait = self._wait_seconds(body)
+        if wait is not None:
+            statement.wait_ended(wait)
+        with statement.cond:
+            if sub is None:
+                return statement.describe()
+            out = sub.describe()
+            out.update(statement.identity())
+            return out
+
+    def get_statement_result(self, body: Body) -> Body:
+        statement, sub = self._statement_id(body)
+        wait = self._wait_seconds(body)
+        if wait is not None:
+            statement.wait_ended(wait)
+        if sub is None:
+            if statement.is_batch:
+                raise ValidationError(
+                    "Use the sub-statement Id (Id:N) to get the result of a batch statement"
+                )
+            sub = statement.subs[0]
+        with statement.cond:
+            result = sub.result if sub.status is Status.FINISHED else None
+        if result is None:
+            raise ValidationError(
+                "Query does not have result. Please check query status with DescribeStatement."
+            )
+        offset = int(_string(body, "NextToken") or 0)
+        page = self.config.result_page_rows
+        out: Body = {
+            "Records": result.records[offset : offset + page],
+            "ColumnMetadata": result.columns,
+            "TotalNumRows": len(result.records),
+        }
+        if offset + page < len(result.records):
+            out["NextToken"] = str(offset + page)
+        return out
+
+    def list_statements(self, body: Body) -> Body:
+        status = _string(body, "Status") or "ALL"
+        name = _string(body, "StatementName")
+        targets = {_string(body, "ClusterIdentifier"), _string(body, "WorkgroupName")} - {None}
+        database = _string(body, "Database")
+        limit = body.get("MaxResults", 100)
+        if not isinstance(limit, int) or not 0 <= limit <= 100:
+            raise ValidationError("MaxResults must be between 0 and 100")
+        limit = limit or 100
+        with self._lock:
+            statements = sorted(self._statements.values(), key=lambda s: -s.created_at)
+        chosen = [
+            s
+            for s in statements
+            if (status == "ALL" or s.status.value == status)
+            and (name is None or (s.statement_name or "").startswith(name))
+            and (not targets or s.target in targets)
+            and (database is None or s.database == database)
+        ]
+        offset = int(_string(body, "NextToken") or 0)
+        out: Body = {"Statements": [s.list_entry() for s in chosen[offset : offset + limit]]}
+        if offset + limit < len(chosen):
+            out["NextToken"] = str(offset + limit)
+        return out
+
+    # ---- cancelling -----------------------------------------------------------------------
+
+    def cancel_statement(self, body: Body) -> Body:
+        statement, _sub = self._statement_id(body)
+        cluster = self.cluster(statement.target)
+        with statement.cond:
+            if not statement.status.active:
+                raise _cannot_cancel(statement.status)
+            committing = statement.committing
+        if committing:
+            # Past the point of no return: report how it ends, as Redshift would.
+            raise _cannot_cancel(statement.wait_ended(_CANCEL_WAIT_SECONDS))
+        if self.faults.take_lost_race(statement.target):
+            with statement.cond:
+                statement.finish_anyway = True
+                statement.wake.set()
+            statement.wait_ended(_CANCEL_WAIT_SECONDS)
+            return {"Status": True}
+        self._abort(statement, cluster)
+        statement.wait_ended(_CANCEL_WAIT_SECONDS)
+        return {"Status": True}
+
+    def _abort(self, statement: Statement, cluster: Cluster | None = None) -> None:
+        cluster = cluster or self.cluster(statement.target)
+        with statement.cond:
+            if not statement.status.active or statement.committing:
+                return
+            statement.abort_requested = True
+            statement.finish_anyway = False
+            statement.wake.set()
+            conn = statement.conn
+            if conn is not None:
+                conn.cancel_safe(timeout=5.0)
+        if cluster.unqueue(statement):
+            with statement.cond:
+                for sub in statement.subs:
+                    sub.set_status(Status.ABORTED)
+            cluster.end(statement, Status.ABORTED)
+        cluster.wake_gate()
+
+
+def _cannot_cancel(status: Status) -> ValidationError:
+    return ValidationError(f"Could not cancel a query that is already in {status.value} status")

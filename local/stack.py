@@ -1,0 +1,165 @@
+"""PostgreSQL + Data API service + HTTP server in one object, with the controls tests use."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+import boto3
+import psycopg
+from botocore.config import Config
+
+from local.cluster import ClusterStats
+from local.databases import Databases, database_name
+from local.faults import DEFAULT_FAILURE
+from local.model import FAST, RA3_LARGE, ClusterModel, ServiceConfig
+from local.postgres import PostgresServer
+from local.service import DataApiService
+from local.wire import DataApiHttpServer
+
+if TYPE_CHECKING:
+    from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
+
+
+class LocalDataApi:
+    """`with LocalDataApi() as api:` starts everything; `api.endpoint_url` is the Data API."""
+
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        model: ClusterModel = RA3_LARGE,
+        config: ServiceConfig | None = None,
+        postgres: PostgresServer | None = None,
+    ) -> None:
+        self._address = (host, port)
+        self._model = model
+        self._config = config
+        self._own_postgres = postgres is None
+        self.postgres = postgres or PostgresServer()
+        self._databases: Databases | None = None
+        self._service: DataApiService | None = None
+        self._httpd: DataApiHttpServer | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> Self:
+        try:
+            if self._own_postgres:
+                self.postgres.start()
+            self._databases = Databases(self.postgres)
+            self._service = DataApiService(self._databases, config=self._config, model=self._model)
+            self._httpd = DataApiHttpServer(self._address, self._service)
+            self._thread = threading.Thread(
+                target=self._httpd.serve_forever, name="local-data-api", daemon=True
+            )
+            self._thread.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+        if self._service is not None:
+            self._service.abort_all()
+            self._service = None
+        if self._databases is not None:
+            self._databases.close()
+            self._databases = None
+        if self._own_postgres:
+            self.postgres.stop()
+
+    @property
+    def service(self) -> DataApiService:
+        assert self._service is not None, "LocalDataApi is not started"
+        return self._service
+
+    @property
+    def endpoint_url(self) -> str:
+        assert self._httpd is not None, "LocalDataApi is not started"
+        return self._httpd.endpoint_url
+
+    @property
+    def postgres_source(self) -> str:
+        return f"{self.postgres.binaries.source}: {self.postgres.binaries.bindir}"
+
+    def client(self, **config: Any) -> RedshiftDataAPIServiceClient:
+        """A boto3 redshift-data client for this endpoint; no retries unless `retries=` says."""
+        config.setdefault("retries", {"mode": "standard", "max_attempts": 1})
+        return boto3.client(
+            "redshift-data",
+            endpoint_url=self.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 (a dummy: signatures are not checked)
+            config=Config(**config),
+        )
+
+    # ---- models, faults, counters ---------------------------------------------------------
+
+    def reset(self, model: ClusterModel = FAST) -> None:
+        """Between tests: abort everything, clear faults and counters, drop every database."""
+        self.service.reset(model)
+
+    def set_model(self, target: str, model: ClusterModel) -> None:
+        self.service.set_model(target, model)
+
+    def set_default_model(self, model: ClusterModel) -> None:
+        self.service.set_default_model(model)
+
+    def set_throttle(self, limits: dict[str, float]) -> None:
+        self.service.set_throttle(limits)
+
+    def fail_next(self, target: str, count: int = 1, error: str = DEFAULT_FAILURE) -> None:
+        self.service.faults.fail_next(target, count, error)
+
+    def hang_next(self, target: str, count: int = 1) -> None:
+        self.service.faults.hang_next(target, count)
+
+    def reject_next(
+        self, target: str, count: int = 1, code: str = "ActiveStatementsExceededException"
+    ) -> None:
+        self.service.faults.reject_next(target, count, code)
+
+    def lose_cancel_race(self, target: str, count: int = 1) -> None:
+        self.service.faults.lose_cancel_race(target, count)
+
+    def stats(self, target: str) -> ClusterStats:
+        return self.service.stats(target)
+
+    def peak_active(self, target: str) -> int:
+        return self.service.stats(target).peak_active
+
+    def api_calls(self) -> dict[str, int]:
+        return self.service.api_calls()
+
+    # ---- the databases behind the targets -------------------------------------------------
+
+    def database_name(self, target: str, database: str) -> str:
+        return database_name(target, database)
+
+    def connect(self, target: str, database: str) -> psycopg.Connection:
+        """An autocommit connection to the database behind (cluster or workgroup, database)."""
+        assert self._databases is not None, "LocalDataApi is not started"
+        return self._databases.connect(target, database)
+
+    def execute_ddl(self, target: str, database: str, sql_text: str) -> None:
+        """Run Redshift DDL (e.g. sql/create_table.sql) there, translated as the API would."""
+        assert self._databases is not None, "LocalDataApi is not started"
+        self._databases.execute_ddl(target, database, sql_text)
