@@ -1,0 +1,1 @@
+"""Checks on template.yaml, samconfig.toml, events/ and the SAM toolchain."""

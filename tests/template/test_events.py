@@ -1,0 +1,198 @@
+"""events/*.json: well-formed SQS events, current with their generator, realistic as claimed."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingest.records import Row, read_message, validate
+from ingest.schema import PAYLOAD_COLUMN_NAMES, PAYLOAD_COLUMNS, ColumnKind
+from ingest.sql import render_inserts
+from scripts.generate_events import (
+    EVENTS_DIR,
+    EXPECTED_FILE,
+    INVOKE_PAYLOAD_LIMIT,
+    build_events,
+    render,
+)
+
+pytestmark = pytest.mark.template
+
+EVENT_FILES = sorted(EVENTS_DIR.glob("sqs-*.json"))
+EXPECTED: dict[str, Any] = json.loads((EVENTS_DIR / EXPECTED_FILE).read_text(encoding="utf-8"))
+_QUEUE_ARN = re.compile(r"^arn:aws:sqs:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_-]{1,80}$")
+# Payload fields without a column: the function keeps them in `extra`.
+_KNOWN_EXTRAS = {"att", "app_type", "blocked_reason", "is_organic", "debug_snapshot"}
+_STATEMENT_LIMITS = {"max_bytes": 100_000, "max_parameters": 32_767}
+
+
+def _load(path: Path) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return event
+
+
+def _records(name: str) -> list[dict[str, Any]]:
+    records: list[dict[str, Any]] = _load(EVENTS_DIR / name)["Records"]
+    return records
+
+
+def _payloads(name: str) -> list[dict[str, Any]]:
+    return [json.loads(record["body"]) for record in _records(name)]
+
+
+def _outcomes(records: list[dict[str, Any]]) -> tuple[list[Row], dict[str, str]]:
+    """What the function's own validation and statement packing make of the records."""
+    rows: list[Row] = []
+    rejected: dict[str, str] = {}
+    for record in records:
+        outcome = validate(read_message(record))
+        if isinstance(outcome, Row):
+            rows.append(outcome)
+        else:
+            rejected[outcome.message_id] = outcome.reason.value
+    rendering = render_inserts("public.appsflyer_events", rows, **_STATEMENT_LIMITS)
+    rejected.update({row.message_id: "record_too_large" for row in rendering.oversized})
+    return [r for r in rows if r.message_id not in rejected], rejected
+
+
+def test_every_file_the_tests_expect_exists() -> None:
+    assert {path.name for path in EVENT_FILES} == set(EXPECTED)
+
+
+def test_files_are_what_the_generator_writes() -> None:
+    for name, data in build_events().items():
+        on_disk = (EVENTS_DIR / name).read_text(encoding="utf-8")
+        assert on_disk == render(data), f"{name} drifted: run `python -m scripts.generate_events`"
+
+
+@pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: p.name)
+def test_file_is_a_well_formed_sqs_event(path: Path) -> None:
+    event = _load(path)
+    assert set(event) == {"Records"}
+    records = event["Records"]
+    assert records
+    ids = [record["messageId"] for record in records]
+    assert len(set(ids)) == len(ids), "messageIds must be unique within a batch"
+    for record in records:
+        assert set(record) == {
+            "messageId",
+            "receiptHandle",
+            "body",
+            "attributes",
+            "messageAttributes",
+            "md5OfBody",
+            "eventSource",
+            "eventSourceARN",
+            "awsRegion",
+        }
+        assert uuid.UUID(record["messageId"]).version == 4
+        assert record["receiptHandle"].startswith("AQEB")
+        assert isinstance(record["body"], str)
+        digest = hashlib.md5(record["body"].encode("utf-8"), usedforsecurity=False).hexdigest()
+        assert record["md5OfBody"] == digest
+        assert record["eventSource"] == "aws:sqs"
+        arn = _QUEUE_ARN.match(record["eventSourceARN"])
+        assert arn, record["eventSourceARN"]
+        assert arn["region"] == record["awsRegion"]
+        attributes = record["attributes"]
+        assert int(attributes["ApproximateReceiveCount"]) >= 1
+        sent = int(attributes["SentTimestamp"])
+        assert int(attributes["ApproximateFirstReceiveTimestamp"]) >= sent
+        assert attributes["SenderId"]
+        assert isinstance(record["messageAttributes"], dict)
+
+
+@pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: p.name)
+def test_the_function_does_exactly_what_expected_outcomes_says(path: Path) -> None:
+    rows, rejected = _outcomes(_records(path.name))
+    assert rejected == EXPECTED[path.name]["dead_lettered"]
+    assert len(rows) + len(rejected) == len(_records(path.name))
+
+
+def test_clean_batch_is_ten_realistic_appsflyer_records() -> None:
+    payloads = _payloads("sqs-clean-batch.json")
+    assert len(payloads) == 10
+    fields = {key for payload in payloads for key in payload}
+    assert {"appsflyer_id", "event_name", "event_time"} <= fields
+    assert fields - PAYLOAD_COLUMN_NAMES <= _KNOWN_EXTRAS
+    assert fields - PAYLOAD_COLUMN_NAMES, "some fields must have no column (the `extra` SUPER)"
+    values = [value for payload in payloads for value in payload.values()]
+    assert None in values
+    assert "" in values
+    assert {payload["platform"] for payload in payloads} == {"ios", "android"}
+    user_agents = [payload["user_agent"].encode("utf-8") for payload in payloads]
+    assert max(len(agent) for agent in user_agents) > 256, "a user agent TEXT would truncate"
+    event_values = [p["event_value"] for p in payloads if p["event_value"]]
+    assert event_values
+    for encoded in event_values:
+        assert isinstance(encoded, str)
+        assert isinstance(json.loads(encoded), dict)  # a JSON document encoded as a string
+    for payload in payloads:
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3}", payload["event_time"])
+
+
+def test_clean_records_use_every_kind_of_typed_value() -> None:
+    payloads = _payloads("sqs-clean-batch.json") + _payloads("sqs-large-batch.json")
+    kinds = {column.name: column.kind for column in PAYLOAD_COLUMNS}
+    booleans = [p[k] for p in payloads for k in p if kinds.get(k) is ColumnKind.BOOLEAN]
+    assert {True, False, "true", "false"} <= set(booleans)
+    decimals = [p[k] for p in payloads for k in p if kinds.get(k) is ColumnKind.DECIMAL]
+    assert any(isinstance(v, str) for v in decimals)
+    assert any(isinstance(v, float) for v in decimals)
+    selected = [p["event_time_selected_timezone"] for p in payloads]
+    assert all(re.search(r"[+-]\d{4}$", value) for value in selected)
+
+
+def test_mixed_batch_has_one_poison_record_per_rule_among_good_ones() -> None:
+    records = _records("sqs-mixed-batch.json")
+    reasons = EXPECTED["sqs-mixed-batch.json"]["dead_lettered"]
+    assert sorted(reasons.values()) == sorted(
+        {
+            "invalid_json",
+            "not_an_object",
+            "missing_required_field",
+            "invalid_timestamp",
+            "invalid_boolean",
+            "invalid_decimal",
+            "value_too_long",
+            "nul_character",
+            "invalid_unicode",
+            "record_too_large",
+        }
+    )
+    good = [record for record in records if record["messageId"] not in reasons]
+    assert len(good) >= 10
+    # The poison is spread through the batch, not appended at the end.
+    positions = [i for i, record in enumerate(records) if record["messageId"] in reasons]
+    assert positions != list(range(len(good), len(records)))
+
+
+def test_large_batch_is_several_hundred_records_within_the_invoke_payload_limit() -> None:
+    path = EVENTS_DIR / "sqs-large-batch.json"
+    records = _records(path.name)
+    assert 300 <= len(records) <= 10_000
+    compact = json.dumps(_load(path), separators=(",", ":")).encode("utf-8")
+    assert len(compact) < INVOKE_PAYLOAD_LIMIT
+    # It must exercise splitting: more rows than one 100 KB statement holds.
+    rows, _ = _outcomes(records)
+    statements = render_inserts("public.appsflyer_events", rows, **_STATEMENT_LIMITS).statements
+    assert len(statements) > 1
+
+
+def test_redelivered_batch_is_the_clean_batch_received_again() -> None:
+    again = _records("sqs-redelivered-batch.json")
+    first = _records(EXPECTED["sqs-redelivered-batch.json"]["redelivery_of"])
+    assert all(int(record["attributes"]["ApproximateReceiveCount"]) > 1 for record in again)
+    assert [r["messageId"] for r in again] == [r["messageId"] for r in first]
+    assert [r["body"] for r in again] == [r["body"] for r in first]
+    # A new receive gets a new receipt handle; the first-receive time does not change.
+    assert not {r["receiptHandle"] for r in again} & {r["receiptHandle"] for r in first}
+    for new, old in zip(again, first, strict=True):
+        first_receive = "ApproximateFirstReceiveTimestamp"
+        assert new["attributes"][first_receive] == old["attributes"][first_receive]
