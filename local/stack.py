@@ -101,7 +101,7 @@ class LocalDataApi:
 
     def client(self, **config: Any) -> RedshiftDataAPIServiceClient:
         """A boto3 redshift-data client for this endpoint; no retries unless `retries=` says."""
-        config.setdefault("retries", {"mode": "standard", "max_attempts": 1})
+        config.setdefault("retries", {"mode": "standard", "total_max_attempts": 1})
         return boto3.client(
             "redshift-data",
             endpoint_url=self.endpoint_url,

@@ -38,6 +38,9 @@ class DataApiHttpServer(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: botocore reuses its connections
+    # Headers and body go out in two writes; with Nagle on, the second waits for the client's
+    # delayed ACK (40 ms per call).
+    disable_nagle_algorithm = True
     server: DataApiHttpServer
 
     def do_POST(self) -> None:
