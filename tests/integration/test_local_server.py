@@ -1,0 +1,88 @@
+"""`python -m local.server` (what `make local-api` runs): flags, and serving until Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import boto3
+import pytest
+
+from local.model import FAST, RA3_LARGE, ClusterModel
+from local.server import model_for, model_from_args, parse_args
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).parents[2]
+
+
+def test_default_model_is_an_ra3_large() -> None:
+    assert model_from_args(parse_args([])) == RA3_LARGE
+    assert model_from_args(parse_args(["--fast"])) == FAST
+
+
+def test_model_flags() -> None:
+    args = parse_args(["--slots", "0", "--rate", "3", "--latency-ms", "20", "--quota", "50"])
+    assert model_from_args(args) == ClusterModel(
+        slots=None, statements_per_second=3.0, latency_seconds=0.02, active_quota=50
+    )
+
+
+def test_model_for_one_target() -> None:
+    assert model_for("slow:slots=1,rate=none,latency-ms=20,quota=10", FAST) == (
+        "slow",
+        ClusterModel(slots=1, statements_per_second=None, latency_seconds=0.02, active_quota=10),
+    )
+    with pytest.raises(ValueError, match="unknown model key"):
+        model_for("slow:speed=1", FAST)
+
+
+def test_throttle_flag() -> None:
+    args = parse_args(["--throttle", "ExecuteStatement=30", "--throttle", "DescribeStatement=100"])
+    assert dict(args.throttle) == {"ExecuteStatement": 30.0, "DescribeStatement": 100.0}
+
+
+def test_serves_until_interrupted() -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "local.server", "--port", "0", "--fast"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        endpoint = _endpoint_from(server)
+        client = boto3.client(
+            "redshift-data",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        response = client.execute_statement(
+            Sql="SELECT 1", WorkgroupName="local-wg", Database="dev", WaitTimeSeconds=10
+        )
+        assert response["Status"] == "FINISHED"
+    finally:
+        server.send_signal(signal.SIGINT)
+        assert server.wait(30) == 0
+
+
+def _endpoint_from(server: subprocess.Popen[str]) -> str:
+    assert server.stdout is not None
+    found: list[str] = []
+
+    def read() -> None:
+        assert server.stdout is not None
+        for line in server.stdout:
+            if "AWS_ENDPOINT_URL_REDSHIFT_DATA=" in line:
+                found.append(line.strip().split("=", 1)[1])
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(60)
+    assert found, "the server printed no endpoint"
+    return found[0]
