@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt src/handler/requirements.txt | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lint format test unit integration demo local-api ddl bench bench-quick sam-setup validate build clean
+.PHONY: help setup lint format test unit integration demo local-api ddl bench bench-quick sam-setup validate events clean
 
 help:
 	@echo "make demo        run the function over events/*.json against the local stack (PostgreSQL + local Data API)"
@@ -14,6 +14,7 @@ help:
 	@echo "make bench       full benchmark: old designs vs this project on the same cluster model"
 	@echo "make validate    sam validate --lint and sam build"
 	@echo "make ddl         regenerate sql/create_table.sql from src/handler/ingest/schema.py"
+	@echo "make events      regenerate events/*.json from scripts/generate_events.py (seeded)"
 
 $(STAMP): requirements-dev.txt src/handler/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -66,9 +67,18 @@ $(SAM_STAMP): requirements-sam.txt
 
 sam-setup: $(SAM_STAMP)
 
+# sam build needs the function's runtime (python3.13) on PATH; a pyenv install counts even
+# when pyenv has not selected it (its shim then fails).
+PY313_DIR := $(shell for p in "$$(command -v python3.13)" $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13 2>/dev/null | sort -r); do \
+	[ -n "$$p" ] && "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { dirname "$$p"; break; }; done)
+
 validate: sam-setup
+	@test -n "$(PY313_DIR)" || { echo "sam build needs python3.13 on PATH (pyenv install 3.13, or apt)"; exit 1; }
 	$(SAM_VENV)/bin/sam validate --lint
-	$(SAM_VENV)/bin/sam build
+	PATH="$(PY313_DIR):$$PATH" $(SAM_VENV)/bin/sam build
+
+events: setup
+	$(PY) -m scripts.generate_events
 
 clean:
 	rm -rf .aws-sam .local-stack .pytest_cache .mypy_cache .ruff_cache

@@ -1,1 +1,1 @@
-"""Dev-only tooling: the local Redshift Data API on PostgreSQL and the demo runner (never deployed)."""
+"""Dev-only tooling: the local Redshift Data API on PostgreSQL, the demo runner (not deployed)."""

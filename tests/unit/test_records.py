@@ -100,6 +100,12 @@ def test_bad_timestamps_are_rejected(raw: Any) -> None:
     assert "install_time" in outcome.detail
 
 
+def test_selected_timezone_fields_keep_their_local_wall_clock() -> None:
+    row = check(payload(event_time_selected_timezone="2024-05-01 14:34:56.789+0200"))
+    assert value_of(row, "event_time_selected_timezone") == "2024-05-01 14:34:56.789000"
+    assert value_of(row, "event_time") == "2024-05-01 12:34:56.789"
+
+
 def test_empty_typed_values_mean_null() -> None:
     row = check(payload(install_time="", wifi="", event_revenue=""))
     assert value_of(row, "install_time") is None

@@ -252,7 +252,9 @@ def _timestamp(column: Column, raw: Any) -> str:
             Reason.INVALID_TIMESTAMP,
             f"{column.name} is not 'YYYY-MM-DD HH:MM:SS[.fff]' or ISO-8601",
         )
-    if parsed.tzinfo is not None:
+    if parsed.tzinfo is not None and column.local_time:
+        parsed = parsed.replace(tzinfo=None)  # a local time: its wall clock is the value
+    elif parsed.tzinfo is not None:
         # TIMESTAMP has no zone: store the instant in UTC, as AppsFlyer's own fields are.
         parsed = parsed.astimezone(UTC).replace(tzinfo=None)
     return parsed.isoformat(sep=" ")

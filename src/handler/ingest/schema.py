@@ -22,6 +22,9 @@ class Column:
     precision: int = 0  # DECIMAL
     scale: int = 0  # DECIMAL
     required: bool = False
+    # TIMESTAMP: keep the sender's wall-clock time instead of converting an offset to UTC
+    # (AppsFlyer's *_selected_timezone fields are local times by definition).
+    local_time: bool = False
 
     @property
     def redshift_type(self) -> str:
@@ -37,7 +40,8 @@ def _v(name: str, size: int, *, required: bool = False) -> Column:
 
 
 def _ts(name: str, *, required: bool = False) -> Column:
-    return Column(name, ColumnKind.TIMESTAMP, required=required)
+    local = name.endswith("_selected_timezone")
+    return Column(name, ColumnKind.TIMESTAMP, required=required, local_time=local)
 
 
 def _b(name: str) -> Column:

@@ -121,12 +121,13 @@ def render_inserts(
     for row in rows:
         if builder.try_add(row, max_bytes, max_parameters):
             continue
+        fresh = _Builder(prefix)
+        if not fresh.try_add(row, max_bytes, max_parameters):
+            oversized.append(row)  # too big even alone: the statement being built stays open
+            continue
         if builder.rows:
             statements.append(builder.build())
-            builder = _Builder(prefix)
-            if builder.try_add(row, max_bytes, max_parameters):
-                continue
-        oversized.append(row)
+        builder = fresh
     if builder.rows:
         statements.append(builder.build())
     return Rendering(tuple(statements), tuple(oversized))
