@@ -90,7 +90,14 @@ class _RunAs:
     def __init__(self) -> None:
         self.account: pwd.struct_passwd | None = None
         if os.geteuid() == 0:
-            self.account = pwd.getpwnam(os.environ.get(RUN_AS_ENV, _DEFAULT_RUN_AS))
+            name = os.environ.get(RUN_AS_ENV, _DEFAULT_RUN_AS)
+            try:
+                self.account = pwd.getpwnam(name)
+            except KeyError:
+                raise PostgresStartError(
+                    f"PostgreSQL cannot run as root and there is no account {name!r} to run it "
+                    f"as: create one or set {RUN_AS_ENV}"
+                ) from None
 
     def popen_kwargs(self) -> dict[str, Any]:
         if self.account is None:

@@ -130,13 +130,14 @@ class DataApiService:
         return self.cluster(target).stats()
 
     def api_calls(self) -> dict[str, int]:
+        """Requests received per operation, the refused and throttled ones included."""
         with self._lock:
             return dict(self._calls)
 
     def reset(self, model: ClusterModel = FAST, *, drop_databases: bool = True) -> None:
         """Abort what runs, forget statements, faults, counters and models; drop databases."""
         self.faults.clear()
-        self._limiter.configure({})
+        self._limiter.configure(self.config.throttle)
         self.abort_all()
         with self._lock:
             self._default_model = model

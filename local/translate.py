@@ -66,6 +66,14 @@ class Translation:
     def used(self) -> frozenset[str]:
         return frozenset(self.names)
 
+    @functools.cached_property
+    def _numbered(self) -> str:
+        parts = [self.segments[0]]
+        for number, segment in enumerate(self.segments[1:], 1):
+            parts.append(f"${number}")
+            parts.append(segment)
+        return "".join(parts)
+
     def bind(self, values: Mapping[str, str]) -> tuple[str, list[str]]:
         """Return SQL with $1..$n and the values in order.
 
@@ -73,8 +81,12 @@ class Translation:
         infers one type per bind, and one parameter may sit where different types are expected.
         A placeholder without a value stays as written and fails as a syntax error, as in Redshift.
         """
-        if not self.names:
-            return self.segments[0], []
+        if len(self.names) > _MAX_BINDS:
+            raise TooManyBindsError(len(self.names))
+        try:
+            return self._numbered, [values[name] for name in self.names]
+        except KeyError:
+            pass
         parts = [self.segments[0]]
         args: list[str] = []
         for name, segment in zip(self.names, self.segments[1:], strict=True):
@@ -85,8 +97,6 @@ class Translation:
                 args.append(value)
                 parts.append(f"${len(args)}")
             parts.append(segment)
-        if len(args) > _MAX_BINDS:
-            raise TooManyBindsError(len(args))
         return "".join(parts), args
 
 
