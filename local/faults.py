@@ -16,6 +16,7 @@ REJECTIONS = ("ActiveStatementsExceededException", "ThrottlingException")
 class _TargetFaults:
     failures: deque[str] = field(default_factory=deque)
     hangs: int = 0
+    hang_after: int = 0  # statements to let through before the hangs start
     rejections: deque[str] = field(default_factory=deque)
     lost_races: int = 0
 
@@ -32,10 +33,11 @@ class Faults:
         with self._lock:
             self._targets[target].failures.extend([error] * count)
 
-    def hang_next(self, target: str, count: int = 1) -> None:
-        """The next `count` statements stay STARTED until cancelled (then ABORTED)."""
+    def hang_next(self, target: str, count: int = 1, after: int = 0) -> None:
+        """After `after` normal statements, the next `count` stay STARTED until cancelled."""
         with self._lock:
             self._targets[target].hangs += count
+            self._targets[target].hang_after = after
 
     def reject_next(
         self, target: str, count: int = 1, code: str = "ActiveStatementsExceededException"
@@ -71,7 +73,9 @@ class Faults:
             faults = self._targets[target]
             if faults.failures:
                 return faults.failures.popleft(), False
-            if faults.hangs:
+            if faults.hangs and faults.hang_after:
+                faults.hang_after -= 1
+            elif faults.hangs:
                 faults.hangs -= 1
                 return None, True
             return None, False

@@ -129,8 +129,8 @@ class LocalDataApi:
     def fail_next(self, target: str, count: int = 1, error: str = DEFAULT_FAILURE) -> None:
         self.service.faults.fail_next(target, count, error)
 
-    def hang_next(self, target: str, count: int = 1) -> None:
-        self.service.faults.hang_next(target, count)
+    def hang_next(self, target: str, count: int = 1, after: int = 0) -> None:
+        self.service.faults.hang_next(target, count, after)
 
     def reject_next(
         self, target: str, count: int = 1, code: str = "ActiveStatementsExceededException"

@@ -1,0 +1,366 @@
+"""The real handler, in process, against the local Data API on PostgreSQL and moto's server."""
+
+from __future__ import annotations
+
+import json
+import socket
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+
+import app
+from ingest.batch import BatchRetryRequested
+from ingest.records import Row, read_message, validate
+from ingest.schema import INSERT_COLUMNS, ColumnKind
+from local.stack import LocalDataApi
+from tests.support import payload, sqs_event
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+EVENTS = ROOT / "events"
+DDL = (ROOT / "sql" / "create_table.sql").read_text()
+PRIMARY = {
+    "name": "primary",
+    "database": "dev",
+    "cluster_identifier": "primary-cluster",
+    "db_user": "ingest",
+}
+SECONDARY = {"name": "secondary", "database": "dev", "workgroup_name": "secondary-wg"}
+ADDRESS = {"primary": "primary-cluster", "secondary": "secondary-wg"}
+
+
+@dataclass
+class Context:
+    remaining_ms: int = 60_000
+    function_name: str = "ingest"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ingest"
+    aws_request_id: str = "integration"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server for SQS and DynamoDB, reached over HTTP like the real services."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@dataclass
+class Stack:
+    data_api: LocalDataApi
+    sqs: Any
+    dlq_url: str
+
+    def invoke(self, event: dict[str, Any], remaining_ms: int = 60_000) -> list[str]:
+        response = app.lambda_handler(event, Context(remaining_ms))
+        return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+
+    def counts(self, target: str) -> dict[str, int]:
+        """Rows per sqs_message_id in a target's table."""
+        with self.data_api.connect(ADDRESS[target], "dev") as conn:
+            rows = conn.execute(
+                "SELECT sqs_message_id, count(*) FROM public.appsflyer_events GROUP BY 1"
+            ).fetchall()
+        return dict(rows)
+
+    def dead_letters(self) -> dict[str, dict[str, str]]:
+        letters: dict[str, dict[str, str]] = {}
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                return letters
+            for message in messages:
+                attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+                attributes["body"] = message["Body"]
+                letters[attributes["original_message_id"]] = attributes
+                self.sqs.delete_message(
+                    QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+
+def configure(
+    monkeypatch: pytest.MonkeyPatch, targets: list[dict[str, str]], **tunables: str
+) -> None:
+    monkeypatch.setenv("REDSHIFT_TARGETS", json.dumps(targets))
+    for name, value in tunables.items():
+        monkeypatch.setenv(name, value)
+    app.processor.cache_clear()  # a new "cold start" with these settings
+
+
+@pytest.fixture
+def stack(
+    data_api: LocalDataApi, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", moto_endpoint)
+    monkeypatch.setenv("AWS_ENDPOINT_URL_DYNAMODB", moto_endpoint)
+    sqs = boto3.client("sqs")
+    dynamodb = boto3.client("dynamodb")
+    suffix = uuid.uuid4().hex[:8]
+    dlq_url = sqs.create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
+    ledger = f"ledger-{suffix}"
+    dynamodb.create_table(
+        TableName=ledger,
+        KeySchema=[
+            {"AttributeName": "message_id", "KeyType": "HASH"},
+            {"AttributeName": "target", "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": "message_id", "AttributeType": "S"},
+            {"AttributeName": "target", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    monkeypatch.setenv("TARGET_TABLE", "public.appsflyer_events")
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq_url)
+    monkeypatch.setenv("LEDGER_TABLE", ledger)
+    monkeypatch.setenv("DEADLINE_MARGIN_SECONDS", "2")
+    for address in ADDRESS.values():
+        data_api.execute_ddl(address, "dev", DDL)
+    configure(monkeypatch, [PRIMARY, SECONDARY])
+    yield Stack(data_api, sqs, dlq_url)
+    app.processor.cache_clear()
+
+
+def load_event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event
+
+
+def expected_cell(kind: ColumnKind, value: Any) -> Any:
+    """What PostgreSQL hands back for a validated value of a column kind."""
+    if value is None or kind in (ColumnKind.VARCHAR, ColumnKind.BOOLEAN):
+        return value
+    if kind is ColumnKind.TIMESTAMP:
+        return datetime.fromisoformat(value)
+    if kind is ColumnKind.DECIMAL:
+        return Decimal(value)
+    return json.loads(value)
+
+
+def test_clean_batch_lands_every_value_in_its_column_once_per_target(stack: Stack) -> None:
+    # Given the sample clean batch (nulls, empty strings, JSON-string event_value, long agents)
+    event = load_event("sqs-clean-batch.json")
+    # When the handler runs
+    assert stack.invoke(event) == []
+    # Then each target holds each record once, every column equal to the validated value
+    names = ", ".join(f'"{c.name}"' for c in INSERT_COLUMNS)
+    for target, address in ADDRESS.items():
+        assert stack.counts(target) == {r["messageId"]: 1 for r in event["Records"]}
+        with stack.data_api.connect(address, "dev") as conn:
+            for record in event["Records"]:
+                row = validate(read_message(record))
+                assert isinstance(row, Row)
+                stored = conn.execute(
+                    f"SELECT {names} FROM public.appsflyer_events WHERE sqs_message_id = %s",
+                    (record["messageId"],),
+                ).fetchone()
+                assert stored is not None
+                columns = zip(INSERT_COLUMNS, row.values, strict=True)
+                expected = [expected_cell(c.kind, v) for c, v in columns]
+                assert list(stored) == expected
+    assert stack.dead_letters() == {}
+
+
+def test_types_survive_the_round_trip(stack: Stack) -> None:
+    body = payload(
+        event_time="2024-02-29 23:59:59.999",
+        install_time="2024-02-29T22:00:00+01:00",
+        event_revenue="123456789012.123456",
+        wifi="true",
+        is_lat=False,
+        event_value=json.dumps({"af_revenue": 1.5, "items": [{"id": "a"}], "ok": True}),
+        user_agent="Mozilla/5.0 " + "é" * 900,  # 1,812 bytes: beyond Redshift's TEXT
+        custom_field={"nested": ["x", 1]},
+    )
+    assert stack.invoke(sqs_event([body])) == []
+    with stack.data_api.connect("primary-cluster", "dev") as conn:
+        stored = conn.execute(
+            "SELECT event_time, install_time, event_revenue, wifi, is_lat, event_value, "
+            "user_agent, extra, ingested_at FROM public.appsflyer_events"
+        ).fetchone()
+    assert stored is not None
+    assert stored[0] == datetime(2024, 2, 29, 23, 59, 59, 999000)
+    assert stored[1] == datetime(2024, 2, 29, 21, 0, 0)  # converted to UTC
+    assert stored[2] == Decimal("123456789012.123456")
+    assert stored[3] is True
+    assert stored[4] is False
+    assert stored[5] == {"af_revenue": 1.5, "items": [{"id": "a"}], "ok": True}
+    assert stored[6] == "Mozilla/5.0 " + "é" * 900
+    assert stored[7] == {"custom_field": {"nested": ["x", 1]}}
+    assert isinstance(stored[8], datetime)
+
+
+def test_poison_records_are_dead_lettered_with_reasons_while_the_rest_land(
+    stack: Stack, data_api: LocalDataApi
+) -> None:
+    # Given a primary whose table is stricter than our schema (a value only the database rejects)
+    with data_api.connect("primary-cluster", "dev") as conn:
+        conn.execute("ALTER TABLE public.appsflyer_events ADD CHECK (octet_length(city) <= 8)")
+    event = load_event("sqs-mixed-batch.json")
+    outcomes = json.loads((EVENTS / "expected-outcomes.json").read_text())
+    poison: dict[str, str] = outcomes["sqs-mixed-batch.json"]["dead_lettered"]
+    long_city = sqs_event([payload(city="Rio de Janeiro")], prefix="db-reject")
+    event["Records"].extend(long_city["Records"])
+    # When the handler runs
+    assert stack.invoke(event) == []
+    # Then every poison record is in the dead-letter queue with its reason and original body
+    letters = stack.dead_letters()
+    bodies = {r["messageId"]: r["body"] for r in event["Records"]}
+    assert {m: letters[m]["reason"] for m in poison} == poison
+    assert letters["db-reject-00000"]["reason"] == "rejected_by_database"
+    assert letters["db-reject-00000"]["failed_targets"] == "primary"
+    assert "check constraint" in letters["db-reject-00000"]["reason_detail"]
+    assert set(letters) == set(poison) | {"db-reject-00000"}
+    assert all(letters[m]["body"] == bodies[m] for m in letters)
+    # And every good record is in both targets exactly once
+    good = set(bodies) - set(poison) - {"db-reject-00000"}
+    assert stack.counts("primary") == dict.fromkeys(good, 1)
+    assert stack.counts("secondary") == dict.fromkeys(good | {"db-reject-00000"}, 1)
+
+
+def test_secondary_failing_transiently_once_is_retried_inside_the_invocation(
+    stack: Stack, data_api: LocalDataApi
+) -> None:
+    data_api.fail_next("secondary-wg", 1, "ERROR: could not connect to server: Connection refused")
+    event = load_event("sqs-clean-batch.json")
+    assert stack.invoke(event) == []
+    ids = [r["messageId"] for r in event["Records"]]
+    assert stack.counts("primary") == dict.fromkeys(ids, 1)
+    assert stack.counts("secondary") == dict.fromkeys(ids, 1)
+
+
+def test_secondary_failing_once_ends_with_each_row_once_in_both(
+    stack: Stack, data_api: LocalDataApi
+) -> None:
+    # Given a secondary whose next statement fails for a reason no in-invocation retry fixes
+    data_api.fail_next(
+        "secondary-wg", 1, 'ERROR: permission denied for relation "appsflyer_events"'
+    )
+    event = load_event("sqs-clean-batch.json")
+    ids = [r["messageId"] for r in event["Records"]]
+    # When the batch runs, every record comes back (the primary took them, the secondary not)
+    assert stack.invoke(event) == ids
+    assert stack.counts("primary") == dict.fromkeys(ids, 1)
+    assert stack.counts("secondary") == {}
+    # When SQS redelivers them
+    for record in event["Records"]:
+        record["attributes"]["ApproximateReceiveCount"] = "2"
+    assert stack.invoke(event) == []
+    # Then both targets hold each row exactly once
+    assert stack.counts("primary") == dict.fromkeys(ids, 1)
+    assert stack.counts("secondary") == dict.fromkeys(ids, 1)
+
+
+def test_ten_thousand_records_fill_statements_near_the_limit(
+    stack: Stack, data_api: LocalDataApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(monkeypatch, [PRIMARY])
+    template = load_event("sqs-large-batch.json")["Records"]
+    bodies = [json.loads(template[i % len(template)]["body"]) for i in range(10_000)]
+    event = sqs_event([{**b, "customer_user_id": f"user-{i}"} for i, b in enumerate(bodies)])
+    calls_before = data_api.api_calls().get("ExecuteStatement", 0)
+
+    assert stack.invoke(event) == []
+
+    statements = data_api.api_calls()["ExecuteStatement"] - calls_before
+    with data_api.connect("primary-cluster", "dev") as conn:
+        sizes = conn.execute("SELECT count(*) FROM public.appsflyer_events").fetchone()
+    assert sizes == (10_000,)
+    assert stack.counts("primary") == {r["messageId"]: 1 for r in event["Records"]}
+    # Every statement stayed under the Data API's 100 KB (the server refuses larger ones), and
+    # greedy packing left little room: at most one statement more than the byte total needs.
+    processor = app.processor()
+    rows = [validate(read_message(r)) for r in event["Records"]]
+    from ingest.sql import render_inserts
+
+    rendering = render_inserts(
+        "public.appsflyer_events",
+        [r for r in rows if isinstance(r, Row)],
+        max_bytes=processor.settings.statement_max_bytes,
+        max_parameters=processor.settings.statement_max_parameters,
+    )
+    assert all(s.size <= 100_000 for s in rendering.statements)
+    total = sum(s.size for s in rendering.statements)
+    minimum = -(-total // processor.settings.statement_max_bytes)
+    assert statements == len(rendering.statements)
+    assert statements <= minimum + max(1, minimum // 20)
+
+
+def test_quota_pressure_and_throttling_lose_nothing_and_duplicate_nothing(
+    stack: Stack, data_api: LocalDataApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(monkeypatch, [PRIMARY], STATEMENT_MAX_BYTES="20000", MAX_TRANSIENT_RETRIES="2")
+    event = load_event("sqs-large-batch.json")
+    ids = [r["messageId"] for r in event["Records"]]
+    # Given a cluster that refuses more submits than one invocation will retry
+    data_api.reject_next("primary-cluster", 2, "ActiveStatementsExceededException")
+    data_api.reject_next("primary-cluster", 1, "ThrottlingException")
+    data_api.reject_next("primary-cluster", 3, "ActiveStatementsExceededException")
+    retried: list[str] = []
+    for attempt in range(1, 6):
+        for record in event["Records"]:
+            record["attributes"]["ApproximateReceiveCount"] = str(attempt)
+        try:
+            retry = stack.invoke(event)
+        except BatchRetryRequested:
+            retry = [r["messageId"] for r in event["Records"]]
+        if attempt == 1:
+            retried = retry
+        event["Records"] = [r for r in event["Records"] if r["messageId"] in retry]
+        if not retry:
+            break
+    assert retried, "the first invocation should have handed records back"
+    assert stack.counts("primary") == dict.fromkeys(ids, 1)
+
+
+def test_statement_hanging_past_the_deadline_is_cancelled_and_its_records_returned(
+    stack: Stack, data_api: LocalDataApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(monkeypatch, [PRIMARY], STATEMENT_MAX_BYTES="30000")
+    event = load_event("sqs-clean-batch.json")
+    event["Records"].extend(load_event("sqs-large-batch.json")["Records"][:30])
+    ids = [r["messageId"] for r in event["Records"]]
+    # Given a cluster where the second statement of the batch hangs
+    data_api.hang_next("primary-cluster", 1, after=1)
+    # When the function has 4 s left (2 s margin)
+    retry = stack.invoke(event, remaining_ms=4_000)
+    # Then the rows of the first statement landed and exactly the others come back
+    landed = stack.counts("primary")
+    assert landed
+    assert set(retry) == set(ids) - set(landed)
+    assert all(count == 1 for count in landed.values())
+    stats = data_api.stats("primary-cluster")
+    assert stats.aborted == 1
+    assert stats.active == 0
+
+
+def test_everything_hanging_raises_so_lambda_backs_off(
+    stack: Stack, data_api: LocalDataApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(monkeypatch, [PRIMARY])
+    data_api.hang_next("primary-cluster", 1)
+    with pytest.raises(BatchRetryRequested):
+        stack.invoke(load_event("sqs-clean-batch.json"), remaining_ms=4_000)
+    assert stack.counts("primary") == {}
+    assert data_api.stats("primary-cluster").aborted == 1
