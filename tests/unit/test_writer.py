@@ -92,6 +92,7 @@ def test_transient_submit_errors_are_retried(code: str, counter: str | None) -> 
     clock = FakeClock()
     result = writer(fake, clock).write(TARGET, rows(5), Deadline.after(60, clock))
     assert len(result.written) == 5
+    assert result.stats.statements_submitted == 1  # refused submits are not statements
     if counter:
         assert getattr(result.stats, counter) == 2
     assert clock() > 1000.0  # it backed off between attempts

@@ -145,7 +145,6 @@ class TargetWriter:
         last_error = "transient failure"
         for attempt in range(self._settings.max_transient_retries + 1):
             try:
-                stats.statements_submitted += 1
                 outcome = self._api.execute(target, statement, token, deadline)
             except StatementRejected as exc:
                 return _Refused(str(exc))
@@ -160,6 +159,7 @@ class TargetWriter:
             except TransientError as exc:
                 last_error = f"transient: {exc}"
             else:
+                stats.statements_submitted += 1  # accepted by the service (refusals not counted)
                 stats.statement_durations_ms.append(outcome.duration_ms)
                 stats.statements_cancelled += int(outcome.cancelled)
                 failed_transiently = outcome.status == "FAILED" and (
