@@ -41,20 +41,24 @@ integration: setup
 test: lint sam-setup
 	$(PY) -m pytest
 
-demo: setup
-	$(PY) -m local.demo
+# pytest reads its pythonpath from pyproject.toml; plain `python -m` needs it spelled out.
+RUN := PYTHONPATH=src/handler:. $(PY)
 
+demo: setup
+	$(RUN) -m local.demo
+
+# 0.0.0.0 so that `sam local invoke` containers reach it through host.docker.internal.
 local-api: setup
-	$(PY) -m local.server --port 4599
+	$(RUN) -m local.server --host 0.0.0.0 --port 4599
 
 ddl: setup
-	$(PY) -m local.ddl > sql/create_table.sql
+	$(RUN) -m local.ddl > sql/create_table.sql.tmp && mv sql/create_table.sql.tmp sql/create_table.sql
 
 bench: setup
-	$(PY) -m bench.run
+	$(RUN) -m bench.run
 
 bench-quick: setup
-	$(PY) -m bench.run --quick
+	$(RUN) -m bench.run --quick
 
 # The SAM CLI pins its own boto3, so it lives in a venv of its own.
 SAM_VENV := .venv-sam
@@ -78,7 +82,7 @@ validate: sam-setup
 	PATH="$(PY313_DIR):$$PATH" $(SAM_VENV)/bin/sam build
 
 events: setup
-	$(PY) -m scripts.generate_events
+	$(RUN) -m scripts.generate_events
 
 clean:
 	rm -rf .aws-sam .local-stack .pytest_cache .mypy_cache .ruff_cache

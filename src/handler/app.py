@@ -29,6 +29,8 @@ def processor() -> BatchProcessor:
     # turning a forgotten setting into duplicates; fall back to the documented names instead.
     metrics.provider.namespace = metrics.namespace or DEFAULT_METRICS_NAMESPACE
     metrics.provider.service = metrics.service or DEFAULT_SERVICE
+    if logger.service == "service_undefined":  # Powertools' placeholder when unset
+        logger.append_keys(service=DEFAULT_SERVICE)
     return build_processor(load_settings(os.environ))
 
 

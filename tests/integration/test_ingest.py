@@ -134,7 +134,7 @@ def stack(
     monkeypatch.setenv("TARGET_TABLE", "public.appsflyer_events")
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq_url)
     monkeypatch.setenv("LEDGER_TABLE", ledger)
-    monkeypatch.setenv("DEADLINE_MARGIN_SECONDS", "2")
+    monkeypatch.setenv("DEADLINE_MARGIN_SECONDS", "3")
     for address in ADDRESS.values():
         data_api.execute_ddl(address, "dev", DDL)
     configure(monkeypatch, [PRIMARY, SECONDARY])
@@ -343,8 +343,8 @@ def test_statement_hanging_past_the_deadline_is_cancelled_and_its_records_return
     ids = [r["messageId"] for r in event["Records"]]
     # Given a cluster where the second statement of the batch hangs
     data_api.hang_next("primary-cluster", 1, after=1)
-    # When the function has 4 s left (2 s margin)
-    retry = stack.invoke(event, remaining_ms=4_000)
+    # When the function has 5 s left (3 s margin)
+    retry = stack.invoke(event, remaining_ms=5_000)
     # Then the rows of the first statement landed and exactly the others come back
     landed = stack.counts("primary")
     assert landed
@@ -361,6 +361,6 @@ def test_everything_hanging_raises_so_lambda_backs_off(
     configure(monkeypatch, [PRIMARY])
     data_api.hang_next("primary-cluster", 1)
     with pytest.raises(BatchRetryRequested):
-        stack.invoke(load_event("sqs-clean-batch.json"), remaining_ms=4_000)
+        stack.invoke(load_event("sqs-clean-batch.json"), remaining_ms=5_000)
     assert stack.counts("primary") == {}
     assert data_api.stats("primary-cluster").aborted == 1

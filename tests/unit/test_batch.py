@@ -187,6 +187,32 @@ def test_secondary_failure_returns_records_and_retry_writes_only_to_secondary(wo
     assert sorted(secondary) == ids
 
 
+def test_unwritable_ledger_is_reported_with_the_affected_ids(world: World) -> None:
+    # Given a secondary that refuses, and a ledger that cannot be written
+    world.fake.submit_errors = {"wg2": [client_error("InternalServerException") for _ in range(4)]}
+    processor = world.processor(**two_targets(world))
+    assert processor.ledger is not None
+    processor.ledger._table = "missing-table"
+    processor.ledger._sleep = lambda _: None
+    event = sqs_event([payload()] * 2)
+    # When the batch runs
+    retry, report = processor.process(event["Records"], Deadline.after(60, world.clock))
+    # Then the records still come back, and the report names those that may be duplicated
+    assert retry == ["msg-00000", "msg-00001"]
+    assert report.ledger_errors == 1
+    assert report.unrecorded_split == ["msg-00000", "msg-00001"]
+
+
+def test_redelivery_counts_rows_skipped_because_a_target_has_them(world: World) -> None:
+    world.fake.submit_errors = {"wg2": [client_error("InternalServerException") for _ in range(4)]}
+    world.run(sqs_event([payload()] * 3), **two_targets(world))
+    processor = world.processor(**two_targets(world))
+    redelivered = sqs_event([payload()] * 3, receive_count=2)
+    retry, report = processor.process(redelivered["Records"], Deadline.after(60, world.clock))
+    assert retry == []
+    assert report.skipped_already_written == 3
+
+
 def test_first_delivery_never_reads_the_ledger(world: World) -> None:
     processor = world.processor(**two_targets(world))
     assert processor.ledger is not None

@@ -99,6 +99,8 @@ def test_tunables_are_read() -> None:
         ({"TARGET_TABLE": "appsflyer_events"}, "TARGET_TABLE must be schema-qualified"),
         ({"TARGET_TABLE": 'public."x"; drop table y'}, "TARGET_TABLE must be schema-qualified"),
         ({"TARGET_TABLE": "Public.Events"}, "TARGET_TABLE must be schema-qualified"),
+        ({"TARGET_TABLE": "public\n.appsflyer_events"}, "TARGET_TABLE must be schema-qualified"),
+        ({"DEADLINE_MARGIN_SECONDS": "1"}, "DEADLINE_MARGIN_SECONDS must be between 3.0 and 60.0"),
         ({"DEAD_LETTER_QUEUE_URL": None}, "DEAD_LETTER_QUEUE_URL is required"),
         ({"DEAD_LETTER_QUEUE_URL": "ingest-dlq"}, "DEAD_LETTER_QUEUE_URL must be an SQS queue URL"),
         ({"STATEMENT_MAX_BYTES": "lots"}, "STATEMENT_MAX_BYTES must be an integer"),

@@ -201,6 +201,38 @@ def test_nul_characters_are_rejected(overrides: dict[str, Any]) -> None:
     assert reason_of(check(payload(**overrides))) is Reason.NUL_CHARACTER
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ('{"appsflyer_id": 1' + "0" * 5000 + "}", Reason.INVALID_JSON),  # int too long to convert
+        (json.dumps(payload()).replace('"organic"', "NaN"), Reason.INVALID_JSON),
+        (
+            json.dumps(payload(deep="X")).replace('"X"', "[" * 5000 + "]" * 5000),
+            Reason.INVALID_JSON,
+        ),
+        (json.dumps(payload(install_time="0001-01-01T00:00:00+01:00")), Reason.INVALID_TIMESTAMP),
+        (json.dumps(payload(install_time="9999-12-31T23:59:59-01:00")), Reason.INVALID_TIMESTAMP),
+    ],
+)
+def test_pathological_input_is_a_reason_not_a_crash(body: str, reason: Reason) -> None:
+    assert reason_of(check(body)) is reason
+
+
+def test_deep_nesting_inside_event_value_is_a_reason_not_a_crash() -> None:
+    deep = "[" * 900 + "]" * 900
+    outcome = check(payload(event_value=deep))
+    assert isinstance(outcome, (Row, Rejection))
+
+
+@pytest.mark.parametrize("raw", ["\u0661\u0662", "12.\u0665"])  # Arabic-Indic digits
+def test_non_ascii_digits_are_not_plain_decimals(raw: str) -> None:
+    outcome = check(payload(event_revenue=raw))
+    if isinstance(outcome, Row):
+        assert value_of(outcome, "event_revenue") in ("12", "12.5")  # normalised to ASCII
+    else:
+        assert outcome.reason is Reason.INVALID_DECIMAL
+
+
 def test_lone_surrogates_are_rejected() -> None:
     body = json.dumps(payload()).replace('"organic"', '"\\ud800"')
     assert reason_of(check(body)) is Reason.INVALID_UNICODE

@@ -59,20 +59,26 @@ def test_classify_failure(error: str, kind: FailureKind) -> None:
 
 
 @pytest.mark.parametrize(
-    ("code", "domain"),
+    ("code", "message", "domain"),
     [
-        ("ActiveStatementsExceededException", QuotaExceeded),
-        ("ThrottlingException", Throttled),
-        ("InternalServerException", TransientError),
-        ("ValidationException", StatementRejected),
-        ("ResourceNotFoundException", TargetMisconfigured),
-        ("AccessDeniedException", TargetMisconfigured),
+        ("ActiveStatementsExceededException", "why", QuotaExceeded),
+        ("ThrottlingException", "why", Throttled),
+        ("InternalServerException", "why", TransientError),
+        ("ValidationException", "Cannot process query string larger than 100kB", StatementRejected),
+        ("ValidationException", "Too many parameters", StatementRejected),
+        (
+            "ValidationException",
+            "Redshift endpoint doesn't exist in this region.",
+            TargetMisconfigured,
+        ),
+        ("ResourceNotFoundException", "why", TargetMisconfigured),
+        ("AccessDeniedException", "why", TargetMisconfigured),
     ],
 )
-def test_map_client_error(code: str, domain: type[Exception]) -> None:
-    mapped = map_client_error(client_error(code, "why"))
+def test_map_client_error(code: str, message: str, domain: type[Exception]) -> None:
+    mapped = map_client_error(client_error(code, message))
     assert type(mapped) is domain
-    assert "why" in str(mapped)
+    assert message in str(mapped)
 
 
 def test_connection_failures_are_transient() -> None:
@@ -149,6 +155,39 @@ def test_cancel_that_loses_the_race_counts_the_rows_as_written() -> None:
     outcome = make_api(fake, clock).execute(TARGET, statement(), "t", Deadline.after(5, clock))
     assert outcome.status == "FINISHED"
     assert outcome.cancelled
+
+
+@pytest.mark.parametrize("code", ["AccessDeniedException", "ValidationException"])
+def test_describe_errors_after_submit_never_refuse_the_rows(code: str) -> None:
+    # Given a statement that was accepted (and may commit) but cannot be described
+    fake, clock = FakeDataApi(hang_next=1), FakeClock()
+
+    def denied(Id: str) -> dict[str, object]:
+        raise client_error(code, "not allowed", "DescribeStatement")
+
+    fake.describe_statement = denied  # type: ignore[method-assign]
+    deadline = Deadline.after(10, clock)
+    outcome = make_api(fake, clock, supports_wait=False).execute(TARGET, statement(), "t", deadline)
+    # Then it is cancelled at the deadline and reported UNKNOWN, not refused or misconfigured
+    assert outcome.status == "UNKNOWN"
+    assert outcome.cancelled
+    assert "CancelStatement" in fake.calls
+
+
+def test_cancel_stays_within_its_grace_period() -> None:
+    fake, clock = FakeDataApi(hang_next=1), FakeClock()
+    fake.cancel_statement = lambda Id: {"Status": True}  # type: ignore[method-assign]
+    api = DataApi(
+        fake,  # type: ignore[arg-type]
+        supports_wait=True,
+        cancel_grace_seconds=2.0,
+        sleep=clock.sleep,
+        clock=clock,
+    )
+    deadline = Deadline.after(5, clock)
+    outcome = api.execute(TARGET, statement(), "t", deadline)
+    assert outcome.status == "UNKNOWN"
+    assert clock() <= deadline.expires_at + 2.0
 
 
 def test_polling_backs_off_and_survives_transient_describe_errors() -> None:

@@ -133,10 +133,14 @@ def test_configuration_failure_returns_every_row_without_bisecting() -> None:
     assert not result.rejected
     assert result.stats.bisection_steps == 0
     assert len(fake.statements) == 1  # it stopped at the first failure
+    ran = [f for f in result.failures if f.statement_id == fake.statements[0].id]
+    assert len(ran) == 1  # the failed statement's rows are reported once, with its id
+    assert result.retry[ran[0].message_ids[0]].statement_id == fake.statements[0].id
 
 
-def test_validation_exception_is_bisected_like_a_data_failure() -> None:
-    fake = FakeDataApi(submit_errors={"c1": [client_error("ValidationException", "bad")]})
+def test_size_validation_exception_is_bisected_like_a_data_failure() -> None:
+    too_big = client_error("ValidationException", "Cannot process query string larger than 100kB")
+    fake = FakeDataApi(submit_errors={"c1": [too_big]})
     clock = FakeClock()
     result = writer(fake, clock).write(TARGET, rows(4), Deadline.after(60, clock))
     assert len(result.written) == 4

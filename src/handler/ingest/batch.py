@@ -40,6 +40,9 @@ class BatchReport:
     skipped_already_written: int = 0
     dead_letter_send_failures: int = 0
     ledger_errors: int = 0
+    # Records handed back after some target took them, whose ledger entry could not be written:
+    # on redelivery those targets will receive them again (logged at error level).
+    unrecorded_split: list[str] = field(default_factory=list)
     targets: list[TargetResult] = field(default_factory=list)
     failures: list[FailureLine] = field(default_factory=list)
 
@@ -52,6 +55,9 @@ class BatchReport:
             "records_retried": len(self.retried),
             "rows_skipped_already_written": self.skipped_already_written,
             "statements_submitted": {t.target: t.stats.statements_submitted for t in self.targets},
+            # Refusals are not statements; without these a reader sees only "0 submitted".
+            "quota_rejections": {t.target: t.stats.quota_rejections for t in self.targets},
+            "throttles": {t.target: t.stats.throttles for t in self.targets},
             "dead_letter_send_failures": self.dead_letter_send_failures,
             "ledger_errors": self.ledger_errors,
         }
@@ -89,6 +95,7 @@ class BatchProcessor:
         rows = [r for r in rows if r.message_id not in retry]
         results = self._write_all(rows, already, deadline)
         report.targets = results
+        report.skipped_already_written = sum(len(already.get(r.message_id, ())) for r in rows)
 
         newly_written: dict[str, set[str]] = {}
         for row in rows:
@@ -210,6 +217,7 @@ class BatchProcessor:
             self.ledger.record(entries)
         except LedgerError:
             report.ledger_errors += 1
+            report.unrecorded_split = sorted({message_id for message_id, _ in entries})
 
 
 def _unique(messages: Any) -> list[SqsMessage]:

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 # Redshift identifiers we accept: unquoted-style names only, so quoting them can never be abused.
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]{0,126}$")
-_TARGET_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]{0,126}")  # always fullmatch: `$` allows a "\n"
+_TARGET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # The Data API rejects SQL over 100 KB; parameter values may count too, so we budget both.
 _DATA_API_STATEMENT_LIMIT = 100_000
 # Redshift inherits PostgreSQL's bind-parameter limit.
@@ -91,7 +91,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         statement_wait_seconds=_int(environ, "STATEMENT_WAIT_SECONDS", 20, 1, 30),
         max_transient_retries=_int(environ, "MAX_TRANSIENT_RETRIES", 3, 0, 10),
-        deadline_margin_seconds=_float(environ, "DEADLINE_MARGIN_SECONDS", 5.0, 1.0, 60.0),
+        # Cancelling and answering SQS need a few seconds of their own.
+        deadline_margin_seconds=_float(environ, "DEADLINE_MARGIN_SECONDS", 5.0, 3.0, 60.0),
         ledger_ttl_days=_int(environ, "LEDGER_TTL_DAYS", 15, 1, 365),
     )
 
@@ -131,7 +132,7 @@ def _float(environ: Mapping[str, str], name: str, default: float, low: float, hi
 
 def _parse_table(raw: str) -> str:
     parts = raw.split(".")
-    if len(parts) != 2 or not all(_IDENTIFIER.match(p) for p in parts):
+    if len(parts) != 2 or not all(_IDENTIFIER.fullmatch(p) for p in parts):
         raise ConfigError(
             f"TARGET_TABLE must be schema-qualified lower-case identifiers like "
             f"public.appsflyer_events, got {raw!r}"
@@ -170,7 +171,7 @@ def _parse_target(index: int, item: Any) -> Target:
             raise ConfigError(f"{where}.{key} must be a non-empty string")
         values[key] = value
     name, database = values["name"], values["database"]
-    if name is None or not _TARGET_NAME.match(name):
+    if name is None or not _TARGET_NAME.fullmatch(name):
         raise ConfigError(f"{where}.name is required: letters, digits, '-' or '_' (max 64)")
     if database is None:
         raise ConfigError(f"{where}.database is required")

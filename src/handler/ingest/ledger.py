@@ -78,17 +78,20 @@ class Ledger:
         raise LedgerError("ledger read left keys unprocessed after retries")
 
     def _put(self, requests: list[dict[str, Any]]) -> None:
+        # A lost ledger write means a duplicate row on redelivery: try harder than for reads.
         pending: dict[str, Any] = {self._table: requests}
+        failure = "items left unprocessed"
         for attempt in range(_ATTEMPTS):
             try:
                 response = self._client.batch_write_item(RequestItems=pending)
             except (ClientError, BotoCoreError) as exc:
-                raise LedgerError(f"ledger write failed: {exc}") from exc
-            pending = dict(response.get("UnprocessedItems") or {})
-            if not pending:
-                return
+                failure = str(exc)
+            else:
+                pending = dict(response.get("UnprocessedItems") or {})
+                if not pending:
+                    return
             self._sleep(0.05 * 2**attempt)
-        raise LedgerError("ledger write left items unprocessed after retries")
+        raise LedgerError(f"ledger write failed after {_ATTEMPTS} attempts: {failure}")
 
 
 def _key(message_id: str, target: str) -> dict[str, Any]:

@@ -24,11 +24,14 @@ from ingest.schema import (
 # str is the text of a VARCHAR, a canonical timestamp or decimal, or a SUPER value's JSON.
 SqlValue = str | bool | None
 
-_APPSFLYER_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}(\.\d{1,6})?")
+_APPSFLYER_TIMESTAMP = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+)
 # Decimal text that fits DECIMAL(18,6) by its shape alone; anything else takes the full check.
-_PLAIN_DECIMAL = re.compile(r"-?\d{1,12}(\.\d{1,6})?")
+_PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,6})?")  # ASCII digits only
 _TIMESTAMP_SHAPE = re.compile(
-    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?$"
+    r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?\Z",
+    re.ASCII,
 )
 
 
@@ -106,8 +109,9 @@ def validate(message: SqsMessage) -> Row | Rejection:
 
 def _row_values(message: SqsMessage) -> tuple[tuple[SqlValue, ...], tuple[int, ...]]:
     try:
-        payload = json.loads(message.body)
-    except (json.JSONDecodeError, RecursionError):
+        payload = _strict_json(message.body)
+    except (ValueError, RecursionError):
+        # ValueError also covers integers too long to convert and NaN/Infinity literals.
         raise _Invalid(Reason.INVALID_JSON, "body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise _Invalid(Reason.NOT_AN_OBJECT, f"body is a JSON {_json_type(payload)}, not an object")
@@ -205,18 +209,30 @@ def _decode_embedded_json(raw: Any) -> Any:
         if raw == "":
             return None
         try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, RecursionError):
+            return _strict_json(raw)
+        except (ValueError, RecursionError):
             return raw  # plain text is still a valid SUPER value (a JSON string)
     return raw
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _strict_json(text: str) -> Any:
+    """json.loads without the NaN/Infinity extension, which JSON_PARSE would refuse."""
+    return json.loads(text, parse_constant=_reject_constant)
 
 
 def _super(column: Column, value: Any) -> str | None:
     if value is None:
         return None
-    if _contains_nul(value):
-        raise _Invalid(Reason.NUL_CHARACTER, f"{column.name} contains a NUL character")
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        if _contains_nul(value):
+            raise _Invalid(Reason.NUL_CHARACTER, f"{column.name} contains a NUL character")
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    except RecursionError:
+        raise _Invalid(Reason.INVALID_JSON, f"{column.name} is nested too deeply") from None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -256,7 +272,12 @@ def _timestamp(column: Column, raw: Any) -> str:
         parsed = parsed.replace(tzinfo=None)  # a local time: its wall clock is the value
     elif parsed.tzinfo is not None:
         # TIMESTAMP has no zone: store the instant in UTC, as AppsFlyer's own fields are.
-        parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        try:
+            parsed = parsed.astimezone(UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise _Invalid(
+                Reason.INVALID_TIMESTAMP, f"{column.name} is out of range once in UTC"
+            ) from None
     return parsed.isoformat(sep=" ")
 
 

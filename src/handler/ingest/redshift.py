@@ -67,6 +67,8 @@ _TRANSIENT_ERRORS = re.compile(
     r"timed out|out of memory|disk full|temporarily|try again|internal error",
     re.IGNORECASE,
 )
+# The ValidationExceptions that rows can cause (statement size, parameters); splitting helps.
+_ROW_ATTRIBUTABLE = re.compile(r"larger than|too large|too long|exceed|parameter", re.IGNORECASE)
 _TRANSIENT_CODES = frozenset(
     {
         "InternalServerException",
@@ -108,8 +110,9 @@ def map_client_error(exc: ClientError | BotoCoreError) -> DataApiError:
         return Throttled(message)
     if code in _TRANSIENT_CODES:
         return TransientError(f"{code}: {message}")
-    if code == "ValidationException":
+    if code == "ValidationException" and _ROW_ATTRIBUTABLE.search(message):
         return StatementRejected(message)
+    # Other refusals (unknown cluster, bad credentials, access) are no row's fault.
     return TargetMisconfigured(f"{code}: {message}")
 
 
@@ -129,7 +132,9 @@ class DataApi:
         self,
         client: RedshiftDataAPIServiceClient,
         *,
+        control_client: RedshiftDataAPIServiceClient | None = None,
         wait_seconds: int = 20,
+        cancel_grace_seconds: float = 2.0,
         poll_initial_seconds: float = 0.05,
         poll_max_seconds: float = 2.0,
         supports_wait: bool | None = None,
@@ -137,6 +142,10 @@ class DataApi:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
+        # Describe and cancel get a client with short timeouts: near the deadline a slow call
+        # must not hold the invocation past Lambda's timeout.
+        self._control = control_client or client
+        self._cancel_grace = cancel_grace_seconds
         self._wait_seconds = wait_seconds
         self._poll_initial = poll_initial_seconds
         self._poll_max = poll_max_seconds
@@ -185,12 +194,12 @@ class DataApi:
                     self._sleep(min(delay, deadline.remaining()))
                     delay = min(delay * 2, self._poll_max)
             try:
-                described = dict(self._client.describe_statement(Id=statement_id))
-            except (ClientError, BotoCoreError) as exc:
-                mapped = map_client_error(exc)
-                if not isinstance(mapped, TransientError):
-                    raise mapped from exc
-                status, described = "POLLING", None  # keep polling, with backoff
+                described = dict(self._control.describe_statement(Id=statement_id))
+            except (ClientError, BotoCoreError):
+                # The statement was accepted and may already have committed: no describe error
+                # may turn its rows into "refused" or "misconfigured" (that would write them
+                # twice). Keep polling; at the deadline it is cancelled or reported UNKNOWN.
+                status, described = "POLLING", None
                 continue
             status = described["Status"]
         error = (described or {}).get("Error") or None
@@ -198,23 +207,28 @@ class DataApi:
 
     def _cancel(self, statement_id: str, started: float) -> StatementOutcome:
         """Cancel at the deadline; if the statement won the race and finished, it counts."""
+        # The margin after the deadline is for this and for answering SQS: stay within a grace.
+        grace = Deadline.after(self._cancel_grace, self._clock)
         # A cancel fails if the statement already finished: the describe tells which way it went.
         with contextlib.suppress(ClientError, BotoCoreError):
-            self._client.cancel_statement(Id=statement_id)
+            self._control.cancel_statement(Id=statement_id)
         delay = self._poll_initial
-        for _ in range(5):
+        while True:
             described: dict[str, Any]
             try:
-                described = dict(self._client.describe_statement(Id=statement_id))
+                described = dict(self._control.describe_statement(Id=statement_id))
             except (ClientError, BotoCoreError):
                 described = {"Status": "UNKNOWN"}
             status = str(described["Status"])
             if status in _TERMINAL:
                 error = described.get("Error") or None
                 return self._outcome(statement_id, status, error, started, cancelled=True)
+            if grace.remaining() <= delay:
+                return self._outcome(
+                    statement_id, "UNKNOWN", "cancel unconfirmed", started, cancelled=True
+                )
             self._sleep(delay)
             delay = min(delay * 2, self._poll_max)
-        return self._outcome(statement_id, "UNKNOWN", "cancel unconfirmed", started, cancelled=True)
 
     def _outcome(
         self,

@@ -31,13 +31,15 @@ class MetricName(StrEnum):
     RECORDS_DEAD_LETTERED = "RecordsDeadLettered"
 
 
-# Database errors can quote the offending value ('invalid input syntax for type ...: "x"');
-# logs must never carry payload values, so quoted text is masked before logging.
-_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
+# Database errors can quote the offending value ('invalid input syntax for type ...: "x"'),
+# and a value may itself contain quotes: everything from the first quote on is dropped.
+_FIRST_QUOTE = re.compile(r"[\"'`]")
 
 
 def redact(text: str) -> str:
-    return _QUOTED.sub('"…"', text)
+    """Keep an error's leading words, never what it quotes (logs must not carry values)."""
+    match = _FIRST_QUOTE.search(text)
+    return text if match is None else text[: match.start()] + "…"
 
 
 def publish_metrics(metrics: Metrics, report: BatchReport) -> None:
@@ -84,5 +86,11 @@ def log_report(logger: Logger, report: BatchReport) -> None:
                 "statement_id": line.statement_id,
                 "reason": redact(line.reason),
             },
+        )
+    if report.unrecorded_split:
+        logger.error(
+            "ledger write failed: these records will be written again to targets that "
+            "already hold them when SQS redelivers them",
+            extra={"message_ids": report.unrecorded_split},
         )
     logger.info("batch processed", extra=report.summary())

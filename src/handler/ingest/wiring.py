@@ -22,13 +22,13 @@ else:
     DynamoDBClient = SQSClient = RedshiftDataAPIServiceClient = Any
 
 
-def redshift_data_client(settings: Settings) -> RedshiftDataAPIServiceClient:
+def redshift_data_client(read_timeout: float) -> RedshiftDataAPIServiceClient:
     # One attempt per SDK call: our own loop retries with jitter, counts quota rejections
     # and throttles for the metrics, and never sleeps past the invocation's deadline.
     config = Config(
         retries={"mode": "standard", "total_max_attempts": 1},
-        connect_timeout=5,
-        read_timeout=settings.statement_wait_seconds + 15,
+        connect_timeout=3,
+        read_timeout=read_timeout,
     )
     return boto3.client("redshift-data", config=config)
 
@@ -41,7 +41,9 @@ def build_processor(
     dynamodb: DynamoDBClient | None = None,
 ) -> BatchProcessor:
     api = DataApi(
-        redshift or redshift_data_client(settings),
+        # ExecuteStatement may block for WaitTimeSeconds; describe and cancel answer at once.
+        redshift or redshift_data_client(settings.statement_wait_seconds + 10),
+        control_client=redshift or redshift_data_client(5),
         wait_seconds=settings.statement_wait_seconds,
         poll_initial_seconds=settings.poll_initial_seconds,
         poll_max_seconds=settings.poll_max_seconds,

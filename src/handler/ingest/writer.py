@@ -65,9 +65,10 @@ class TargetResult:
 class _StopTarget(Exception):
     """Nothing more should be sent to this target in this invocation."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, statement_id: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.statement_id = statement_id  # of the statement that stopped us, if it ran
 
 
 class TargetWriter:
@@ -98,8 +99,9 @@ class TargetWriter:
                     raise _StopTarget("deadline reached before submit")
                 self._run(target, statement, deadline, result, pending)
             except _StopTarget as stop:
-                for remaining in (statement, *pending):
-                    self._give_back(result, remaining, None, stop.reason)
+                self._give_back(result, statement, stop.statement_id, stop.reason)
+                for never_sent in pending:
+                    self._give_back(result, never_sent, None, stop.reason)
                 break
         return result
 
@@ -130,11 +132,9 @@ class TargetWriter:
             kind = classify_failure(error)
             if kind is FailureKind.DATA:
                 return self._bisect_or_reject(statement, outcome, error, result, pending)
-            self._give_back(result, statement, outcome.statement_id, f"{kind.value}: {error}")
-            raise _StopTarget(f"{kind.value}: {error}")
+            raise _StopTarget(f"{kind.value}: {error}", outcome.statement_id)
         # ABORTED or UNKNOWN: cancelled at the deadline (or by an operator).
-        self._give_back(result, statement, outcome.statement_id, f"statement {outcome.status}")
-        raise _StopTarget(f"statement {outcome.status}")
+        raise _StopTarget(f"statement {outcome.status}", outcome.statement_id)
 
     def _execute_with_retries(
         self, target: Target, statement: Statement, deadline: Deadline, result: TargetResult
@@ -143,6 +143,7 @@ class TargetWriter:
         stats = result.stats
         token = self._api.new_client_token()
         last_error = "transient failure"
+        last_statement_id: str | None = None
         for attempt in range(self._settings.max_transient_retries + 1):
             try:
                 outcome = self._api.execute(target, statement, token, deadline)
@@ -168,10 +169,11 @@ class TargetWriter:
                 if not failed_transiently:
                     return outcome
                 last_error = f"transient: {outcome.error}"
+                last_statement_id = outcome.statement_id
                 token = self._api.new_client_token()  # the old token names the failed run
             if attempt < self._settings.max_transient_retries:
                 self._backoff(attempt, deadline)
-        raise _StopTarget(last_error)
+        raise _StopTarget(last_error, last_statement_id)
 
     def _backoff(self, attempt: int, deadline: Deadline) -> None:
         # Full jitter: concurrent invocations that collided do not collide again in step.
