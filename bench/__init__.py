@@ -1,0 +1,1 @@
+"""Benchmark: the old designs and this project through the same local cluster model."""

@@ -1,0 +1,36 @@
+"""What must hold for this project whatever the speed: within its bound, nothing lost or doubled."""
+
+from __future__ import annotations
+
+from bench.designs import Kind
+from bench.runner import DesignResult
+
+
+def violations(result: DesignResult) -> list[str]:
+    """Every broken invariant of one of this project's runs, worded for a CI log; [] if none."""
+    design = result.design
+    if design.kind is not Kind.FUNCTION:
+        return []  # the old designs break them by design: that is what is being compared
+    name = f"design {design.key}"
+    found: list[str] = []
+    bound = design.active_bound
+    for target, peak in zip(result.targets, result.peak_active, strict=True):
+        if bound is not None and peak > bound:
+            found.append(f"{name}: {peak} active statements on {target}, above the bound {bound}")
+    checks = {
+        "submits refused by the active-statement quota": result.quota_errors,
+        "records acknowledged but missing from a target (lost)": result.lost,
+        "duplicated rows": result.duplicated,
+        "rows of messages never sent": sum(x.foreign for x in result.landings),
+        "rows landed for messages still queued (future duplicates)": sum(
+            x.landed_unacknowledged for x in result.landings
+        ),
+        "messages never delivered": result.left_in_queue,
+        "deletes with a stale receipt (redelivered while still being processed)": (
+            result.stale_deletes
+        ),
+        "records dead-lettered (the bodies are clean)": result.dead_lettered,
+        "invocations that crashed": len(result.tally.errors),
+    }
+    found.extend(f"{name}: {count} {what}" for what, count in checks.items() if count)
+    return found

@@ -1,0 +1,94 @@
+"""`python -m bench.run`: the full benchmark into docs/; `--quick`: the invariants only, for CI."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from bench.bodies import make_bodies
+from bench.cpu import measure_handler_cpu
+from bench.designs import FULL_MODEL, full_designs
+from bench.invariants import violations
+from bench.plots import plot_active, plot_throughput
+from bench.report import RunInfo, render_report
+from bench.runner import DATABASE, TABLE, DesignResult
+from bench.suite import run_quick, run_suite
+from bench.targets import check_targets, model_ceiling
+from local.model import FAST
+from local.stack import LocalDataApi
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+_CPU_SAMPLE = 3_000  # bodies for the handler CPU measurement
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _report_violations(results: list[DesignResult]) -> int:
+    found = [v for r in results for v in violations(r)]
+    for line in found:
+        _say(f"INVARIANT VIOLATED: {line}")
+    if not found:
+        _say("invariants hold: never above the bound, no quota refusal, nothing lost or doubled")
+    return 1 if found else 0
+
+
+def quick() -> int:
+    started = time.monotonic()
+    with LocalDataApi(model=FAST) as api:
+        results = run_quick(api, _say)
+    _say(f"quick benchmark: {time.monotonic() - started:.0f} s")
+    return _report_violations(results)
+
+
+def full(out: Path) -> int:
+    started = time.monotonic()
+    designs = full_designs()
+    bodies = make_bodies(max(d.messages for d in designs))
+    with LocalDataApi(model=FULL_MODEL) as api:
+        _say(f"PostgreSQL from {api.postgres_source}")
+        results = run_suite(api, designs, FULL_MODEL, bodies, _say)
+        with api.connect(results[0].targets[0], DATABASE) as conn:
+            version = conn.execute("SHOW server_version").fetchone()
+        found_by = api.postgres_source.split(":", 1)[0]  # the path after it is this machine's
+        postgres = f"{version[0] if version else '?'}, found by {found_by}"
+    cpu = measure_handler_cpu(bodies[:_CPU_SAMPLE], TABLE)
+    checks = check_targets(results, cpu)
+    info = RunInfo(
+        date=datetime.now(UTC).strftime("%Y-%m-%d"),
+        seconds=time.monotonic() - started,
+        cores=os.cpu_count() or 1,
+        python=platform.python_version(),
+        postgres=postgres,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "benchmark.md").write_text(render_report(results, cpu, checks, info))
+    old_final = next(r for r in results if r.design.key == "3").sustained_rows_per_second
+    plot_throughput(
+        results, model_ceiling(results[0], cpu), old_final, out / "benchmark-throughput.png"
+    )
+    plot_active(results, FULL_MODEL.active_quota, out / "benchmark-active-statements.png")
+    for check in checks:
+        _say(f"{'met   ' if check.met else 'MISSED'} {check.target}: {check.figure}")
+    _say(f"wrote {out / 'benchmark.md'} and two PNGs in {info.seconds:.0f} s")
+    return _report_violations(results)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "--quick", action="store_true", help="small runs of this project, invariants only"
+    )
+    parser.add_argument("--out", type=Path, default=DOCS, help="where the full run writes")
+    args = parser.parse_args(argv)
+    return quick() if args.quick else full(args.out)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
