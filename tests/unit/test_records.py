@@ -102,7 +102,7 @@ def test_bad_timestamps_are_rejected(raw: Any) -> None:
 
 def test_selected_timezone_fields_keep_their_local_wall_clock() -> None:
     row = check(payload(event_time_selected_timezone="2024-05-01 14:34:56.789+0200"))
-    assert value_of(row, "event_time_selected_timezone") == "2024-05-01 14:34:56.789000"
+    assert value_of(row, "event_time_selected_timezone") == "2024-05-01 14:34:56.789"
     assert value_of(row, "event_time") == "2024-05-01 12:34:56.789"
 
 
@@ -249,7 +249,9 @@ def test_non_string_scalars_keep_their_json_spelling_in_varchar() -> None:
 @pytest.mark.parametrize(
     ("raw", "stored"),
     [
-        (json.dumps({"af_revenue": "4.99", "n": [1, 2]}), '{"af_revenue":"4.99","n":[1,2]}'),
+        # JSON text is passed to JSON_PARSE as sent; other values are encoded compactly.
+        (json.dumps({"af_revenue": "4.99", "n": [1, 2]}), '{"af_revenue": "4.99", "n": [1, 2]}'),
+        ('{"k":"caf\\u00e9"}', '{"k":"café"}'),
         ({"already": "an object"}, '{"already":"an object"}'),
         ([1, "two"], '[1,"two"]'),
         ("plain text, not JSON", '"plain text, not JSON"'),

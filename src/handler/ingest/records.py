@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -26,6 +27,10 @@ SqlValue = str | bool | None
 
 _APPSFLYER_TIMESTAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?"
+)
+_APPSFLYER_WITH_OFFSET = re.compile(
+    r"([0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,6})?)"
+    r"[+-][0-9]{2}:?[0-9]{2}"
 )
 # Decimal text that fits DECIMAL(18,6) by its shape alone; anything else takes the full check.
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,6})?")  # ASCII digits only
@@ -124,17 +129,18 @@ def _row_values(message: SqsMessage) -> tuple[tuple[SqlValue, ...], tuple[int, .
     # one scan of the body replaces a byte count and a NUL check per field.
     plain_ascii = message.body.isascii() and "\\u" not in message.body
     limits = _ASCII_LIMITS if plain_ascii else _NO_FAST_PATH
+    column_of, keep, converters = _PAYLOAD_INDEX.get, present.append, _CONVERTERS  # locals
     for key, raw in payload.items():
-        index = _PAYLOAD_INDEX.get(key)
+        index = column_of(key)
         if index is None:
             extra[key] = raw
         elif raw is not None:
-            present.append(index)
+            keep(index)
             # Inline fast path for the commonest field, short ASCII text: no calls at all.
             if type(raw) is str and len(raw) <= limits[index]:
                 values[index] = raw
             else:
-                values[index] = _CONVERTERS[index](raw)
+                values[index] = converters[index](raw)
     for index in _REQUIRED_INDEXES:
         if values[index] is None or values[index] == "":
             name = INSERT_COLUMNS[index].name
@@ -161,17 +167,18 @@ _NO_FAST_PATH = (-1,) * len(INSERT_COLUMNS)
 
 def _converter(column: Column) -> Callable[[Any], SqlValue]:
     """One function per column, chosen once: the per-field hot path does no type dispatch."""
-    if column.kind is ColumnKind.VARCHAR:
-        return lambda raw: _varchar(column, raw if type(raw) is str else _as_text(raw))
-    if column.kind is ColumnKind.SUPER:
-        return lambda raw: _super(column, _decode_embedded_json(raw))
-    typed: Callable[[Column, Any], SqlValue] = _decimal
-    if column.kind is ColumnKind.TIMESTAMP:
-        typed = _timestamp
-    elif column.kind is ColumnKind.BOOLEAN:
-        typed = _boolean
-    # AppsFlyer sends "" for absent typed values; for these columns it can only mean NULL.
-    return lambda raw: None if raw == "" else typed(column, raw)
+    convert: Callable[[Column, Any], SqlValue] = {
+        ColumnKind.VARCHAR: _text,
+        ColumnKind.SUPER: _super_from_payload,
+        ColumnKind.TIMESTAMP: _timestamp,
+        ColumnKind.BOOLEAN: _boolean,
+        ColumnKind.DECIMAL: _decimal,
+    }[column.kind]
+    return functools.partial(convert, column)  # a C-level call: cheaper than a lambda
+
+
+def _text(column: Column, raw: Any) -> str:
+    return _varchar(column, raw if type(raw) is str else _as_text(raw))
 
 
 def _as_text(raw: Any) -> str:
@@ -203,6 +210,19 @@ def _utf8_length(column: Column, text: str) -> int:
         raise _Invalid(Reason.INVALID_UNICODE, f"{column.name} is not valid UTF-8") from None
 
 
+def _super_from_payload(column: Column, raw: Any) -> str | None:
+    # AppsFlyer's event_value is usually JSON text already: when it is plain ASCII JSON without
+    # escapes (so no NUL and no lone surrogates), JSON_PARSE can take it exactly as sent.
+    if type(raw) is str and raw.isascii() and "\\u" not in raw:
+        try:
+            _strict_json(raw)
+        except (ValueError, RecursionError):
+            pass  # not JSON: stored as a JSON string below
+        else:
+            return raw
+    return _super(column, _decode_embedded_json(raw))
+
+
 def _decode_embedded_json(raw: Any) -> Any:
     # AppsFlyer sends event_value as a JSON-encoded string; store the structure it encodes.
     if isinstance(raw, str):
@@ -219,9 +239,13 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+# One decoder for every call: json.loads with keyword arguments would build one each time.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _strict_json(text: str) -> Any:
     """json.loads without the NaN/Infinity extension, which JSON_PARSE would refuse."""
-    return json.loads(text, parse_constant=_reject_constant)
+    return _DECODER.decode(text)
 
 
 def _super(column: Column, value: Any) -> str | None:
@@ -250,19 +274,25 @@ def _contains_nul(value: Any) -> bool:
     return False
 
 
-def _timestamp(column: Column, raw: Any) -> str:
+def _timestamp(column: Column, raw: Any) -> str | None:
+    if raw == "":
+        return None  # AppsFlyer sends "" for absent typed values: it can only mean NULL
     if not isinstance(raw, str):
         raise _Invalid(Reason.INVALID_TIMESTAMP, f"{column.name} must be a timestamp string")
-    if _APPSFLYER_TIMESTAMP.fullmatch(raw):
+    text: str = raw
+    if column.local_time and (local := _APPSFLYER_WITH_OFFSET.fullmatch(raw)):
+        # A local time with its offset: the wall clock before the offset is the value.
+        text = local.group(1)
+    if _APPSFLYER_TIMESTAMP.fullmatch(text):
         # AppsFlyer's own zone-less format is already what Redshift reads: only check the
         # calendar (no 30 February) and pass the text through unchanged.
         try:
-            datetime.fromisoformat(raw)
+            datetime.fromisoformat(text)
         except ValueError:
             pass
         else:
-            return raw
-    parsed = _parse_timestamp(raw.strip())
+            return text
+    parsed = _parse_timestamp(text.strip())
     if parsed is None:
         raise _Invalid(
             Reason.INVALID_TIMESTAMP,
@@ -292,17 +322,21 @@ def _parse_timestamp(text: str) -> datetime | None:
         return None
 
 
-def _boolean(column: Column, raw: Any) -> bool:
+def _boolean(column: Column, raw: Any) -> bool | None:
     if isinstance(raw, bool):
         return raw
+    if raw == "":
+        return None
     if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
         return raw.strip().lower() == "true"
     raise _Invalid(Reason.INVALID_BOOLEAN, f"{column.name} must be true or false")
 
 
-def _decimal(column: Column, raw: Any) -> str:
+def _decimal(column: Column, raw: Any) -> str | None:
     if type(raw) is str and _PLAIN_DECIMAL.fullmatch(raw):
         return raw  # e.g. "4.99": within DECIMAL(18,6) by its shape, and Redshift reads it as is
+    if raw == "":
+        return None
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise _Invalid(Reason.INVALID_DECIMAL, f"{column.name} must be a number")
     try:

@@ -70,6 +70,7 @@ class _Builder:
     def try_add(self, row: Row, max_bytes: int, max_parameters: int) -> bool:
         # The hot loop of the function: start from all-NULL and visit only present values.
         names = self.names
+        name_of, before, after = names.get, _BEFORE, _AFTER  # locals: this loop is hot
         added: list[str] = []
         added_bytes = 0
         tokens = list(_ALL_NULL)
@@ -79,21 +80,19 @@ class _Builder:
             # The Data API cannot carry NULL or empty parameters: these become SQL constants.
             if value is None:
                 continue
-            if value is True:
-                tokens[index] = "TRUE"
-            elif value is False:
-                tokens[index] = "FALSE"
-            elif value == "":
+            if type(value) is bool:
+                tokens[index] = "TRUE" if value else "FALSE"
+            elif not value:
                 tokens[index] = "''"
             else:
-                name = names.get(value)
+                name = name_of(value)
                 if name is None:
                     name = f"p{len(names)}"
                     names[value] = name
                     added.append(value)
                     size = len(value) if value.isascii() else len(value.encode("utf-8"))
                     added_bytes += len(name) + size
-                tokens[index] = _BEFORE[index] + name + _AFTER[index]
+                tokens[index] = before[index] + name + after[index]
         fragment = "(" + ",".join(tokens) + ")"
         added_bytes += len(fragment) + (1 if self.fragments else 0)
         if self.size + added_bytes > max_bytes or len(names) > max_parameters:
