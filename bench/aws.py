@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import boto3
-from moto.server import ThreadedMotoServer
+
+from local.aws_doubles import create_ledger_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -32,19 +30,6 @@ def instance_environment(data_api_url: str, moto_url: str) -> dict[str, str]:
     }
 
 
-@contextmanager
-def moto_server() -> Iterator[str]:
-    """moto on a free port of 127.0.0.1, shared by every instance (one ledger, one DLQ each run)."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # one access-log line per request
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-
-
 class AwsResources:
     """Creates and reads the per-design dead-letter queue and ledger table on moto."""
 
@@ -66,16 +51,4 @@ class AwsResources:
         return sum(int(value) for value in attributes.values())
 
     def create_ledger(self, name: str) -> None:
-        """The table template.yaml declares: message_id hash key, target range key."""
-        self._dynamodb.create_table(
-            TableName=name,
-            AttributeDefinitions=[
-                {"AttributeName": "message_id", "AttributeType": "S"},
-                {"AttributeName": "target", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "message_id", "KeyType": "HASH"},
-                {"AttributeName": "target", "KeyType": "RANGE"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(self._dynamodb, name)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from bench.aws import AwsResources, instance_environment, moto_server
+from bench.aws import AwsResources, instance_environment
 from bench.bodies import make_bodies
 from bench.designs import QUICK_MODEL, Design, quick_designs
 from bench.instances import InstancePool
 from bench.runner import Bench, DesignResult, run_design
+from local.aws_doubles import moto_server
 from local.model import ClusterModel
 from local.stack import LocalDataApi
 

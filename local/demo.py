@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import app
+from local.aws_doubles import moto_server
 from local.demo_report import (
     BatchOutcome,
     FinalState,
@@ -27,7 +28,6 @@ from local.demo_runtime import (
     Handler,
     cold_start,
     environment,
-    moto_server,
     sdk_environment,
 )
 from local.model import FAST, RA3_LARGE, ClusterModel

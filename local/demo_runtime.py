@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, TextIO, cast
 
 import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from moto.server import ThreadedMotoServer
 
 import app
 from ingest.batch import BatchRetryRequested
+from local.aws_doubles import create_ledger_table
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -85,23 +85,6 @@ def sdk_environment(data_api_url: str, moto_url: str) -> dict[str, str | None]:
     }
 
 
-@contextlib.contextmanager
-def moto_server() -> Iterator[str]:
-    """moto's server on a free loopback port: the handler reaches SQS and DynamoDB over HTTP."""
-    # werkzeug logs every request to stderr unless its logger is configured: keep it quiet.
-    access_log = logging.getLogger("werkzeug")
-    previous_level = access_log.level
-    access_log.setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        yield f"http://{host}:{port}"
-    finally:
-        server.stop()
-        access_log.setLevel(previous_level)
-
-
 @dataclass(frozen=True)
 class DeadLetterSeen:
     """One message read back from the dead-letter queue, by its attributes."""
@@ -120,18 +103,7 @@ class FakeAws:
         self._dynamodb = dynamodb
         self.dlq_url = sqs.create_queue(QueueName=f"ingest-dlq-{suffix}")["QueueUrl"]
         self.ledger_table = f"ingest-ledger-{suffix}"
-        dynamodb.create_table(
-            TableName=self.ledger_table,
-            KeySchema=[
-                {"AttributeName": "message_id", "KeyType": "HASH"},
-                {"AttributeName": "target", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "message_id", "AttributeType": "S"},
-                {"AttributeName": "target", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(dynamodb, self.ledger_table)
 
     @classmethod
     def create(cls) -> FakeAws:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,12 +13,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 import app
 from ingest.batch import BatchRetryRequested
 from ingest.records import Row, read_message, validate
 from ingest.schema import INSERT_COLUMNS, ColumnKind
+from local.aws_doubles import create_ledger_table, moto_server
 from local.stack import LocalDataApi
 from tests.support import payload, sqs_event
 
@@ -53,15 +52,8 @@ class Context:
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """moto's server for SQS and DynamoDB, reached over HTTP like the real services."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with moto_server() as endpoint:
+        yield endpoint
 
 
 @dataclass
@@ -119,18 +111,7 @@ def stack(
     suffix = uuid.uuid4().hex[:8]
     dlq_url = sqs.create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
     ledger = f"ledger-{suffix}"
-    dynamodb.create_table(
-        TableName=ledger,
-        KeySchema=[
-            {"AttributeName": "message_id", "KeyType": "HASH"},
-            {"AttributeName": "target", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "message_id", "AttributeType": "S"},
-            {"AttributeName": "target", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    create_ledger_table(dynamodb, ledger)
     monkeypatch.setenv("TARGET_TABLE", "public.appsflyer_events")
     monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq_url)
     monkeypatch.setenv("LEDGER_TABLE", ledger)

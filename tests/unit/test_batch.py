@@ -19,6 +19,7 @@ from ingest.deadline import Deadline
 from ingest.ledger import Ledger
 from ingest.redshift import DataApi
 from ingest.writer import TargetWriter
+from local.aws_doubles import create_ledger_table
 from tests.support import payload, sqs_event
 from tests.unit.fakes import FakeClock, FakeDataApi, client_error
 
@@ -72,18 +73,7 @@ def world() -> Iterator[World]:
         sqs = boto3.client("sqs", region_name="us-east-1")
         dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         dlq_url = sqs.create_queue(QueueName="ingest-dlq")["QueueUrl"]
-        dynamodb.create_table(
-            TableName=LEDGER,
-            KeySchema=[
-                {"AttributeName": "message_id", "KeyType": "HASH"},
-                {"AttributeName": "target", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "message_id", "AttributeType": "S"},
-                {"AttributeName": "target", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_ledger_table(dynamodb, LEDGER)
         settings = Settings(
             targets=(PRIMARY,),
             table="public.appsflyer_events",
