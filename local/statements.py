@@ -60,14 +60,7 @@ class SubStatement:
     query_id: int = 0
 
     def set_status(self, status: Status, error: str | None = None) -> None:
-        now = time.time()
-        self.status = status
-        self.updated_at = now
-        if status is Status.STARTED:
-            self.started_at = now
-        elif not status.active:
-            self.ended_at = now
-            self.error = error
+        _stamp(self, status, error)
 
     def describe(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -131,14 +124,8 @@ class Statement:
         """Move to `status` (caller holds `cond`); False if it had already ended."""
         if not self.status.active:
             return False
-        now = time.time()
-        self.status = status
-        self.updated_at = now
-        if status is Status.STARTED:
-            self.started_at = now
-        elif not status.active:
-            self.ended_at = now
-            self.error = error
+        _stamp(self, status, error)
+        if not status.active:
             self.values = None
             for sub in self.subs:
                 sub.translation = None
@@ -209,3 +196,15 @@ class Statement:
         if self.parameters is not None:
             out["QueryParameters"] = self.parameters
         return out
+
+
+def _stamp(record: SubStatement | Statement, status: Status, error: str | None) -> None:
+    """The timestamps and error a status change records, the same for statements and parts."""
+    now = time.time()
+    record.status = status
+    record.updated_at = now
+    if status is Status.STARTED:
+        record.started_at = now
+    elif not status.active:
+        record.ended_at = now
+        record.error = error
