@@ -136,7 +136,6 @@ def test_bad_booleans_are_rejected(raw: Any) -> None:
         ("-0.000001", "-0.000001"),
         ("999999999999.999999", "999999999999.999999"),  # 12 integer digits, 6 decimals: fits
         ("1.5000000", "1.5"),  # trailing zeros lose nothing
-        ("1e3", "1000"),
         ("0", "0"),
     ],
 )
@@ -204,7 +203,8 @@ def test_nul_characters_are_rejected(overrides: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ('{"appsflyer_id": 1' + "0" * 5000 + "}", Reason.INVALID_JSON),  # int too long to convert
+        # A 5001-digit integer is kept as the text that was sent: too long for VARCHAR(255).
+        ('{"appsflyer_id": 1' + "0" * 5000 + "}", Reason.VALUE_TOO_LONG),
         (json.dumps(payload()).replace('"organic"', "NaN"), Reason.INVALID_JSON),
         (
             json.dumps(payload(deep="X")).replace('"X"', "[" * 5000 + "]" * 5000),
@@ -251,7 +251,7 @@ def test_non_string_scalars_keep_their_json_spelling_in_varchar() -> None:
     [
         # JSON text is passed to JSON_PARSE as sent; other values are encoded compactly.
         (json.dumps({"af_revenue": "4.99", "n": [1, 2]}), '{"af_revenue": "4.99", "n": [1, 2]}'),
-        ('{"k":"caf\\u00e9"}', '{"k":"café"}'),
+        ('{"k":"caf\\u00e9"}', '{"k":"caf\\u00e9"}'),  # JSON_PARSE reads the escape itself
         ({"already": "an object"}, '{"already":"an object"}'),
         ([1, "two"], '[1,"two"]'),
         ("plain text, not JSON", '"plain text, not JSON"'),
@@ -287,3 +287,175 @@ def test_message_id_and_receive_count_come_from_the_envelope() -> None:
 def test_record_without_message_id_is_an_upstream_bug() -> None:
     with pytest.raises(ValueError, match="messageId"):
         read_message({"body": "{}"})
+
+
+# ---- exact values: every number keeps the digits that were sent ------------------------------
+
+
+def test_decimal_sent_as_a_json_number_keeps_every_digit() -> None:
+    # Given a number a binary float cannot hold (float() gives 12345678901.123455)
+    body = json.dumps(payload()).replace('"event_revenue": "4.99"', '"event_revenue": 0')
+    body = body[:-1] + ', "event_revenue_usd": 12345678901.123456}'
+    # Then the DECIMAL column receives exactly the digits sent
+    assert value_of(check(body), "event_revenue_usd") == "12345678901.123456"
+
+
+@pytest.mark.parametrize(
+    ("literal", "stored"),
+    [("19.90", "19.9"), ("1e3", "1000"), ("-0.000001", "-0.000001"), ("1.5E+2", "150")],
+)
+def test_decimal_json_numbers_are_converted_exactly(literal: str, stored: str) -> None:
+    body = json.dumps(payload())[:-1] + f', "af_cost_value": {literal}}}'
+    assert value_of(check(body), "af_cost_value") == stored
+
+
+def test_text_column_receives_a_number_literal_as_written() -> None:
+    body = json.dumps(payload())[:-1] + ', "af_c_id": 19.90, "postal_code": 0012}'
+    # 0012 is not JSON (leading zeros): the whole body is refused rather than guessed at.
+    assert reason_of(check(body)) is Reason.INVALID_JSON
+    body = json.dumps(payload())[:-1] + ', "af_c_id": 19.90, "af_sub2": 1E400}'
+    row = check(body)
+    assert value_of(row, "af_c_id") == "19.90"
+    assert value_of(row, "af_sub2") == "1E400"  # no float could even hold this one
+
+
+@pytest.mark.parametrize("ascii_only", [True, False])
+def test_super_columns_keep_number_literals_verbatim(ascii_only: bool) -> None:
+    text = "plain" if ascii_only else "caf\u00e9"
+    numbers = '{"price": 19.90, "big": 123456789012345678901234567890, "tiny": 1.000000000000000001'
+    event_value = numbers + f', "name": "{text}"}}'
+    body = json.dumps(payload(event_value=event_value))[:-1]
+    body += f', "unknown": {{"n": 19.90, "t": "{text}", "e": 1e-7}}}}'
+    row = check(body)
+    assert value_of(row, "event_value") == event_value  # as sent, digit for digit
+    assert value_of(row, "extra") == f'{{"unknown":{{"n":19.90,"t":"{text}","e":1e-7}}}}'
+
+
+@pytest.mark.parametrize(
+    "raw", ["1_000", "\u0661\u0662", " 4.99", "4.99 ", "+-1", "1.2.3", "1e3", "NaN", "--1", "."]
+)
+def test_decimal_strings_take_only_ascii_digits_a_sign_and_a_point(raw: str) -> None:
+    assert reason_of(check(payload(event_revenue=raw))) is Reason.INVALID_DECIMAL
+
+
+@pytest.mark.parametrize(("raw", "stored"), [("+4.5", "4.5"), (".5", "0.5"), ("-7.", "-7")])
+def test_decimal_strings_with_sign_or_bare_point_are_read_exactly(raw: str, stored: str) -> None:
+    assert value_of(check(payload(event_revenue=raw)), "event_revenue") == stored
+
+
+@pytest.mark.parametrize("field", ["appsflyer_id", "event_name"])
+@pytest.mark.parametrize("blank", [" ", "   ", "\t\n"])
+def test_whitespace_only_required_text_is_missing(field: str, blank: str) -> None:
+    assert reason_of(check(payload(**{field: blank}))) is Reason.MISSING_REQUIRED_FIELD
+
+
+# ---- SUPER values are checked as Redshift's JSON_PARSE checks them ----------------------------
+
+
+@pytest.mark.parametrize(
+    "event_value",
+    [
+        '{"a": 1, "a": 2}',  # JSON_PARSE refuses duplicate keys by default
+        '{"outer": {"k": 1, "k": 1}}',
+        '{"s": "' + "x" * 65_536 + '"}',  # a string over 65,535 bytes
+        '{"s": "' + "\u00e9" * 32_768 + '"}',  # 32,768 characters, 65,536 bytes in UTF-8
+        "[" * 1001 + "]" * 1001,  # nested deeper than 1,000 levels
+    ],
+)
+def test_super_values_redshift_refuses_are_dead_lettered_with_a_reason(event_value: str) -> None:
+    outcome = check(payload(event_value=event_value))
+    assert reason_of(outcome) is Reason.INVALID_SUPER
+    assert isinstance(outcome, Rejection)
+    assert outcome.detail.startswith("event_value ")
+
+
+def test_super_string_of_exactly_65535_bytes_and_1000_levels_are_accepted() -> None:
+    longest = '{"s": "' + "x" * 65_535 + '"}'
+    assert value_of(check(payload(event_value=longest)), "event_value") == longest
+    deepest = "[" * 1000 + "]" * 1000
+    assert value_of(check(payload(event_value=deepest)), "event_value") == deepest
+
+
+def test_duplicate_key_in_the_body_is_invalid_json() -> None:
+    body = json.dumps(payload())[:-1] + ', "event_name": "other"}'
+    outcome = check(body)
+    assert reason_of(outcome) is Reason.INVALID_JSON
+    assert isinstance(outcome, Rejection)
+    assert "other" not in outcome.detail
+
+
+def test_overflow_fields_over_the_super_limits_are_refused() -> None:
+    assert reason_of(check(payload(unknown="y" * 65_536))) is Reason.INVALID_SUPER
+
+
+# ---- the envelope: redrive attributes, and events SQS could never send ------------------------
+
+
+def test_redriven_record_keeps_its_original_identity_and_owed_targets() -> None:
+    record = sqs_record(payload(), "new-delivery-id")
+    record["messageAttributes"] = {
+        "original_message_id": {"stringValue": "first-id", "dataType": "String"},
+        "failed_targets": {"stringValue": "secondary", "dataType": "String"},
+    }
+    message = read_message(record)
+    row = validate(message)
+    assert isinstance(row, Row)
+    assert row.message_id == "new-delivery-id"  # SQS is answered about this delivery
+    assert row.record_id == "first-id"
+    assert value_of(row, "sqs_message_id") == "first-id"  # the table keeps one identity
+    assert row.targets == frozenset({"secondary"})
+    assert row.may_be_written
+
+
+def test_first_delivery_may_not_be_written_anywhere_yet() -> None:
+    row = validate(read_message(sqs_record(payload(), "m-9")))
+    assert isinstance(row, Row)
+    assert (row.record_id, row.targets, row.may_be_written) == ("m-9", None, False)
+
+
+@pytest.mark.parametrize(
+    ("attributes", "message"),
+    [
+        ({"original_message_id": {"stringValue": "bad id!"}}, "original_message_id"),
+        ({"failed_targets": {"stringValue": "a,,b"}}, "failed_targets"),
+        ({"failed_targets": {"binaryValue": "eA=="}}, "failed_targets"),
+    ],
+)
+def test_malformed_redrive_attributes_are_named(attributes: dict[str, Any], message: str) -> None:
+    record = sqs_record(payload(), "m-1")
+    record["messageAttributes"] = attributes
+    with pytest.raises(ValueError, match=message):
+        read_message(record)
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"Records": None}, "Records is a JSON null"),
+        ({}, "Records is a JSON null"),
+        ({"Records": {"a": 1}}, "Records is a JSON object"),
+        ({"Records": [1]}, r"Records\[0\] is a JSON number"),
+        ([], "not an SQS batch object"),
+    ],
+)
+def test_events_sqs_never_sends_get_a_clear_error(event: Any, message: str) -> None:
+    from ingest.records import InvalidEvent, read_records
+
+    with pytest.raises(InvalidEvent, match=message):
+        read_records(event)
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"messageId": "m-1", "body": None}, r"Records\[0\]\.body is a JSON null"),
+        ({"messageId": "m-1", "body": "{}", "attributes": []}, "attributes must be an object"),
+        (
+            {"messageId": "m-1", "body": "{}", "attributes": {"ApproximateReceiveCount": "x"}},
+            "ApproximateReceiveCount is not a number",
+        ),
+    ],
+)
+def test_records_sqs_never_sends_get_a_clear_error(record: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        read_message(record)

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import functools
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any
 
+from ingest import exact_json
+from ingest.exact_json import SUPER_MAX_DEPTH, DuplicateKeyError, JsonNumber, super_problem
 from ingest.schema import (
     EXTRA_COLUMN,
     INSERT_COLUMNS,
@@ -34,6 +35,10 @@ _APPSFLYER_WITH_OFFSET = re.compile(
 )
 # Decimal text that fits DECIMAL(18,6) by its shape alone; anything else takes the full check.
 _PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,6})?")  # ASCII digits only
+# What a decimal sent as a JSON *string* may look like: ASCII digits, one optional sign, one
+# optional point. Python's Decimal() also takes "1_000", "١٢", " 5 ", "1e3" and "NaN": a sender's
+# typo must not become a number nobody sent.
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
 _TIMESTAMP_SHAPE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?\Z",
     re.ASCII,
@@ -52,6 +57,8 @@ class Reason(StrEnum):
     VALUE_TOO_LONG = "value_too_long"
     NUL_CHARACTER = "nul_character"
     INVALID_UNICODE = "invalid_unicode"
+    INVALID_SUPER = "invalid_super"  # a SUPER value Redshift refuses (duplicate key, size, depth)
+    INVALID_REDRIVE = "invalid_redrive"  # failed_targets names a target this function lacks
     RECORD_TOO_LARGE = "record_too_large"
     REJECTED_BY_DATABASE = "rejected_by_database"
 
@@ -60,10 +67,21 @@ class Reason(StrEnum):
 class Row:
     """A record that passed validation: one value per column in schema.INSERT_COLUMNS."""
 
-    message_id: str
+    message_id: str  # this delivery's SQS id: what SQS is answered with
     receive_count: int
     values: tuple[SqlValue, ...]
     present: tuple[int, ...] = ()  # indexes of the values that may be non-NULL (a render hint)
+    # The record's identity in the table (the message-id column): the original SQS id of a
+    # record redriven from the dead-letter queue, else this delivery's id.
+    record_id: str = ""
+    # Targets still owed the record (a redrive's `failed_targets`); None means every target.
+    targets: frozenset[str] | None = None
+    redriven: bool = False
+
+    @property
+    def may_be_written(self) -> bool:
+        """Delivered before (or redriven): some target may already hold it."""
+        return self.receive_count > 1 or self.redriven
 
 
 @dataclass(frozen=True)
@@ -80,6 +98,17 @@ class SqsMessage:
     message_id: str
     body: str
     receive_count: int
+    # From the attributes our dead letters carry, for a redrive (see dead_letter.py).
+    original_message_id: str | None = None
+    failed_targets: tuple[str, ...] | None = None
+
+    @property
+    def record_id(self) -> str:
+        return self.original_message_id or self.message_id
+
+
+class InvalidEvent(ValueError):
+    """The event is not an SQS batch. The message says what is wrong, never what a value is."""
 
 
 class _Invalid(Exception):
@@ -89,34 +118,99 @@ class _Invalid(Exception):
         self.detail = detail
 
 
-def read_message(record: Mapping[str, Any]) -> SqsMessage:
-    """The parts of an SQS event record we use; a malformed envelope is a bug upstream."""
+# SQS message ids are UUIDs; dead letters carry the original one and redrives bring it back.
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9-]{1,128}")
+_TARGET_LIST = re.compile(r"[A-Za-z0-9_-]{1,64}(,[A-Za-z0-9_-]{1,64})*")
+
+
+def read_records(event: Any) -> list[Mapping[str, Any]]:
+    """The event's records, or InvalidEvent saying why this is not an SQS batch."""
+    if not isinstance(event, Mapping):
+        raise InvalidEvent(f"the event is a JSON {_json_type(event)}, not an SQS batch object")
+    records = event.get("Records")
+    if not isinstance(records, list):
+        raise InvalidEvent(
+            f"the event's Records is a JSON {_json_type(records)}; an SQS batch has a list"
+        )
+    for position, record in enumerate(records):
+        if not isinstance(record, Mapping):
+            raise InvalidEvent(f"Records[{position}] is a JSON {_json_type(record)}, not an object")
+    return records
+
+
+def read_message(record: Mapping[str, Any], position: int = 0) -> SqsMessage:
+    """The parts of an SQS event record we use; InvalidEvent when SQS could not have sent it."""
+    where = f"Records[{position}]"
     message_id = record.get("messageId")
-    if not isinstance(message_id, str) or not message_id:
-        raise ValueError("SQS record without a messageId")
-    attributes = record.get("attributes") or {}
-    try:
-        receive_count = int(attributes.get("ApproximateReceiveCount", "1"))
-    except (TypeError, ValueError):
-        receive_count = 1
+    if not isinstance(message_id, str) or not _MESSAGE_ID.fullmatch(message_id):
+        raise InvalidEvent(f"{where}.messageId is missing or is not an SQS message id")
     body = record.get("body")
-    return SqsMessage(message_id, body if isinstance(body, str) else "", receive_count)
+    if not isinstance(body, str):
+        raise InvalidEvent(f"{where}.body is a JSON {_json_type(body)}; SQS bodies are strings")
+    attributes = record.get("attributes")
+    if attributes is None:
+        attributes = {}
+    if not isinstance(attributes, Mapping):
+        raise InvalidEvent(f"{where}.attributes must be an object")
+    try:
+        receive_count = int(str(attributes.get("ApproximateReceiveCount", "1")), 10)
+    except ValueError:
+        raise InvalidEvent(f"{where}.attributes.ApproximateReceiveCount is not a number") from None
+    custom = record.get("messageAttributes")
+    if custom is None:
+        custom = {}
+    if not isinstance(custom, Mapping):
+        raise InvalidEvent(f"{where}.messageAttributes must be an object")
+    original = _string_attribute(custom, "original_message_id", where)
+    if original is not None and not _MESSAGE_ID.fullmatch(original):
+        raise InvalidEvent(f"{where} attribute original_message_id is not an SQS message id")
+    targets = _string_attribute(custom, "failed_targets", where)
+    if targets is not None and not _TARGET_LIST.fullmatch(targets):
+        raise InvalidEvent(f"{where} attribute failed_targets is not a list of target names")
+    return SqsMessage(
+        message_id,
+        body,
+        max(1, receive_count),
+        original,
+        tuple(targets.split(",")) if targets is not None else None,
+    )
+
+
+def _string_attribute(attributes: Mapping[str, Any], name: str, where: str) -> str | None:
+    attribute = attributes.get(name)
+    if attribute is None:
+        return None
+    value = attribute.get("stringValue") if isinstance(attribute, Mapping) else None
+    if not isinstance(value, str):
+        raise InvalidEvent(f"{where} attribute {name} must be a String attribute")
+    return value
 
 
 def validate(message: SqsMessage) -> Row | Rejection:
     """Turn one SQS message into a row for every column, or say why it can never be one."""
     try:
         values, present = _row_values(message)
-        return Row(message.message_id, message.receive_count, values, present)
     except _Invalid as bad:
         return Rejection(message.message_id, bad.reason, bad.detail)
+    targets = frozenset(message.failed_targets) if message.failed_targets is not None else None
+    return Row(
+        message.message_id,
+        message.receive_count,
+        values,
+        present,
+        record_id=message.record_id,
+        targets=targets,
+        redriven=message.original_message_id is not None,
+    )
 
 
 def _row_values(message: SqsMessage) -> tuple[tuple[SqlValue, ...], tuple[int, ...]]:
     try:
-        payload = _strict_json(message.body)
+        payload = exact_json.loads(message.body)
+    except DuplicateKeyError:
+        raise _Invalid(Reason.INVALID_JSON, "body has an object with a duplicate key") from None
     except (ValueError, RecursionError):
-        # ValueError also covers integers too long to convert and NaN/Infinity literals.
+        # ValueError also covers NaN/Infinity literals, which JSON_PARSE would refuse.
         raise _Invalid(Reason.INVALID_JSON, "body is not valid JSON") from None
     if not isinstance(payload, dict):
         raise _Invalid(Reason.NOT_AN_OBJECT, f"body is a JSON {_json_type(payload)}, not an object")
@@ -142,10 +236,12 @@ def _row_values(message: SqsMessage) -> tuple[tuple[SqlValue, ...], tuple[int, .
             else:
                 values[index] = converters[index](raw)
     for index in _REQUIRED_INDEXES:
-        if values[index] is None or values[index] == "":
+        required = values[index]
+        # A value of only spaces is as absent as an empty one ("   " is no event name).
+        if required is None or (type(required) is str and not required.strip()):
             name = INSERT_COLUMNS[index].name
             raise _Invalid(Reason.MISSING_REQUIRED_FIELD, f"{name} is missing or empty")
-    values[_MESSAGE_ID_INDEX] = _varchar(MESSAGE_ID_COLUMN, message.message_id)
+    values[_MESSAGE_ID_INDEX] = _varchar(MESSAGE_ID_COLUMN, message.record_id)
     present.append(_MESSAGE_ID_INDEX)
     if extra:
         values[_EXTRA_INDEX] = _super(EXTRA_COLUMN, extra)
@@ -183,11 +279,11 @@ def _text(column: Column, raw: Any) -> str:
 
 def _as_text(raw: Any) -> str:
     if isinstance(raw, str):
-        return raw
+        return raw  # a JsonNumber is its literal: "19.90" stays "19.90"
     if isinstance(raw, bool):
         return "true" if raw else "false"
-    # Numbers and nested JSON keep their JSON spelling, so nothing is lost or reformatted.
-    return json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
+    # Nested JSON keeps its spelling too: numbers inside are written as they were read.
+    return exact_json.dumps(raw)
 
 
 def _varchar(column: Column, text: str) -> str:
@@ -211,73 +307,57 @@ def _utf8_length(column: Column, text: str) -> int:
 
 
 def _super_from_payload(column: Column, raw: Any) -> str | None:
-    # AppsFlyer's event_value is usually JSON text already: when it is plain ASCII JSON without
-    # escapes (so no NUL and no lone surrogates), JSON_PARSE can take it exactly as sent.
-    if type(raw) is str and raw.isascii() and "\\u" not in raw:
-        try:
-            _strict_json(raw)
-        except (ValueError, RecursionError):
-            pass  # not JSON: stored as a JSON string below
-        else:
-            return raw
-    return _super(column, _decode_embedded_json(raw))
-
-
-def _decode_embedded_json(raw: Any) -> Any:
-    # AppsFlyer sends event_value as a JSON-encoded string; store the structure it encodes.
-    if isinstance(raw, str):
+    # AppsFlyer sends event_value as a JSON-encoded string. When that text is JSON Redshift
+    # accepts, JSON_PARSE takes it exactly as sent (every number literal verbatim, ASCII or not);
+    # text that is not JSON is stored as a JSON string.
+    if type(raw) is str:
         if raw == "":
             return None
+        # Pure-ASCII text without escapes holds no NUL and no lone surrogate; when it is also
+        # short (nesting n levels takes 2n characters) the decode alone is the whole check.
+        plain = raw.isascii() and "\\u" not in raw and len(raw) <= 2 * SUPER_MAX_DEPTH
         try:
-            return _strict_json(raw)
-        except (ValueError, RecursionError):
-            return raw  # plain text is still a valid SUPER value (a JSON string)
-    return raw
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-# One decoder for every call: json.loads with keyword arguments would build one each time.
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
-
-
-def _strict_json(text: str) -> Any:
-    """json.loads without the NaN/Infinity extension, which JSON_PARSE would refuse."""
-    return _DECODER.decode(text)
+            decoded = exact_json.loads(raw)
+        except DuplicateKeyError:
+            raise _Invalid(
+                Reason.INVALID_SUPER, f"{column.name} has an object with a duplicate key"
+            ) from None
+        except RecursionError:
+            raise _Invalid(Reason.INVALID_SUPER, f"{column.name} is nested too deeply") from None
+        except ValueError:
+            return _super(column, raw)
+        if not plain:
+            _check_super(column, decoded)
+        return raw
+    return _super(column, raw)
 
 
 def _super(column: Column, value: Any) -> str | None:
+    """A decoded value as the exact JSON text JSON_PARSE will read."""
     if value is None:
         return None
+    _check_super(column, value)
     try:
-        if _contains_nul(value):
-            raise _Invalid(Reason.NUL_CHARACTER, f"{column.name} contains a NUL character")
-        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return exact_json.dumps(value)
     except RecursionError:
-        raise _Invalid(Reason.INVALID_JSON, f"{column.name} is nested too deeply") from None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise _Invalid(Reason.INVALID_UNICODE, f"{column.name} is not valid UTF-8") from None
-    return text
+        raise _Invalid(Reason.INVALID_SUPER, f"{column.name} is nested too deeply") from None
 
 
-def _contains_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any("\x00" in k or _contains_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_contains_nul(v) for v in value)
-    return False
+def _check_super(column: Column, value: Any) -> None:
+    problem = super_problem(value)
+    if problem is None:
+        return
+    if "NUL" in problem:
+        raise _Invalid(Reason.NUL_CHARACTER, f"{column.name} contains a NUL character")
+    if "UTF-8" in problem:
+        raise _Invalid(Reason.INVALID_UNICODE, f"{column.name} is not valid UTF-8")
+    raise _Invalid(Reason.INVALID_SUPER, f"{column.name} {problem}")
 
 
 def _timestamp(column: Column, raw: Any) -> str | None:
     if raw == "":
         return None  # AppsFlyer sends "" for absent typed values: it can only mean NULL
-    if not isinstance(raw, str):
+    if type(raw) is not str:  # a JsonNumber is no timestamp: epoch units would be a guess
         raise _Invalid(Reason.INVALID_TIMESTAMP, f"{column.name} must be a timestamp string")
     text: str = raw
     if column.local_time and (local := _APPSFLYER_WITH_OFFSET.fullmatch(raw)):
@@ -327,7 +407,7 @@ def _boolean(column: Column, raw: Any) -> bool | None:
         return raw
     if raw == "":
         return None
-    if isinstance(raw, str) and raw.strip().lower() in ("true", "false"):
+    if type(raw) is str and raw.strip().lower() in ("true", "false"):
         return raw.strip().lower() == "true"
     raise _Invalid(Reason.INVALID_BOOLEAN, f"{column.name} must be true or false")
 
@@ -337,35 +417,46 @@ def _decimal(column: Column, raw: Any) -> str | None:
         return raw  # e.g. "4.99": within DECIMAL(18,6) by its shape, and Redshift reads it as is
     if raw == "":
         return None
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+    if type(raw) is JsonNumber:
+        text = str.__str__(raw)  # JSON's grammar: digits, sign, point, exponent; never a float
+    elif type(raw) is str and _DECIMAL_TEXT.fullmatch(raw):
+        text = raw
+    elif type(raw) is str:
+        raise _Invalid(
+            Reason.INVALID_DECIMAL,
+            f"{column.name} is not a decimal (ASCII digits, one optional sign and point)",
+        )
+    else:
         raise _Invalid(Reason.INVALID_DECIMAL, f"{column.name} must be a number")
     try:
-        # repr() is the shortest text that round-trips a float: 0.1 stays 0.1.
-        number = Decimal(repr(raw) if isinstance(raw, float) else str(raw).strip())
+        number = Decimal(text)
     except InvalidOperation:
         raise _Invalid(Reason.INVALID_DECIMAL, f"{column.name} is not a number") from None
-    if not number.is_finite():
-        raise _Invalid(Reason.INVALID_DECIMAL, f"{column.name} must be finite")
     integer_digits = column.precision - column.scale
-    if abs(number) >= Decimal(10) ** integer_digits:
+    # adjusted() is the exponent of the leading digit: no 10**n built for huge exponents.
+    if number and number.adjusted() >= integer_digits:
         raise _Invalid(
             Reason.INVALID_DECIMAL,
             f"{column.name} exceeds {column.redshift_type} ({integer_digits} integer digits)",
         )
     quantum = Decimal(1).scaleb(-column.scale)
-    rounded = number.quantize(quantum)
-    if rounded != number:
+    if number != number.quantize(quantum, rounding=ROUND_DOWN):
         # Redshift would round silently; we refuse to lose a sender's digits without a trace.
         raise _Invalid(
             Reason.INVALID_DECIMAL,
             f"{column.name} has more than {column.scale} decimal places for {column.redshift_type}",
         )
-    return format(rounded.normalize() if rounded else Decimal(0), "f")
+    # Plain notation with no more places than the column keeps: "1e3" -> "1000".
+    return format(number.quantize(quantum).normalize(), "f")
 
 
 def _json_type(value: Any) -> str:
     if isinstance(value, list):
         return "array"
+    if isinstance(value, Mapping):
+        return "object"
+    if type(value) is JsonNumber or isinstance(value, int | float):
+        return "number"
     if isinstance(value, str):
         return "string"
     if isinstance(value, bool):

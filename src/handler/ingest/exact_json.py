@@ -1,0 +1,145 @@
+"""JSON that keeps every number's spelling and refuses what Redshift's JSON_PARSE refuses."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from json.encoder import encode_basestring  # the C-accelerated string writer
+from typing import Any
+
+# Redshift SUPER limits (Redshift Database Developer Guide, "Limitations" of the SUPER type):
+# nesting of arrays and objects at most 1,000 deep; a string value at most 65,535 bytes (the
+# VARCHAR maximum; newer pages allow more, the conservative figure holds on every release).
+SUPER_MAX_DEPTH = 1000
+SUPER_MAX_STRING_BYTES = 65_535
+
+
+class JsonNumber(str):
+    """A JSON number kept as the text that was sent: `19.90` stays `19.90`, never a float."""
+
+    __slots__ = ()
+
+
+class DuplicateKeyError(ValueError):
+    """An object names a key twice: which value was meant is ambiguous (JSON_PARSE refuses it)."""
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    decoded = dict(pairs)
+    if len(decoded) != len(pairs):
+        raise DuplicateKeyError("an object has a duplicate key")
+    return decoded
+
+
+# One decoder for every call (json.loads with keyword arguments would build one each time).
+# Numbers become JsonNumber text, NaN/Infinity are refused, duplicate keys are refused.
+_DECODER = json.JSONDecoder(
+    parse_float=JsonNumber,
+    parse_int=JsonNumber,
+    parse_constant=_reject_constant,
+    object_pairs_hook=_object_without_duplicates,
+)
+
+
+def loads(text: str) -> Any:
+    """Decode strict JSON; raises ValueError (DuplicateKeyError included) or RecursionError."""
+    return _with_room_for_super_depth(_DECODER.decode, text)
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON in which every JsonNumber is written exactly as it was read."""
+    parts: list[str] = []
+    _with_room_for_super_depth(lambda v: _dump(v, parts.append), value)
+    return "".join(parts)
+
+
+# Enough frames for SUPER's 1,000 levels on top of whatever stack the caller already uses.
+_ROOM = 2 * SUPER_MAX_DEPTH + 500
+
+
+def _with_room_for_super_depth(work: Callable[[Any], Any], argument: Any) -> Any:
+    # Python 3.11 shares one recursion limit (1,000) between the caller's stack and the JSON
+    # scanner, so a value Redshift accepts (1,000 levels) would fail; 3.12+ need no help. The
+    # limit is raised once, only when a value needs it, and never lowered (other threads).
+    try:
+        return work(argument)
+    except RecursionError:
+        if sys.getrecursionlimit() >= _ROOM + 1000:
+            raise
+        sys.setrecursionlimit(_ROOM + 1000)
+        return work(argument)
+
+
+def _dump(value: Any, out: Any) -> None:
+    # Order of checks: JsonNumber before str (it is one), bool before anything numeric.
+    if type(value) is JsonNumber:
+        out(str.__str__(value))
+    elif isinstance(value, str):
+        out(encode_basestring(value))
+    elif value is None:
+        out("null")
+    elif value is True:
+        out("true")
+    elif value is False:
+        out("false")
+    elif isinstance(value, dict):
+        out("{")
+        for position, (key, item) in enumerate(value.items()):
+            if position:
+                out(",")
+            out(encode_basestring(key))
+            out(":")
+            _dump(item, out)
+        out("}")
+    elif isinstance(value, list):
+        out("[")
+        for position, item in enumerate(value):
+            if position:
+                out(",")
+            _dump(item, out)
+        out("]")
+    else:  # only what loads() produces reaches here; anything else is a programming error
+        raise TypeError(f"cannot write {type(value).__name__} as exact JSON")
+
+
+def super_problem(value: Any) -> str | None:
+    """Why Redshift would refuse `value` in a SUPER column, or None. Never quotes a value."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):  # JsonNumber included: its text is ASCII digits and signs
+            problem = _string_problem(item)
+            if problem:
+                return problem
+        elif isinstance(item, dict | list):
+            if depth > SUPER_MAX_DEPTH:
+                return f"nested more than {SUPER_MAX_DEPTH} levels deep"
+            if isinstance(item, dict):
+                for key, member in item.items():
+                    problem = _string_problem(key)
+                    if problem:
+                        return problem
+                    stack.append((member, depth + 1))
+            else:
+                stack.extend((member, depth + 1) for member in item)
+    return None
+
+
+def _string_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return "contains a NUL character"
+    if text.isascii():
+        size = len(text)
+    else:
+        try:
+            size = len(text.encode("utf-8"))
+        except UnicodeEncodeError:
+            return "contains text that is not valid UTF-8 (a lone surrogate)"
+    if size > SUPER_MAX_STRING_BYTES:
+        return f"holds a {size}-byte string; SUPER strings hold at most {SUPER_MAX_STRING_BYTES}"
+    return None
