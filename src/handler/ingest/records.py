@@ -451,19 +451,13 @@ def _decimal(column: Column, raw: Any) -> str | None:
 
 
 def _json_type(value: Any) -> str:
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
+    """The JSON type name of a decoded value, for messages that must not quote it."""
+    if value is None or isinstance(value, bool):
+        return "null" if value is None else "boolean"
     if type(value) is JsonNumber or isinstance(value, int | float):
         return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, bool):
-        return "boolean"
-    if value is None:
-        return "null"
-    return "number"
+    kinds = ((str, "string"), (list, "array"), (Mapping, "object"))
+    return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
 
 
 _CONVERTERS = tuple(_converter(column) for column in INSERT_COLUMNS)
