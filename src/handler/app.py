@@ -9,11 +9,10 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from ingest.batch import BatchProcessor, BatchRetryRequested
+from ingest.batch import BatchIngest, NothingProgressed
 from ingest.config import load_settings
-from ingest.deadline import Deadline
 from ingest.telemetry import log_report, publish_metrics
-from ingest.wiring import build_processor
+from ingest.wiring import build_ingest, deadlines_for
 
 DEFAULT_METRICS_NAMESPACE = "SqsRedshiftIngest"
 DEFAULT_SERVICE = "sqs-redshift-ingest"
@@ -22,8 +21,12 @@ logger = Logger()
 metrics = Metrics()
 
 
+class BatchNotProcessed(RuntimeError):
+    """Raised to Lambda so it backs off the queue; carries a count, never a value."""
+
+
 @functools.cache
-def processor() -> BatchProcessor:
+def ingest() -> BatchIngest:
     """Settings are validated and clients built once per cold start, on first use."""
     # Without POWERTOOLS_METRICS_NAMESPACE the flush would fail *after* rows were written,
     # turning a forgotten setting into duplicates; fall back to the documented names instead.
@@ -31,22 +34,22 @@ def processor() -> BatchProcessor:
     metrics.provider.service = metrics.service or DEFAULT_SERVICE
     if logger.service == "service_undefined":  # Powertools' placeholder when unset
         logger.append_keys(service=DEFAULT_SERVICE)
-    return build_processor(load_settings(os.environ))
+    return build_ingest(load_settings(os.environ))
 
 
 @logger.inject_lambda_context
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    batch = processor()
-    budget = context.get_remaining_time_in_millis() / 1000 - batch.settings.deadline_margin_seconds
+    batch = ingest()
+    deadlines = deadlines_for(batch.settings, context.get_remaining_time_in_millis() / 1000)
     try:
-        retry_ids, report = batch.process(event.get("Records", []), Deadline.after(budget))
-    except BatchRetryRequested as everything_failed:
-        report = everything_failed.args[0]
-        publish_metrics(metrics, report)
-        log_report(logger, report)
-        logger.error("no record could be written or dead-lettered: failing the batch")
-        raise
+        report = batch.process(event, deadlines)
+    except NothingProgressed as stuck:
+        publish_metrics(metrics, stuck.report)
+        log_report(logger, stuck.report)
+        # A short message of our own: the exception text is logged by Lambda, and the report
+        # (whose reasons quote database errors) must only ever reach the logs masked.
+        raise BatchNotProcessed(str(stuck)) from None
     publish_metrics(metrics, report)
     log_report(logger, report)
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in retry_ids]}
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.retried]}

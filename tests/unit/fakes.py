@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 
 class FakeClock:
@@ -39,26 +39,35 @@ class FakeStatement:
     target: str
     sql: str
     parameters: dict[str, str]
+    name: str = ""
     status: str = "SUBMITTED"
     error: str | None = None
     hang: bool = False
+    result: list[str] = field(default_factory=list)  # a SELECT's single-column rows
 
 
 @dataclass
 class FakeDataApi:
-    """Mimics the redshift-data client methods the handler calls.
+    """Mimics the redshift-data client methods the function calls.
 
-    A statement FAILS with `poison_error` when any of its parameter values is in `poison`;
-    `submit_errors` are raised, in order, by the next ExecuteStatement calls; `hang_next`
-    statements stay STARTED until cancelled; `cancel_loses_race` makes a cancel find them FINISHED.
+    An INSERT FAILS with `poison_error` when any of its parameter values is in `poison`;
+    a SELECT answers with the parameter values (ids) that FINISHED INSERTs on its target carried;
+    `submit_errors` are raised, in order, by the next ExecuteStatement calls (after the statement
+    was created when `lost_replies`); `hang_next` statements stay STARTED until cancelled;
+    `cancel_errors` refuse the next cancels; `cancel_loses_race` makes a cancel find them
+    FINISHED; `describe_errors` fail the next describes; `list_errors` fail ListStatements.
     """
 
     poison: set[str] = field(default_factory=set)
     poison_error: str = "value too long for type character varying(255)"
     fail_all_error: str | None = None
-    submit_errors: dict[str, list[ClientError]] = field(default_factory=dict)
+    submit_errors: dict[str, list[Exception]] = field(default_factory=dict)
+    lost_replies: int = 0  # the next submits create their statement, then the reply is lost
     hang_next: int = 0
+    cancel_errors: list[Exception] = field(default_factory=list)
     cancel_loses_race: bool = False
+    describe_errors: list[Exception] = field(default_factory=list)
+    list_errors: list[Exception] = field(default_factory=list)
     answer_with_status: bool = True
     on_execute: Callable[[FakeStatement], None] | None = None
     statements: list[FakeStatement] = field(default_factory=list)
@@ -73,33 +82,56 @@ class FakeDataApi:
         target = request.get("ClusterIdentifier") or request.get("WorkgroupName") or "?"
         with self._lock:
             self.calls.append("ExecuteStatement")
+            lose_reply = self.lost_replies > 0
             errors = self.submit_errors.get(target) or self.submit_errors.get("*")
-            if errors:
+            if errors and not lose_reply:
                 raise errors.pop(0)
             token = request.get("ClientToken")
             if token and token in self.tokens:
-                return {"Id": self.tokens[token]}
-            params = {p["name"]: p["value"] for p in request.get("Parameters", [])}
-            statement = FakeStatement(f"stmt-{next(self._ids)}", target, request["Sql"], params)
+                existing = self._find(self.tokens[token])
+                return self._answer(existing, request)
+            statement = self._create(target, request)
             if token:
                 self.tokens[token] = statement.id
-            self.statements.append(statement)
-            if self.hang_next > 0:
-                self.hang_next -= 1
-                statement.hang = True
-                statement.status = "STARTED"
-            elif self.fail_all_error is not None:
-                statement.status, statement.error = "FAILED", self.fail_all_error
-            elif self.poison & set(params.values()):
-                statement.status, statement.error = "FAILED", self.poison_error
-            else:
-                statement.status = "FINISHED"
-            self.active[target] = self.active.get(target, 0) + 1
-            self.peak_active[target] = max(self.peak_active.get(target, 0), self.active[target])
-            if not statement.hang:
-                self.active[target] -= 1
+            if lose_reply:
+                self.lost_replies -= 1
+                raise ReadTimeoutError(endpoint_url="https://redshift-data.local")
         if self.on_execute is not None:
             self.on_execute(statement)
+        return self._answer(statement, request)
+
+    def _create(self, target: str, request: dict[str, Any]) -> FakeStatement:
+        params = {p["name"]: p["value"] for p in request.get("Parameters", [])}
+        statement = FakeStatement(
+            f"stmt-{next(self._ids)}",
+            target,
+            request["Sql"],
+            params,
+            request.get("StatementName", ""),
+        )
+        self.statements.append(statement)
+        if statement.sql.startswith("SELECT"):
+            held = set(self.finished_values(target))
+            statement.status = "FINISHED"
+            statement.result = [v for k, v in params.items() if k.startswith("m") and v in held]
+            return statement
+        if self.hang_next > 0:
+            self.hang_next -= 1
+            statement.hang = True
+            statement.status = "STARTED"
+        elif self.fail_all_error is not None:
+            statement.status, statement.error = "FAILED", self.fail_all_error
+        elif self.poison & set(params.values()):
+            statement.status, statement.error = "FAILED", self.poison_error
+        else:
+            statement.status = "FINISHED"
+        self.active[target] = self.active.get(target, 0) + 1
+        self.peak_active[target] = max(self.peak_active.get(target, 0), self.active[target])
+        if not statement.hang:
+            self.active[target] -= 1
+        return statement
+
+    def _answer(self, statement: FakeStatement, request: dict[str, Any]) -> dict[str, Any]:
         response: dict[str, Any] = {"Id": statement.id}
         if self.answer_with_status and "WaitTimeSeconds" in request:
             response["Status"] = statement.status
@@ -108,6 +140,8 @@ class FakeDataApi:
     def describe_statement(self, Id: str) -> dict[str, Any]:
         with self._lock:
             self.calls.append("DescribeStatement")
+            if self.describe_errors:
+                raise self.describe_errors.pop(0)
             statement = self._find(Id)
             described: dict[str, Any] = {"Id": Id, "Status": statement.status}
             if statement.error:
@@ -117,6 +151,8 @@ class FakeDataApi:
     def cancel_statement(self, Id: str) -> dict[str, Any]:
         with self._lock:
             self.calls.append("CancelStatement")
+            if self.cancel_errors:
+                raise self.cancel_errors.pop(0)
             statement = self._find(Id)
             if statement.status in ("FINISHED", "FAILED", "ABORTED"):
                 raise client_error(
@@ -125,8 +161,28 @@ class FakeDataApi:
                     "CancelStatement",
                 )
             statement.status = "FINISHED" if self.cancel_loses_race else "ABORTED"
+            statement.hang = False
             self.active[statement.target] -= 1
             return {"Status": True}
+
+    def list_statements(self, **request: Any) -> dict[str, Any]:
+        with self._lock:
+            self.calls.append("ListStatements")
+            if self.list_errors:
+                raise self.list_errors.pop(0)
+            prefix, status = request.get("StatementName", ""), request.get("Status", "ALL")
+            chosen = [
+                {"Id": s.id, "StatementName": s.name, "Status": s.status}
+                for s in self.statements
+                if s.name.startswith(prefix) and status in ("ALL", s.status)
+            ]
+            return {"Statements": chosen}
+
+    def get_statement_result(self, Id: str, NextToken: str | None = None) -> dict[str, Any]:
+        with self._lock:
+            self.calls.append("GetStatementResult")
+            statement = self._find(Id)
+            return {"Records": [[{"stringValue": value}] for value in statement.result]}
 
     def _find(self, statement_id: str) -> FakeStatement:
         for statement in self.statements:
@@ -137,10 +193,13 @@ class FakeDataApi:
         )
 
     def finished_values(self, target: str) -> list[str]:
-        """Parameter values of every FINISHED statement on a target (message ids among them)."""
+        """Parameter values of every FINISHED INSERT on a target (message ids among them)."""
         return [
             value
             for s in self.statements
-            if s.target == target and s.status == "FINISHED"
+            if s.target == target and s.status == "FINISHED" and s.sql.startswith("INSERT")
             for value in s.parameters.values()
         ]
+
+    def inserts(self) -> list[FakeStatement]:
+        return [s for s in self.statements if s.sql.startswith("INSERT")]

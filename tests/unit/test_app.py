@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -15,14 +14,11 @@ import pytest
 from moto import mock_aws
 
 import app
-from ingest.batch import BatchProcessor, BatchRetryRequested
 from ingest.config import ConfigError, Settings, Target
-from ingest.dead_letter import DeadLetterQueue
-from ingest.redshift import DataApi
 from ingest.telemetry import MetricName
-from ingest.writer import TargetWriter
+from ingest.wiring import Clients, Timing, build_ingest
 from tests.support import payload, sqs_event
-from tests.unit.fakes import FakeDataApi, client_error
+from tests.unit.fakes import FakeDataApi
 
 SECRET_IDFA = "AAAAAAAA-SECRET-IDFA-0000-000000000001"
 SECRET_IP = "198.51.100.23"
@@ -49,24 +45,18 @@ def fake() -> Iterator[FakeDataApi]:
             targets=(Target("primary", "dev", cluster_identifier="c1", db_user="u"),),
             table="public.appsflyer_events",
             dead_letter_queue_url=dlq,
-            ledger_table=None,
         )
         data_api = FakeDataApi()
-        api = DataApi(data_api, supports_wait=True)  # type: ignore[arg-type]
-        processor = BatchProcessor(
-            settings,
-            TargetWriter(api, settings, rng=random.Random(3), sleep=lambda _: None),
-            DeadLetterQueue(sqs, dlq),
-            None,
-        )
-        original = app.processor
+        clients = Clients(data_api, data_api, sqs)  # type: ignore[arg-type]
+        ingest = build_ingest(settings, clients, Timing(sleep=lambda _: None, seed=3))
+        original = app.ingest
         app.metrics.provider.namespace = app.DEFAULT_METRICS_NAMESPACE
         app.metrics.provider.service = app.DEFAULT_SERVICE
-        app.processor = lambda: processor  # type: ignore[assignment]
+        app.ingest = lambda: ingest  # type: ignore[assignment]
         try:
             yield data_api
         finally:
-            app.processor = original
+            app.ingest = original
 
 
 @pytest.fixture
@@ -132,15 +122,29 @@ def test_logs_carry_ids_and_reasons_never_payload_values(
     assert summary["dead_lettered_by_reason"] == {"rejected_by_database": 1, "invalid_boolean": 1}
 
 
-def test_batch_that_cannot_progress_raises_so_lambda_backs_off(fake: FakeDataApi) -> None:
-    fake.submit_errors = {"*": [client_error("ActiveStatementsExceededException")] * 10}
-    with pytest.raises(BatchRetryRequested):
-        app.lambda_handler(sqs_event([payload()]), LambdaContextStub())
+def test_batch_that_cannot_progress_raises_a_short_value_free_error(fake: FakeDataApi) -> None:
+    fake.poison = {SECRET_IP}
+    fake.poison_error = f'internal error: "{SECRET_IP}"'
+    with pytest.raises(app.BatchNotProcessed) as raised:
+        app.lambda_handler(sqs_event([payload(ip=SECRET_IP)]), LambdaContextStub())
+    # What Lambda logs is the exception's text and its chain: neither carries a value.
+    assert str(raised.value) == "none of 1 records could be written or dead-lettered"
+    assert raised.value.__cause__ is None
+    assert raised.value.__suppress_context__
 
 
 def test_remaining_time_below_the_margin_submits_nothing(fake: FakeDataApi) -> None:
-    with pytest.raises(BatchRetryRequested):
+    with pytest.raises(app.BatchNotProcessed):
         app.lambda_handler(sqs_event([payload()]), LambdaContextStub(remaining_ms=3_000))
+    assert fake.statements == []
+
+
+@pytest.mark.parametrize("event", [{"Records": None}, {"Records": "x"}, {}])
+def test_an_event_sqs_never_sends_fails_with_what_is_wrong(
+    fake: FakeDataApi, event: dict[str, Any]
+) -> None:
+    with pytest.raises(ValueError, match="Records"):
+        app.lambda_handler(event, LambdaContextStub())
     assert fake.statements == []
 
 
@@ -148,9 +152,9 @@ def test_misconfiguration_fails_the_cold_start_naming_the_setting(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.delenv("REDSHIFT_TARGETS", raising=False)
-    app.processor.cache_clear()
+    app.ingest.cache_clear()
     try:
         with pytest.raises(ConfigError, match="REDSHIFT_TARGETS"):
             app.lambda_handler(sqs_event([payload()]), LambdaContextStub())
     finally:
-        app.processor.cache_clear()
+        app.ingest.cache_clear()

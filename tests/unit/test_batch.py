@@ -1,9 +1,8 @@
-"""The batch end to end with moto's SQS and DynamoDB: dead letters, retries, the ledger."""
+"""The batch end to end with moto's SQS and a scripted Data API: letters, retries, redelivery."""
 
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -12,20 +11,14 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from ingest.batch import BatchProcessor, BatchRetryRequested
+from ingest.batch import BatchIngest, BatchReport, NothingProgressed
 from ingest.config import Settings, Target
-from ingest.dead_letter import DeadLetterQueue
-from ingest.deadline import Deadline
-from ingest.ledger import Ledger
-from ingest.redshift import DataApi
-from ingest.writer import TargetWriter
-from local.aws_doubles import create_ledger_table
+from ingest.wiring import Clients, Timing, build_ingest, deadlines_for
 from tests.support import payload, sqs_event
 from tests.unit.fakes import FakeClock, FakeDataApi, client_error
 
 PRIMARY = Target(name="primary", database="dev", cluster_identifier="c1", db_user="ingest")
 SECONDARY = Target(name="secondary", database="dev", workgroup_name="wg2")
-LEDGER = "ingest-ledger"
 
 
 @dataclass
@@ -33,26 +26,22 @@ class World:
     fake: FakeDataApi
     clock: FakeClock
     sqs: Any
-    dynamodb: Any
     dlq_url: str
     settings: Settings
 
-    def processor(self, **overrides: Any) -> BatchProcessor:
+    def ingest(self, **overrides: Any) -> BatchIngest:
         settings = replace(self.settings, **overrides)
-        api = DataApi(self.fake, supports_wait=True, sleep=self.clock.sleep, clock=self.clock)  # type: ignore[arg-type]
-        ledger = Ledger(self.dynamodb, LEDGER, ttl_days=15) if settings.ledger_table else None
-        return BatchProcessor(
-            settings=settings,
-            writer=TargetWriter(api, settings, rng=random.Random(1), sleep=self.clock.sleep),
-            dead_letters=DeadLetterQueue(self.sqs, settings.dead_letter_queue_url),
-            ledger=ledger,
-        )
+        clients = Clients(self.fake, self.fake, self.sqs)  # type: ignore[arg-type]
+        timing = Timing(self.clock, self.clock.sleep, lambda: 1.7e9 + self.clock(), seed=1)
+        return build_ingest(settings, clients, timing)
+
+    def report(self, event: dict[str, Any], **overrides: Any) -> BatchReport:
+        ingest = self.ingest(**overrides)
+        timing = Timing(self.clock, self.clock.sleep)
+        return ingest.process(event, deadlines_for(ingest.settings, 120, timing))
 
     def run(self, event: dict[str, Any], **overrides: Any) -> list[str]:
-        retry, _ = self.processor(**overrides).process(
-            event["Records"], Deadline.after(60, self.clock)
-        )
-        return retry
+        return list(self.report(event, **overrides).retried)
 
     def dead_letters(self) -> list[dict[str, Any]]:
         messages = self.sqs.receive_message(
@@ -62,30 +51,26 @@ class World:
             messages, key=lambda m: m["MessageAttributes"]["original_message_id"]["StringValue"]
         )
 
-    def ledger_items(self) -> set[tuple[str, str]]:
-        items = self.dynamodb.scan(TableName=LEDGER)["Items"]
-        return {(i["message_id"]["S"], i["target"]["S"]) for i in items}
+    def landed(self, cluster: str) -> list[str]:
+        return sorted(v for v in self.fake.finished_values(cluster) if v.startswith("msg-"))
 
 
 @pytest.fixture
 def world() -> Iterator[World]:
     with mock_aws():
         sqs = boto3.client("sqs", region_name="us-east-1")
-        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
         dlq_url = sqs.create_queue(QueueName="ingest-dlq")["QueueUrl"]
-        create_ledger_table(dynamodb, LEDGER)
         settings = Settings(
             targets=(PRIMARY,),
             table="public.appsflyer_events",
             dead_letter_queue_url=dlq_url,
-            ledger_table=None,
         )
-        yield World(FakeDataApi(), FakeClock(), sqs, dynamodb, dlq_url, settings)
+        yield World(FakeDataApi(), FakeClock(), sqs, dlq_url, settings)
 
 
 def test_clean_batch_returns_no_failures(world: World) -> None:
     assert world.run(sqs_event([payload()] * 10)) == []
-    assert len(world.fake.statements) == 1
+    assert len(world.fake.inserts()) == 1
     assert world.dead_letters() == []
 
 
@@ -101,8 +86,7 @@ def test_invalid_records_are_dead_lettered_not_retried(world: World) -> None:
     ]
     assert [m["Body"] for m in letters] == [event["Records"][i]["body"] for i in (1, 2, 3)]
     assert "country_code" in letters[2]["MessageAttributes"]["reason_detail"]["StringValue"]
-    written = [v for v in world.fake.finished_values("c1") if v.startswith("msg-")]
-    assert sorted(written) == ["msg-00000", "msg-00004"]
+    assert world.landed("c1") == ["msg-00000", "msg-00004"]
 
 
 def test_row_the_database_rejects_is_dead_lettered_with_its_error(world: World) -> None:
@@ -141,98 +125,65 @@ def test_transient_failure_of_part_returns_exactly_those_records(world: World) -
 
 def test_nothing_written_and_nothing_dead_lettered_raises(world: World) -> None:
     world.fake.submit_errors = {"*": [client_error("ThrottlingException") for _ in range(20)]}
-    with pytest.raises(BatchRetryRequested):
-        world.run(sqs_event([payload()] * 3))
+    with pytest.raises(NothingProgressed) as raised:
+        world.run(sqs_event([payload(idfa="SECRET-DEVICE")] * 3))
+    # The exception's text is what Lambda logs: a count, no report, no value.
+    assert str(raised.value) == "none of 3 records could be written or dead-lettered"
+    assert raised.value.report.retried == ("msg-00000", "msg-00001", "msg-00002")
 
 
 def test_duplicate_message_in_one_batch_is_written_once(world: World) -> None:
     event = sqs_event([payload(), payload()])
     event["Records"].append(dict(event["Records"][0]))
     assert world.run(event) == []
-    written = [v for v in world.fake.finished_values("c1") if v.startswith("msg-")]
-    assert sorted(written) == ["msg-00000", "msg-00001"]
+    assert world.landed("c1") == ["msg-00000", "msg-00001"]
 
 
-def two_targets(world: World) -> dict[str, Any]:
-    return {"targets": (PRIMARY, SECONDARY), "ledger_table": LEDGER}
+def two_targets() -> dict[str, Any]:
+    return {"targets": (PRIMARY, SECONDARY)}
 
 
-def test_secondary_failure_returns_records_and_retry_writes_only_to_secondary(world: World) -> None:
+def test_secondary_failure_returns_records_and_the_redelivery_writes_only_there(
+    world: World,
+) -> None:
     # Given the secondary refuses submits until retries run out
-    world.fake.submit_errors = {"wg2": [client_error("InternalServerException") for _ in range(4)]}
-    event = sqs_event([payload(customer_user_id=f"u{i}") for i in range(5)])
-    ids = [r["messageId"] for r in event["Records"]]
+    world.fake.submit_errors = {"wg2": [client_error("ServiceUnavailable") for _ in range(4)]}
+    bodies = [payload(customer_user_id=f"u{i}") for i in range(5)]
+    ids = [f"msg-{i:05d}" for i in range(5)]
 
-    # When the batch runs, every record comes back and the ledger notes the primary has it
-    retry = world.run(event, **two_targets(world))
-    assert retry == ids
-    assert world.ledger_items() == {(m, "primary") for m in ids}
+    # When the batch runs, every record comes back (the primary took them all)
+    assert world.run(sqs_event(bodies), **two_targets()) == ids
+    assert world.landed("c1") == ids
 
-    # When SQS redelivers it, only the secondary receives the rows
-    redelivered = sqs_event([payload(customer_user_id=f"u{i}") for i in range(5)], receive_count=2)
-    assert world.run(redelivered, **two_targets(world)) == []
-    primary = [v for v in world.fake.finished_values("c1") if v.startswith("msg-")]
-    secondary = [v for v in world.fake.finished_values("wg2") if v.startswith("msg-")]
-    assert sorted(primary) == ids
-    assert sorted(secondary) == ids
-
-
-def test_unwritable_ledger_is_reported_with_the_affected_ids(world: World) -> None:
-    # Given a secondary that refuses, and a ledger that cannot be written
-    world.fake.submit_errors = {"wg2": [client_error("InternalServerException") for _ in range(4)]}
-    processor = world.processor(**two_targets(world))
-    assert processor.ledger is not None
-    processor.ledger._table = "missing-table"
-    processor.ledger._sleep = lambda _: None
-    event = sqs_event([payload()] * 2)
-    # When the batch runs
-    retry, report = processor.process(event["Records"], Deadline.after(60, world.clock))
-    # Then the records still come back, and the report names those that may be duplicated
-    assert retry == ["msg-00000", "msg-00001"]
-    assert report.ledger_errors == 1
-    assert report.unrecorded_split == ["msg-00000", "msg-00001"]
+    # When SQS redelivers them, the primary says it holds them and only the secondary writes
+    report = world.report(sqs_event(bodies, receive_count=2), **two_targets())
+    assert report.retried == ()
+    assert world.landed("c1") == ids  # once, not twice
+    assert world.landed("wg2") == ids
+    primary = next(t for t in report.targets if t.target == "primary")
+    assert primary.already_held == frozenset(ids)
+    assert report.summary()["rows_already_present"] == {"primary": 5, "secondary": 0}
 
 
-def test_redelivery_counts_rows_skipped_because_a_target_has_them(world: World) -> None:
-    world.fake.submit_errors = {"wg2": [client_error("InternalServerException") for _ in range(4)]}
-    world.run(sqs_event([payload()] * 3), **two_targets(world))
-    processor = world.processor(**two_targets(world))
-    redelivered = sqs_event([payload()] * 3, receive_count=2)
-    retry, report = processor.process(redelivered["Records"], Deadline.after(60, world.clock))
-    assert retry == []
-    assert report.skipped_already_written == 3
+def test_first_delivery_never_asks_a_target_what_it_holds(world: World) -> None:
+    world.run(sqs_event([payload()] * 3), **two_targets())
+    assert "ListStatements" not in world.fake.calls
+    assert [s.sql.split()[0] for s in world.fake.statements] == ["INSERT", "INSERT"]
 
 
-def test_first_delivery_never_reads_the_ledger(world: World) -> None:
-    processor = world.processor(**two_targets(world))
-    assert processor.ledger is not None
-    calls: list[str] = []
-
-    def spy(*_: object) -> dict[str, set[str]]:
-        calls.append("read")
-        return {}
-
-    processor.ledger.targets_holding = spy  # type: ignore[method-assign,assignment]
-    processor.process(sqs_event([payload()] * 3)["Records"], Deadline.after(60, world.clock))
-    assert calls == []
-    assert world.ledger_items() == set()  # nor writes it when both targets succeed
-
-
-def test_unreadable_ledger_returns_redelivered_records_without_writing(world: World) -> None:
-    event = sqs_event([payload()], receive_count=3)
-    settings = two_targets(world) | {"ledger_table": "missing-table"}
-    processor = world.processor(**settings)
-    processor.ledger._table = "missing-table"  # type: ignore[union-attr]
-    with pytest.raises(BatchRetryRequested) as raised:
-        processor.process(event["Records"], Deadline.after(60, world.clock))
-    assert raised.value.args[0].ledger_errors == 1
-    assert world.fake.statements == []
+def test_target_that_cannot_say_what_it_holds_gets_nothing_redelivered(world: World) -> None:
+    # Given a redelivered batch, and a Data API that cannot list statements
+    world.fake.list_errors = [client_error("InternalServerException") for _ in range(9)]
+    # When it runs, nothing is written (that could duplicate), and the records come back
+    with pytest.raises(NothingProgressed):
+        world.run(sqs_event([payload()], receive_count=3))
+    assert world.fake.inserts() == []
 
 
 def test_targets_are_written_concurrently(world: World) -> None:
-    world.run(sqs_event([payload()] * 10), **two_targets(world))
-    assert {s.target for s in world.fake.statements} == {"c1", "wg2"}
-    assert len(world.fake.statements) == 2
+    world.run(sqs_event([payload()] * 10), **two_targets())
+    assert {s.target for s in world.fake.inserts()} == {"c1", "wg2"}
+    assert len(world.fake.inserts()) == 2
 
 
 def test_record_rejected_by_one_target_and_written_to_another_is_dead_lettered(
@@ -253,7 +204,66 @@ def test_record_rejected_by_one_target_and_written_to_another_is_dead_lettered(
 
     world.fake.execute_statement = primary_accepts_everything  # type: ignore[method-assign]
     event = sqs_event([payload(), payload(city="POISON")])
-    assert world.run(event, **two_targets(world)) == []
+    assert world.run(event, **two_targets()) == []
     [letter] = world.dead_letters()
     assert letter["MessageAttributes"]["failed_targets"]["StringValue"] == "secondary"
     assert json.loads(letter["Body"])["city"] == "POISON"
+
+
+def redriven(body: Any, delivery_id: str, original_id: str, failed_targets: str) -> dict[str, Any]:
+    event = sqs_event([body], prefix=delivery_id)
+    event["Records"][0]["messageAttributes"] = {
+        "original_message_id": {"stringValue": original_id, "dataType": "String"},
+        "failed_targets": {"stringValue": failed_targets, "dataType": "String"},
+    }
+    return event
+
+
+def test_redrive_writes_only_to_the_targets_named_under_the_original_id(world: World) -> None:
+    # Given a record the secondary rejected once and the primary holds under msg-00000
+    event = redriven(payload(), "redrive", "msg-00000", "secondary")
+    # When it is redriven (a new delivery id, the dead letter's attributes)
+    report = world.report(event, **two_targets())
+    # Then only the secondary is written, under the original identity
+    assert report.retried == ()
+    assert world.landed("c1") == []
+    assert world.landed("wg2") == ["msg-00000"]
+    assert not any(s.target == "c1" for s in world.fake.inserts())
+
+
+def test_redrive_to_a_target_that_already_holds_the_record_writes_nothing(world: World) -> None:
+    world.run(sqs_event([payload()]), **two_targets())  # both hold msg-00000
+    report = world.report(
+        redriven(payload(), "again", "msg-00000", "primary,secondary"), **two_targets()
+    )
+    assert report.retried == ()
+    assert world.landed("c1") == ["msg-00000"]
+    assert world.landed("wg2") == ["msg-00000"]
+    assert {t.target: len(t.already_held) for t in report.targets} == {
+        "primary": 1,
+        "secondary": 1,
+    }
+
+
+def test_redrive_naming_an_unknown_target_is_dead_lettered_again(world: World) -> None:
+    assert world.run(redriven(payload(), "r", "msg-00000", "tertiary"), **two_targets()) == []
+    [letter] = world.dead_letters()
+    attributes = letter["MessageAttributes"]
+    assert attributes["reason"]["StringValue"] == "invalid_redrive"
+    assert "tertiary" not in attributes["reason_detail"]["StringValue"]
+    assert world.fake.inserts() == []
+
+
+def test_dead_letters_carry_the_targets_that_lack_the_record(world: World) -> None:
+    world.run(sqs_event(["{oops"]), **two_targets())
+    [letter] = world.dead_letters()
+    assert letter["MessageAttributes"]["failed_targets"]["StringValue"] == "primary,secondary"
+
+
+def test_database_error_text_is_masked_in_the_dead_letter(world: World) -> None:
+    world.fake.poison = {"POISON"}
+    world.fake.poison_error = 'invalid input syntax for type numeric: "POISON"\nDETAIL: row\x07'
+    world.run(sqs_event([payload(), payload(city="POISON")]))
+    [letter] = world.dead_letters()
+    detail = letter["MessageAttributes"]["reason_detail"]["StringValue"]
+    assert detail == "invalid input syntax for type numeric: …"

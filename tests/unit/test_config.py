@@ -29,7 +29,7 @@ def env(**overrides: Any) -> dict[str, str]:
 def test_single_cluster_target_with_defaults() -> None:
     settings = load_settings(env())
     assert settings.targets == (Target("primary", "dev", "c1", None, "ingest", None),)
-    assert settings.ledger_table is None
+    assert settings.statement_name_prefix == "sqs-redshift-ingest"
     assert settings.statement_max_bytes == 100_000
     assert settings.targets[0].connection_arguments() == {
         "Database": "dev",
@@ -38,10 +38,13 @@ def test_single_cluster_target_with_defaults() -> None:
     }
 
 
-def test_primary_and_secondary_with_ledger() -> None:
-    settings = load_settings(
-        env(REDSHIFT_TARGETS=json.dumps([CLUSTER, WORKGROUP]), LEDGER_TABLE="ledger")
-    )
+def test_statement_names_follow_the_function_name() -> None:
+    settings = load_settings(env(AWS_LAMBDA_FUNCTION_NAME="prod-ingest-Function-AbC12"))
+    assert settings.statement_name_prefix == "prod-ingest-Function-AbC12"
+
+
+def test_primary_and_secondary() -> None:
+    settings = load_settings(env(REDSHIFT_TARGETS=json.dumps([CLUSTER, WORKGROUP])))
     assert [t.name for t in settings.targets] == ["primary", "secondary"]
     assert settings.targets[1].connection_arguments() == {"Database": "dev", "WorkgroupName": "wg"}
 
@@ -90,17 +93,33 @@ def test_tunables_are_read() -> None:
             {"REDSHIFT_TARGETS": json.dumps([{**CLUSTER, "port": 5439}])},
             r"REDSHIFT_TARGETS\[0\] has unknown keys \['port'\]",
         ),
+        ({"REDSHIFT_TARGETS": json.dumps([CLUSTER, CLUSTER])}, "duplicate target names"),
         (
-            {"REDSHIFT_TARGETS": json.dumps([CLUSTER, CLUSTER]), "LEDGER_TABLE": "l"},
-            "duplicate target names",
+            {"REDSHIFT_TARGETS": json.dumps([CLUSTER, {**CLUSTER, "name": "copy"}])},
+            r"REDSHIFT_TARGETS: targets 'primary' and 'copy' name the same destination",
         ),
-        ({"REDSHIFT_TARGETS": json.dumps([CLUSTER, WORKGROUP])}, "LEDGER_TABLE is required"),
+        (
+            # Another user on the same cluster and database is still the same table.
+            {
+                "REDSHIFT_TARGETS": json.dumps(
+                    [CLUSTER, {**CLUSTER, "name": "b", "db_user": "other", "database": "DEV"}]
+                )
+            },
+            "name the same destination",
+        ),
+        (
+            {"REDSHIFT_TARGETS": json.dumps([WORKGROUP, {**WORKGROUP, "name": "twin"}])},
+            "name the same destination",
+        ),
         ({"TARGET_TABLE": None}, "TARGET_TABLE is required"),
         ({"TARGET_TABLE": "appsflyer_events"}, "TARGET_TABLE must be schema-qualified"),
         ({"TARGET_TABLE": 'public."x"; drop table y'}, "TARGET_TABLE must be schema-qualified"),
         ({"TARGET_TABLE": "Public.Events"}, "TARGET_TABLE must be schema-qualified"),
         ({"TARGET_TABLE": "public\n.appsflyer_events"}, "TARGET_TABLE must be schema-qualified"),
-        ({"DEADLINE_MARGIN_SECONDS": "1"}, "DEADLINE_MARGIN_SECONDS must be between 3.0 and 60.0"),
+        (
+            {"DEADLINE_MARGIN_SECONDS": "0.5"},
+            "DEADLINE_MARGIN_SECONDS must be between 1.0 and 60.0",
+        ),
         ({"DEAD_LETTER_QUEUE_URL": None}, "DEAD_LETTER_QUEUE_URL is required"),
         ({"DEAD_LETTER_QUEUE_URL": "ingest-dlq"}, "DEAD_LETTER_QUEUE_URL must be an SQS queue URL"),
         ({"STATEMENT_MAX_BYTES": "lots"}, "STATEMENT_MAX_BYTES must be an integer"),
@@ -113,3 +132,14 @@ def test_tunables_are_read() -> None:
 def test_bad_settings_name_the_variable(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(env(**overrides))
+
+
+def test_same_cluster_with_another_database_is_another_destination() -> None:
+    other_database = {**CLUSTER, "name": "archive", "database": "archive"}
+    settings = load_settings(env(REDSHIFT_TARGETS=json.dumps([CLUSTER, other_database])))
+    assert len(settings.targets) == 2
+
+
+def test_a_cluster_and_a_workgroup_of_the_same_name_are_different_destinations() -> None:
+    same_name = {**WORKGROUP, "workgroup_name": "c1"}
+    assert len(load_settings(env(REDSHIFT_TARGETS=json.dumps([CLUSTER, same_name]))).targets) == 2

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
-
 import boto3
 import pytest
-from botocore.exceptions import EndpointConnectionError
+from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from ingest.config import Target
-from ingest.deadline import Deadline
-from ingest.records import Row, SqsMessage, validate
+from ingest.deadline import Deadline, Deadlines
 from ingest.redshift import (
+    AmbiguousSubmit,
+    CallTimes,
     DataApi,
     FailureKind,
     QuotaExceeded,
     StatementRejected,
+    StatementStatus,
+    StatementUnconfirmed,
     TargetMisconfigured,
     Throttled,
     TransientError,
@@ -23,20 +24,9 @@ from ingest.redshift import (
     classify_failure,
     map_client_error,
 )
-from ingest.sql import Statement, render_inserts
-from tests.support import payload
 from tests.unit.fakes import FakeClock, FakeDataApi, client_error
 
 TARGET = Target(name="primary", database="dev", cluster_identifier="c1", db_user="ingest")
-
-
-def statement(count: int = 3) -> Statement:
-    rows = []
-    for i in range(count):
-        row = validate(SqsMessage(f"m-{i}", json.dumps(payload()), 1))
-        assert isinstance(row, Row)
-        rows.append(row)
-    return render_inserts("public.t", rows, max_bytes=100_000, max_parameters=32_767).statements[0]
 
 
 @pytest.mark.parametrize(
@@ -46,7 +36,11 @@ def statement(count: int = 3) -> Statement:
         ('invalid input syntax for type timestamp: "x"', FailureKind.DATA),
         ("Numeric data overflow (result precision)", FailureKind.DATA),
         ("Invalid JSON: unexpected character", FailureKind.DATA),
-        ("new row violates check constraint", FailureKind.DATA),
+        ('null value in column "event_name" violates not-null constraint', FailureKind.DATA),
+        # Words about values later in a statement-level error do not make it the rows' fault.
+        ("Assert: value out of range while planning", FailureKind.TRANSIENT),
+        ("XX000: internal error in malformed buffer", FailureKind.TRANSIENT),
+        ("permission denied: value too long to log", FailureKind.CONFIGURATION),
         ("ERROR: 1023 DETAIL: Serializable isolation violation on table", FailureKind.TRANSIENT),
         ("terminating connection due to administrator command", FailureKind.TRANSIENT),
         ('relation "public.appsflyer_events" does not exist', FailureKind.CONFIGURATION),
@@ -63,9 +57,13 @@ def test_classify_failure(error: str, kind: FailureKind) -> None:
     [
         ("ActiveStatementsExceededException", "why", QuotaExceeded),
         ("ThrottlingException", "why", Throttled),
-        ("InternalServerException", "why", TransientError),
+        ("InternalServerException", "why", AmbiguousSubmit),
+        ("ExecuteStatementException", "why", AmbiguousSubmit),
+        ("DatabaseConnectionException", "why", TransientError),
+        ("ActiveSessionsExceededException", "why", TransientError),
         ("ValidationException", "Cannot process query string larger than 100kB", StatementRejected),
         ("ValidationException", "Too many parameters", StatementRejected),
+        ("ValidationException", "Invalid parameter name: bad-name", TargetMisconfigured),
         (
             "ValidationException",
             "Redshift endpoint doesn't exist in this region.",
@@ -82,7 +80,20 @@ def test_map_client_error(code: str, message: str, domain: type[Exception]) -> N
 
 
 def test_connection_failures_are_transient() -> None:
-    assert isinstance(map_client_error(EndpointConnectionError(endpoint_url="x")), TransientError)
+    mapped = map_client_error(EndpointConnectionError(endpoint_url="x"))
+    assert type(mapped) is TransientError  # never reached the service: not ambiguous
+
+
+def test_a_read_timeout_is_an_ambiguous_submit() -> None:
+    assert isinstance(map_client_error(ReadTimeoutError(endpoint_url="x")), AmbiguousSubmit)
+
+
+def test_execute_statement_exception_names_its_statement() -> None:
+    error = client_error("ExecuteStatementException", "environmental error")
+    error.response["StatementId"] = "stmt-9"
+    mapped = map_client_error(error)
+    assert isinstance(mapped, AmbiguousSubmit)
+    assert mapped.statement_id == "stmt-9"
 
 
 def test_the_shipped_botocore_knows_wait_time_seconds() -> None:
@@ -91,19 +102,42 @@ def test_the_shipped_botocore_knows_wait_time_seconds() -> None:
 
 
 def make_api(fake: FakeDataApi, clock: FakeClock, *, supports_wait: bool = True) -> DataApi:
-    return DataApi(fake, supports_wait=supports_wait, sleep=clock.sleep, clock=clock)  # type: ignore[arg-type]
+    return DataApi(
+        fake,  # type: ignore[arg-type]
+        call_times=CallTimes(submit=25.0, control=4.0),
+        supports_wait=supports_wait,
+        sleep=clock.sleep,
+        clock=clock,
+        wall_clock=lambda: 1.7e9 + clock(),
+    )
+
+
+def phases(clock: FakeClock, work: float, cleanup: float = 10.0) -> Deadlines:
+    start = Deadline.after(work, clock)
+    return Deadlines(start, start.earlier_by(-cleanup), start.earlier_by(-cleanup - 5))
+
+
+def run(api: DataApi, deadlines: Deadlines, sql: str = "INSERT INTO t VALUES (:p0)") -> object:
+    submitted = api.submit(
+        TARGET,
+        sql,
+        [("p0", "v")],
+        name=api.statement_name(TARGET, deadlines),
+        client_token="token-1",
+        deadlines=deadlines,
+    )
+    return api.await_outcome(submitted.statement_id, deadlines, status=submitted.status)
 
 
 @pytest.mark.parametrize("supports_wait", [True, False])
 def test_execute_finishes_with_or_without_wait_time(supports_wait: bool) -> None:
     fake, clock = FakeDataApi(), FakeClock()
-    api = make_api(fake, clock, supports_wait=supports_wait)
-    outcome = api.execute(TARGET, statement(), "token-1", Deadline.after(60, clock))
-    assert outcome.status == "FINISHED"
+    outcome = run(make_api(fake, clock, supports_wait=supports_wait), phases(clock, 60))
+    assert outcome.status is StatementStatus.FINISHED
     assert fake.calls.count("DescribeStatement") == (0 if supports_wait else 1)
 
 
-def test_request_carries_target_addressing_and_parameters() -> None:
+def test_request_carries_addressing_parameters_token_and_a_findable_name() -> None:
     seen = {}
     fake, clock = FakeDataApi(), FakeClock()
     original = fake.execute_statement
@@ -113,13 +147,31 @@ def test_request_carries_target_addressing_and_parameters() -> None:
         return original(**request)
 
     fake.execute_statement = spy  # type: ignore[method-assign]
-    make_api(fake, clock).execute(TARGET, statement(), "token-1", Deadline.after(12.5, clock))
+    run(make_api(fake, clock), phases(clock, 30.5))
     assert seen["ClusterIdentifier"] == "c1"
     assert seen["DbUser"] == "ingest"
     assert seen["Database"] == "dev"
     assert seen["ClientToken"] == "token-1"
-    assert seen["WaitTimeSeconds"] == 12  # never longer than the time left
-    assert isinstance(seen["Parameters"], list)
+    assert seen["WaitTimeSeconds"] == 20
+    assert seen["Parameters"] == [{"name": "p0", "value": "v"}]
+    name = str(seen["StatementName"])
+    prefix, target, ends, _ = name.split("/")
+    assert (prefix, target) == ("sqs-redshift-ingest", "primary")
+    assert int(ends) == int(1.7e9 + 1000 + 30.5 + 15) + 1  # when its owner gives up on it
+
+
+def test_no_wait_on_the_slow_client_when_its_timeout_could_pass_the_deadline() -> None:
+    seen = {}
+    fake, clock = FakeDataApi(), FakeClock()
+    original = fake.execute_statement
+
+    def spy(**request: object) -> dict[str, object]:
+        seen.update(request)
+        return original(**request)
+
+    fake.execute_statement = spy  # type: ignore[method-assign]
+    run(make_api(fake, clock), phases(clock, 20))  # the submit client may take 25 s
+    assert "WaitTimeSeconds" not in seen
 
 
 def test_failed_statement_reports_the_database_error() -> None:
@@ -127,8 +179,8 @@ def test_failed_statement_reports_the_database_error() -> None:
         FakeDataApi(fail_all_error="value too long for type character varying(10)"),
         FakeClock(),
     )
-    outcome = make_api(fake, clock).execute(TARGET, statement(), "t", Deadline.after(60, clock))
-    assert outcome.status == "FAILED"
+    outcome = run(make_api(fake, clock), phases(clock, 60))
+    assert outcome.status is StatementStatus.FAILED
     assert outcome.error == "value too long for type character varying(10)"
 
 
@@ -136,58 +188,47 @@ def test_submit_errors_become_domain_errors() -> None:
     fake = FakeDataApi(submit_errors={"*": [client_error("ActiveStatementsExceededException")]})
     clock = FakeClock()
     with pytest.raises(QuotaExceeded):
-        make_api(fake, clock).execute(TARGET, statement(), "t", Deadline.after(60, clock))
+        run(make_api(fake, clock), phases(clock, 60))
 
 
-def test_hanging_statement_is_cancelled_at_the_deadline() -> None:
+def test_hanging_statement_is_cancelled_at_the_work_deadline() -> None:
     fake, clock = FakeDataApi(hang_next=1), FakeClock()
-    deadline = Deadline.after(10, clock)
-    outcome = make_api(fake, clock).execute(TARGET, statement(), "t", deadline)
-    assert outcome.status == "ABORTED"
+    deadlines = phases(clock, 10)
+    outcome = run(make_api(fake, clock), deadlines)
+    assert outcome.status is StatementStatus.ABORTED
     assert outcome.cancelled
-    assert "CancelStatement" in fake.calls
-    assert clock() >= deadline.expires_at  # it waited up to the deadline, not beyond needs
+    # It waited until one more describe could pass the work deadline, then cancelled.
+    assert clock() >= deadlines.work.expires_at - 4.0
+    assert clock() <= deadlines.cleanup.expires_at
     assert fake.active["c1"] == 0
 
 
 def test_cancel_that_loses_the_race_counts_the_rows_as_written() -> None:
     fake, clock = FakeDataApi(hang_next=1, cancel_loses_race=True), FakeClock()
-    outcome = make_api(fake, clock).execute(TARGET, statement(), "t", Deadline.after(5, clock))
-    assert outcome.status == "FINISHED"
+    outcome = run(make_api(fake, clock), phases(clock, 5))
+    assert outcome.status is StatementStatus.FINISHED
     assert outcome.cancelled
 
 
 @pytest.mark.parametrize("code", ["AccessDeniedException", "ValidationException"])
 def test_describe_errors_after_submit_never_refuse_the_rows(code: str) -> None:
-    # Given a statement that was accepted (and may commit) but cannot be described
+    # Given a statement that was accepted (and may commit) but can never be described
     fake, clock = FakeDataApi(hang_next=1), FakeClock()
-
-    def denied(Id: str) -> dict[str, object]:
-        raise client_error(code, "not allowed", "DescribeStatement")
-
-    fake.describe_statement = denied  # type: ignore[method-assign]
-    deadline = Deadline.after(10, clock)
-    outcome = make_api(fake, clock, supports_wait=False).execute(TARGET, statement(), "t", deadline)
-    # Then it is cancelled at the deadline and reported UNKNOWN, not refused or misconfigured
-    assert outcome.status == "UNKNOWN"
-    assert outcome.cancelled
+    fake.describe_errors = [client_error(code, "not allowed", "DescribeStatement")] * 1000
+    # Then it is cancelled and, its end unconfirmed, reported as such: never refused
+    with pytest.raises(StatementUnconfirmed):
+        run(make_api(fake, clock, supports_wait=False), phases(clock, 10))
     assert "CancelStatement" in fake.calls
 
 
-def test_cancel_stays_within_its_grace_period() -> None:
+def test_cancel_confirmation_never_passes_the_cleanup_deadline() -> None:
     fake, clock = FakeDataApi(hang_next=1), FakeClock()
     fake.cancel_statement = lambda Id: {"Status": True}  # type: ignore[method-assign]
-    api = DataApi(
-        fake,  # type: ignore[arg-type]
-        supports_wait=True,
-        cancel_grace_seconds=2.0,
-        sleep=clock.sleep,
-        clock=clock,
-    )
-    deadline = Deadline.after(5, clock)
-    outcome = api.execute(TARGET, statement(), "t", deadline)
-    assert outcome.status == "UNKNOWN"
-    assert clock() <= deadline.expires_at + 2.0
+    deadlines = phases(clock, 5, cleanup=3)
+    with pytest.raises(StatementUnconfirmed):
+        run(make_api(fake, clock), deadlines)
+    # No control call (4 s at worst) was started that could end after the cleanup deadline.
+    assert clock() <= deadlines.cleanup.expires_at - 4.0 + 1e-9
 
 
 def test_polling_backs_off_and_survives_transient_describe_errors() -> None:
@@ -202,7 +243,18 @@ def test_polling_backs_off_and_survives_transient_describe_errors() -> None:
         return original(Id)
 
     fake.describe_statement = flaky  # type: ignore[method-assign]
-    outcome = make_api(fake, clock, supports_wait=False).execute(
-        TARGET, statement(), "t", Deadline.after(60, clock)
-    )
-    assert outcome.status == "FINISHED"
+    outcome = run(make_api(fake, clock, supports_wait=False), phases(clock, 60))
+    assert outcome.status is StatementStatus.FINISHED
+
+
+def test_orphans_are_only_statements_past_their_owners_deadline() -> None:
+    fake, clock = FakeDataApi(hang_next=2), FakeClock()
+    api = make_api(fake, clock)
+    for ends in (100, int(1.7e9 + 1000 + 600)):  # long gone, and still owned
+        fake.execute_statement(
+            ClusterIdentifier="c1",
+            Sql="INSERT",
+            StatementName=f"sqs-redshift-ingest/primary/{ends}/x",
+        )
+    assert api.cancel_orphans(TARGET, phases(clock, 60)) == []
+    assert [s.status for s in fake.statements] == ["ABORTED", "STARTED"]

@@ -1,18 +1,17 @@
-"""The per-target writer: retries, bisection to the guilty rows, deadlines."""
+"""The per-target writer: retries, lost replies, bisection to the guilty rows, deadlines."""
 
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import replace
 
 import pytest
 
 from ingest.config import Settings, Target
-from ingest.deadline import Deadline
+from ingest.deadline import Deadline, Deadlines
 from ingest.records import Row, SqsMessage, validate
-from ingest.redshift import DataApi
-from ingest.writer import TargetWriter
+from ingest.wiring import Clients, Timing, build_ingest, deadlines_for
+from ingest.writer import STATEMENT_LEVEL_AFTER, TargetOutcome, TargetWriter
 from tests.support import payload
 from tests.unit.fakes import FakeClock, FakeDataApi, client_error
 
@@ -21,49 +20,68 @@ SETTINGS = Settings(
     targets=(TARGET,),
     table="public.appsflyer_events",
     dead_letter_queue_url="https://sqs.us-east-1.amazonaws.com/1/dlq",
-    ledger_table=None,
 )
 
 
-def rows(count: int, poisoned: set[int] = frozenset()) -> list[Row]:  # type: ignore[assignment]
+def rows(count: int, poisoned: set[int] = frozenset(), receive_count: int = 1) -> list[Row]:  # type: ignore[assignment]
     built = []
     for i in range(count):
         # A poisoned row carries a marker value the fake database refuses.
         city = f"POISON-{i}" if i in poisoned else f"city-{i}"
-        row = validate(SqsMessage(f"m-{i:03d}", json.dumps(payload(city=city)), 1))
+        row = validate(SqsMessage(f"m-{i:03d}", json.dumps(payload(city=city)), receive_count))
         assert isinstance(row, Row)
         built.append(row)
     return built
 
 
 def writer(fake: FakeDataApi, clock: FakeClock, settings: Settings = SETTINGS) -> TargetWriter:
-    api = DataApi(fake, supports_wait=True, sleep=clock.sleep, clock=clock)  # type: ignore[arg-type]
-    return TargetWriter(api, settings, rng=random.Random(7), sleep=clock.sleep)
+    timing = Timing(clock, clock.sleep, lambda: 1.7e9 + clock(), seed=7)
+    return build_ingest(settings, Clients(fake, fake, None), timing).writer  # type: ignore[arg-type]
+
+
+def write(
+    fake: FakeDataApi,
+    batch: list[Row],
+    *,
+    seconds: float = 60,
+    settings: Settings = SETTINGS,
+    clock: FakeClock | None = None,
+) -> TargetOutcome:
+    clock = clock or FakeClock()
+    if seconds == 0:
+        deadlines = Deadlines.single(Deadline.after(0, clock))
+    else:  # the work, cleanup and hard deadlines the handler derives from `seconds` remaining
+        deadlines = deadlines_for(settings, seconds, Timing(clock, clock.sleep))
+    return writer(fake, clock, settings).write(TARGET, batch, deadlines)
 
 
 def poisoned_fake(*indexes: int) -> FakeDataApi:
     return FakeDataApi(poison={f"POISON-{i}" for i in indexes})
 
 
+def ids(*indexes: int) -> set[str]:
+    return {f"m-{i:03d}" for i in indexes}
+
+
 def test_clean_rows_are_one_statement() -> None:
-    fake, clock = FakeDataApi(), FakeClock()
-    result = writer(fake, clock).write(TARGET, rows(10), Deadline.after(60, clock))
-    assert result.written == {f"m-{i:03d}" for i in range(10)}
-    assert not result.retry
+    fake = FakeDataApi()
+    result = write(fake, rows(10))
+    assert result.written == ids(*range(10))
+    assert not result.returned
     assert not result.rejected
-    assert result.stats.statements_submitted == 1
-    assert len(result.stats.statement_durations_ms) == 1
+    assert result.stats.submitted == 1
+    assert len(result.stats.durations_ms) == 1
+    assert fake.statements[0].name.startswith("sqs-redshift-ingest/primary/")
 
 
-@pytest.mark.parametrize("guilty", [{0}, {9}, {4}, {2, 7}, {0, 1, 2, 3, 4, 5, 6, 7, 8, 9}])
+@pytest.mark.parametrize("guilty", [{0}, {9}, {4}, {2, 7}, {1, 5, 8}])
 def test_bisection_isolates_the_guilty_rows(guilty: set[int]) -> None:
-    fake, clock = poisoned_fake(*guilty), FakeClock()
-    result = writer(fake, clock).write(TARGET, rows(10, guilty), Deadline.after(60, clock))
-    guilty_ids = {f"m-{i:03d}" for i in guilty}
-    assert set(result.rejected) == guilty_ids
-    assert result.written == {f"m-{i:03d}" for i in range(10)} - guilty_ids
+    fake = poisoned_fake(*guilty)
+    result = write(fake, rows(10, guilty))
+    assert set(result.rejected) == ids(*guilty)
+    assert result.written == ids(*range(10)) - ids(*guilty)
     assert all("value too long" in e for e in result.rejected.values())
-    assert result.stats.bisection_steps >= 1
+    assert result.bisection_steps >= 1
     assert fake.peak_active["c1"] == 1  # halves go one at a time
     # Each good row landed exactly once.
     landed = [v for v in fake.finished_values("c1") if v.startswith("m-")]
@@ -71,12 +89,46 @@ def test_bisection_isolates_the_guilty_rows(guilty: set[int]) -> None:
 
 
 def test_one_guilty_row_in_a_large_batch_costs_logarithmic_statements() -> None:
-    fake, clock = poisoned_fake(37), FakeClock()
-    result = writer(fake, clock).write(TARGET, rows(64, {37}), Deadline.after(60, clock))
+    result = write(poisoned_fake(37), rows(64, {37}))
     assert set(result.rejected) == {"m-037"}
     assert len(result.written) == 63
-    assert result.stats.bisection_steps == 6  # log2(64)
-    assert result.stats.statements_submitted == 1 + 2 * 6
+    assert result.bisection_steps == 6  # log2(64)
+    assert result.stats.submitted == 1 + 2 * 6
+
+
+def test_failure_that_never_localises_returns_every_row_and_dead_letters_none() -> None:
+    # Given every statement fails with a value error's words, whatever rows it carries
+    fake = FakeDataApi(fail_all_error="value too long for type character varying(255)")
+    result = write(fake, rows(16))
+    # Then, once single rows keep failing and nothing lands, it is the statement's failure
+    assert not result.rejected
+    assert set(result.returned) == ids(*range(16))
+    assert all("statement-level" in f.reason for f in result.returned.values())
+    singles = [
+        s for s in fake.inserts() if sum(v.startswith("m-") for v in s.parameters.values()) == 1
+    ]
+    assert len(singles) == STATEMENT_LEVEL_AFTER  # it stopped spending statements
+
+
+def test_every_row_bad_in_a_small_batch_is_still_dead_lettered() -> None:
+    result = write(poisoned_fake(0, 1), rows(2, {0, 1}))
+    assert set(result.rejected) == ids(0, 1)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        "Assert: value out of range in internal structure",
+        "XX000: internal error: malformed tuple",
+        "ERROR: could not open relation: value too long",
+    ],
+)
+def test_internal_errors_mentioning_values_never_dead_letter(error: str) -> None:
+    fake = FakeDataApi(fail_all_error=error)
+    result = write(fake, rows(8))
+    assert not result.rejected
+    assert set(result.returned) == ids(*range(8))
+    assert result.bisection_steps == 0
 
 
 @pytest.mark.parametrize(
@@ -84,15 +136,17 @@ def test_one_guilty_row_in_a_large_batch_costs_logarithmic_statements() -> None:
     [
         ("ActiveStatementsExceededException", "quota_rejections"),
         ("ThrottlingException", "throttles"),
-        ("InternalServerException", None),
+        ("ServiceUnavailable", None),
     ],
 )
 def test_transient_submit_errors_are_retried(code: str, counter: str | None) -> None:
-    fake = FakeDataApi(submit_errors={"c1": [client_error(code), client_error(code)]})
-    clock = FakeClock()
-    result = writer(fake, clock).write(TARGET, rows(5), Deadline.after(60, clock))
+    fake, clock = (
+        FakeDataApi(submit_errors={"c1": [client_error(code), client_error(code)]}),
+        FakeClock(),
+    )
+    result = write(fake, rows(5), clock=clock)
     assert len(result.written) == 5
-    assert result.stats.statements_submitted == 1  # refused submits are not statements
+    assert result.stats.submitted == 1  # refused submits are not statements
     if counter:
         assert getattr(result.stats, counter) == 2
     assert clock() > 1000.0  # it backed off between attempts
@@ -100,66 +154,150 @@ def test_transient_submit_errors_are_retried(code: str, counter: str | None) -> 
 
 def test_retries_are_bounded_then_rows_come_back() -> None:
     errors = [client_error("ActiveStatementsExceededException") for _ in range(10)]
-    fake, clock = FakeDataApi(submit_errors={"c1": errors}), FakeClock()
-    settings = replace(SETTINGS, max_transient_retries=2)
-    result = writer(fake, clock, settings).write(TARGET, rows(5), Deadline.after(60, clock))
+    fake = FakeDataApi(submit_errors={"c1": errors})
+    result = write(fake, rows(5), settings=replace(SETTINGS, max_transient_retries=2))
     assert not result.written
-    assert set(result.retry) == {f"m-{i:03d}" for i in range(5)}
+    assert set(result.returned) == ids(*range(5))
     assert result.stats.quota_rejections == 3
-    assert "quota" in next(iter(result.retry.values())).reason
+    assert "quota" in next(iter(result.returned.values())).reason
+
+
+def test_lost_reply_is_retried_with_the_same_token_and_writes_once() -> None:
+    # Given the first submit creates the statement but its reply is lost
+    fake = FakeDataApi(lost_replies=1)
+    result = write(fake, rows(3))
+    # Then the retry (same ClientToken) finds the same statement: one INSERT, rows written
+    assert result.written == ids(0, 1, 2)
+    assert len(fake.inserts()) == 1
+
+
+def test_lost_replies_then_failed_retries_find_the_statement_by_name() -> None:
+    # Given the first submit committed but its reply was lost, and every retry is throttled
+    throttled = [client_error("ThrottlingException") for _ in range(9)]
+    fake = FakeDataApi(submit_errors={"c1": throttled}, lost_replies=1)
+    result = write(fake, rows(3), settings=replace(SETTINGS, max_transient_retries=2))
+    # Then ListStatements finds it by name and its outcome counts: written, not returned
+    assert "ListStatements" in fake.calls
+    assert result.written == ids(0, 1, 2)
+    assert not result.returned
+    assert len(fake.inserts()) == 1
+
+
+def test_unreachable_after_a_lost_reply_is_unconfirmed_not_a_clean_failure() -> None:
+    throttled = [client_error("ThrottlingException") for _ in range(9)]
+    fake = FakeDataApi(submit_errors={"c1": throttled}, lost_replies=1)
+    fake.list_errors = [client_error("InternalServerException") for _ in range(9)]
+    result = write(fake, rows(3), settings=replace(SETTINGS, max_transient_retries=1))
+    assert set(result.returned) == ids(0, 1, 2)
+    assert result.stats.unconfirmed == 1
+    [name] = result.unconfirmed
+    assert name.startswith("sqs-redshift-ingest/primary/")
 
 
 def test_transiently_failed_statement_is_resubmitted_with_a_new_token() -> None:
-    fake, clock = FakeDataApi(fail_all_error="Serializable isolation violation"), FakeClock()
+    fake = FakeDataApi(fail_all_error="ERROR: 1023 DETAIL: Serializable isolation violation")
 
     def heal(_: object) -> None:
         fake.fail_all_error = None
 
     fake.on_execute = heal
-    result = writer(fake, clock).write(TARGET, rows(3), Deadline.after(60, clock))
+    result = write(fake, rows(3))
     assert len(result.written) == 3
-    assert len(fake.statements) == 2
+    assert len(fake.inserts()) == 2
     assert len(fake.tokens) == 2
+    assert len({s.name for s in fake.inserts()}) == 2
 
 
 def test_configuration_failure_returns_every_row_without_bisecting() -> None:
-    fake, clock = (
-        FakeDataApi(fail_all_error='relation "public.appsflyer_events" does not exist'),
-        FakeClock(),
-    )
-    settings = replace(SETTINGS, statement_max_bytes=20_000)
-    result = writer(fake, clock, settings).write(TARGET, rows(40), Deadline.after(60, clock))
-    assert len(result.retry) == 40
+    fake = FakeDataApi(fail_all_error='relation "public.appsflyer_events" does not exist')
+    result = write(fake, rows(40), settings=replace(SETTINGS, statement_max_bytes=20_000))
+    assert len(result.returned) == 40
     assert not result.rejected
-    assert result.stats.bisection_steps == 0
-    assert len(fake.statements) == 1  # it stopped at the first failure
-    ran = [f for f in result.failures if f.statement_id == fake.statements[0].id]
-    assert len(ran) == 1  # the failed statement's rows are reported once, with its id
-    assert result.retry[ran[0].message_ids[0]].statement_id == fake.statements[0].id
+    assert result.bisection_steps == 0
+    assert len(fake.inserts()) == 1  # it stopped at the first failure
+    failed_id = fake.inserts()[0].id
+    with_id = [m for m, f in result.returned.items() if f.statement_id == failed_id]
+    assert 0 < len(with_id) < 40  # the failed statement's rows carry its id; unsent ones none
 
 
-def test_size_validation_exception_is_bisected_like_a_data_failure() -> None:
+def test_size_validation_exception_is_bisected() -> None:
     too_big = client_error("ValidationException", "Cannot process query string larger than 100kB")
     fake = FakeDataApi(submit_errors={"c1": [too_big]})
-    clock = FakeClock()
-    result = writer(fake, clock).write(TARGET, rows(4), Deadline.after(60, clock))
+    result = write(fake, rows(4))
     assert len(result.written) == 4
-    assert result.stats.bisection_steps == 1
+    assert result.bisection_steps == 1
+
+
+def test_validation_exception_about_the_target_never_bisects() -> None:
+    refusal = client_error("ValidationException", "Database parameter is invalid for workgroup")
+    fake = FakeDataApi(submit_errors={"c1": [refusal]})
+    result = write(fake, rows(4))
+    assert not result.rejected
+    assert set(result.returned) == ids(0, 1, 2, 3)
+    assert result.bisection_steps == 0
 
 
 def test_statement_hanging_past_the_deadline_is_cancelled_and_rows_come_back() -> None:
-    fake, clock = FakeDataApi(hang_next=1), FakeClock()
-    settings = replace(SETTINGS, statement_max_bytes=20_000)
-    result = writer(fake, clock, settings).write(TARGET, rows(40), Deadline.after(10, clock))
+    fake = FakeDataApi(hang_next=1)
+    result = write(
+        fake, rows(40), seconds=40, settings=replace(SETTINGS, statement_max_bytes=20_000)
+    )
     assert not result.written
-    assert len(result.retry) == 40  # the cancelled statement's rows and those never sent
-    assert result.stats.statements_cancelled == 1
-    assert len(fake.statements) == 1
-    assert fake.statements[0].status == "ABORTED"
+    assert len(result.returned) == 40  # the cancelled statement's rows and those never sent
+    assert result.stats.cancelled == 1
+    assert len(fake.inserts()) == 1
+    assert fake.inserts()[0].status == "ABORTED"
+
+
+def test_refused_cancels_are_retried_until_the_statement_is_confirmed_ended() -> None:
+    fake = FakeDataApi(hang_next=1)
+    fake.cancel_errors = [client_error("ThrottlingException") for _ in range(3)]
+    result = write(fake, rows(3), seconds=45)
+    assert fake.calls.count("CancelStatement") == 4
+    assert fake.inserts()[0].status == "ABORTED"
+    assert result.stats.cancelled == 1
+    assert result.unconfirmed == ()
+
+
+def test_cancel_never_confirmed_is_reported_by_id() -> None:
+    fake = FakeDataApi(hang_next=1)
+    fake.cancel_errors = [client_error("ThrottlingException") for _ in range(500)]
+    result = write(fake, rows(3), seconds=45)
+    assert result.unconfirmed == (fake.inserts()[0].id,)
+    assert result.stats.unconfirmed == 1
+    assert set(result.returned) == ids(0, 1, 2)
 
 
 def test_nothing_is_submitted_after_the_deadline() -> None:
-    fake, clock = FakeDataApi(), FakeClock()
-    result = writer(fake, clock).write(TARGET, rows(3), Deadline.after(0, clock))
+    fake = FakeDataApi()
+    result = write(fake, rows(3), seconds=0)
     assert not fake.statements
-    assert len(result.retry) == 3
+    assert len(result.returned) == 3
+
+
+def test_redelivered_rows_the_target_holds_are_skipped() -> None:
+    fake = FakeDataApi()
+    write(fake, rows(4)[:2])  # m-000 and m-001 landed earlier
+    result = write(fake, rows(4, receive_count=2))
+    assert result.already_held == ids(0, 1)
+    assert result.written == ids(2, 3)
+    landed = sorted(v for v in fake.finished_values("c1") if v.startswith("m-"))
+    assert landed == sorted(ids(0, 1, 2, 3))
+    select = next(s for s in fake.statements if s.sql.startswith("SELECT"))
+    assert '"event_time" BETWEEN' in select.sql  # read through the sort key's zone maps
+
+
+def test_orphan_of_a_killed_invocation_is_cancelled_before_the_target_is_asked() -> None:
+    # Given a statement of an earlier invocation, still running long after its deadline
+    fake, clock = FakeDataApi(hang_next=1), FakeClock()
+    fake.execute_statement(
+        ClusterIdentifier="c1",
+        Sql="INSERT INTO t VALUES (:p0)",
+        Parameters=[{"name": "p0", "value": "m-000"}],
+        StatementName="sqs-redshift-ingest/primary/100/abc",
+    )
+    # When a redelivered batch runs
+    result = write(fake, rows(2, receive_count=2), clock=clock)
+    # Then the orphan is cancelled first, and the rows are written once
+    assert fake.statements[0].status == "ABORTED"
+    assert result.written == ids(0, 1)

@@ -1,23 +1,36 @@
-"""One SQS batch end to end: validate, write to every target, dead-letter, decide retries."""
+"""One SQS batch end to end: read, validate, write to every target, settle, dead-letter."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.config import Settings
 from ingest.dead_letter import DeadLetter, DeadLetterQueue
-from ingest.deadline import Deadline
-from ingest.ledger import Ledger, LedgerError
-from ingest.records import Reason, Rejection, Row, SqsMessage, read_message, validate
-from ingest.writer import TargetResult, TargetWriter
+from ingest.deadline import Deadlines
+from ingest.records import (
+    Reason,
+    Rejection,
+    Row,
+    SqsMessage,
+    read_message,
+    read_records,
+    validate,
+)
+from ingest.settle import Letter, Outcome, Retry, settle
+from ingest.writer import TargetOutcome, TargetWriter
 
 
-class BatchRetryRequested(Exception):
-    """Nothing in the batch could be written or dead-lettered: let Lambda back off the queue."""
+class NothingProgressed(Exception):
+    """No record could be written, found written, or dead-lettered: Lambda should back off."""
+
+    def __init__(self, report: BatchReport) -> None:
+        # The message stays short and value-free: Lambda logs it; the report has the details.
+        super().__init__(f"none of {report.received} records could be written or dead-lettered")
+        self.report = report
 
 
 @dataclass(frozen=True)
@@ -25,199 +38,166 @@ class FailureLine:
     """One record's failure, for one log line: never carries row values."""
 
     message_id: str
-    outcome: str  # dead_lettered | retried
+    outcome: Outcome
     reason: str
     target: str | None = None
     statement_id: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class BatchReport:
     received: int = 0
-    rows_written: dict[str, int] = field(default_factory=dict)
+    retried: tuple[str, ...] = ()  # message ids handed back to SQS, in batch order
     dead_lettered: Counter[str] = field(default_factory=Counter)
-    retried: list[str] = field(default_factory=list)
-    skipped_already_written: int = 0
     dead_letter_send_failures: int = 0
-    ledger_errors: int = 0
-    # Records handed back after some target took them, whose ledger entry could not be written:
-    # on redelivery those targets will receive them again (logged at error level).
-    unrecorded_split: list[str] = field(default_factory=list)
-    targets: list[TargetResult] = field(default_factory=list)
-    failures: list[FailureLine] = field(default_factory=list)
+    targets: tuple[TargetOutcome, ...] = ()
+    failures: tuple[FailureLine, ...] = ()
 
     def summary(self) -> dict[str, Any]:
         return {
             "records_received": self.received,
-            "rows_written": dict(self.rows_written),
+            "rows_written": {t.target: len(t.written) for t in self.targets},
+            "rows_already_present": {t.target: len(t.already_held) for t in self.targets},
             "records_dead_lettered": sum(self.dead_lettered.values()),
             "dead_lettered_by_reason": dict(self.dead_lettered),
             "records_retried": len(self.retried),
-            "rows_skipped_already_written": self.skipped_already_written,
-            "statements_submitted": {t.target: t.stats.statements_submitted for t in self.targets},
+            "statements_submitted": {t.target: t.stats.submitted for t in self.targets},
             # Refusals are not statements; without these a reader sees only "0 submitted".
             "quota_rejections": {t.target: t.stats.quota_rejections for t in self.targets},
             "throttles": {t.target: t.stats.throttles for t in self.targets},
+            "statements_unconfirmed": {t.target: list(t.unconfirmed) for t in self.targets},
             "dead_letter_send_failures": self.dead_letter_send_failures,
-            "ledger_errors": self.ledger_errors,
         }
 
 
 @dataclass(frozen=True)
-class BatchProcessor:
+class _Validated:
+    rows: tuple[Row, ...]
+    letters: tuple[Letter, ...]
+    retries: tuple[Retry, ...]
+
+
+@dataclass(frozen=True)
+class BatchIngest:
+    """The function's whole job for one batch; built once per cold start (see wiring)."""
+
     settings: Settings
     writer: TargetWriter
     dead_letters: DeadLetterQueue
-    ledger: Ledger | None
 
-    def process(
-        self, records: Sequence[Mapping[str, Any]], deadline: Deadline
-    ) -> tuple[list[str], BatchReport]:
-        """Return the message ids to hand back to SQS, and what happened to every record."""
-        report = BatchReport()
-        messages = _unique(read_message(r) for r in records)
-        report.received = len(messages)
-        bodies = {m.message_id: m.body for m in messages}
+    def process(self, event: Any, deadlines: Deadlines) -> BatchReport:
+        """What happened to every record; raises NothingProgressed when nothing could."""
+        messages = _unique(
+            read_message(record, position) for position, record in enumerate(read_records(event))
+        )
+        validated = self._validate(messages)
+        outcomes = self._write_all(validated.rows, deadlines)
+        settled = settle(validated.rows, outcomes, self._target_names)
+        letters = validated.letters + settled.letters
+        unsent = self._send(letters, messages, deadlines)
+        retries = (
+            validated.retries
+            + settled.retries
+            + tuple(Retry(m, "dead-letter send failed") for m in sorted(unsent))
+        )
+        report = _report(messages, outcomes, letters, unsent, retries)
+        progressed = report.dead_lettered or any(t.written for t in outcomes)
+        if messages and not progressed and len(report.retried) == len(messages):
+            raise NothingProgressed(report)
+        return report
 
-        letters: list[DeadLetter] = []
+    @property
+    def _target_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.settings.targets)
+
+    def _validate(self, messages: Sequence[SqsMessage]) -> _Validated:
+        names = set(self._target_names)
         rows: list[Row] = []
+        letters: list[Letter] = []
+        retries: list[Retry] = []
+        identities: set[str] = set()
         for message in messages:
+            owed = message.failed_targets or self._target_names
             outcome = validate(message)
             if isinstance(outcome, Rejection):
-                letters.append(
-                    DeadLetter(message.message_id, message.body, outcome.reason, outcome.detail)
-                )
+                letters.append(Letter(message.message_id, outcome.reason, outcome.detail, owed))
+            elif outcome.targets is not None and not outcome.targets <= names:
+                unknown = len(outcome.targets - names)
+                detail = f"failed_targets names {unknown} target(s) this function does not write"
+                letters.append(Letter(message.message_id, Reason.INVALID_REDRIVE, detail, owed))
+            elif outcome.record_id in identities:
+                # The same record twice in one batch (redriven twice): one copy is written; the
+                # other comes back and will be found held.
+                retries.append(Retry(message.message_id, "same record twice in one batch"))
             else:
+                identities.add(outcome.record_id)
                 rows.append(outcome)
+        return _Validated(tuple(rows), tuple(letters), tuple(retries))
 
-        retry: dict[str, FailureLine] = {}
-        already = self._already_written(rows, retry, report)
-        rows = [r for r in rows if r.message_id not in retry]
-        results = self._write_all(rows, already, deadline)
-        report.targets = results
-        report.skipped_already_written = sum(len(already.get(r.message_id, ())) for r in rows)
-
-        newly_written: dict[str, set[str]] = {}
-        for row in rows:
-            self._settle(row.message_id, bodies[row.message_id], results, letters, retry)
-            written_now = {r.target for r in results if row.message_id in r.written}
-            if written_now:
-                newly_written[row.message_id] = written_now
-
-        for message_id in self._send_dead_letters(letters, report):
-            retry.setdefault(
-                message_id, FailureLine(message_id, "retried", "dead-letter send failed")
-            )
-        self._remember_split_outcomes(retry, newly_written, report)
-
-        report.retried = [m.message_id for m in messages if m.message_id in retry]
-        report.failures.extend(retry[m] for m in report.retried)
-        for result in results:
-            report.rows_written[result.target] = len(result.written)
-        nothing_done = not any(report.rows_written.values()) and not report.dead_lettered
-        if messages and nothing_done and len(report.retried) == len(messages):
-            raise BatchRetryRequested(report)
-        return report.retried, report
-
-    def _already_written(
-        self, rows: list[Row], retry: dict[str, FailureLine], report: BatchReport
-    ) -> dict[str, set[str]]:
-        """Targets that already hold a redelivered record (from an earlier split outcome)."""
-        redelivered = [r.message_id for r in rows if r.receive_count > 1]
-        if self.ledger is None or not redelivered:
-            return {}
-        try:
-            return self.ledger.targets_holding(redelivered, [t.name for t in self.settings.targets])
-        except LedgerError as exc:
-            # Without the ledger we cannot know where these already landed: write nothing now.
-            report.ledger_errors += 1
-            for message_id in redelivered:
-                retry[message_id] = FailureLine(message_id, "retried", f"ledger unreadable: {exc}")
-            return {}
-
-    def _write_all(
-        self, rows: list[Row], already: dict[str, set[str]], deadline: Deadline
-    ) -> list[TargetResult]:
-        def write_one(index: int) -> TargetResult:
+    def _write_all(self, rows: Sequence[Row], deadlines: Deadlines) -> tuple[TargetOutcome, ...]:
+        def write_one(index: int) -> TargetOutcome:
             target = self.settings.targets[index]
-            todo = [r for r in rows if target.name not in already.get(r.message_id, ())]
-            if not todo:
-                return TargetResult(target.name)
-            return self.writer.write(target, todo, deadline)
+            owed = [r for r in rows if r.targets is None or target.name in r.targets]
+            if not owed:
+                return TargetOutcome(target.name)
+            return self.writer.write(target, owed, deadlines)
 
         count = len(self.settings.targets)
         if count == 1:
-            return [write_one(0)]
+            return (write_one(0),)
         with ThreadPoolExecutor(max_workers=count, thread_name_prefix="target") as pool:
-            return list(pool.map(write_one, range(count)))
+            return tuple(pool.map(write_one, range(count)))
 
-    @staticmethod
-    def _settle(
-        message_id: str,
-        body: str,
-        results: list[TargetResult],
-        letters: list[DeadLetter],
-        retry: dict[str, FailureLine],
-    ) -> None:
-        """A record is done only when every target has it (now or from an earlier delivery);
-        one that a target must still take comes back, one that a target refuses is a letter."""
-        if any(message_id in r.oversized for r in results):
-            detail = "record alone exceeds the statement size budget (STATEMENT_MAX_BYTES)"
-            letters.append(DeadLetter(message_id, body, Reason.RECORD_TOO_LARGE, detail))
-            return
-        for result in results:
-            failure = result.retry.get(message_id)
-            if failure is not None:
-                retry[message_id] = FailureLine(
-                    message_id, "retried", failure.reason, result.target, failure.statement_id
-                )
-                return
-        rejecting = [r for r in results if message_id in r.rejected]
-        if rejecting:
-            letters.append(
-                DeadLetter(
-                    message_id,
-                    body,
-                    Reason.REJECTED_BY_DATABASE,
-                    rejecting[0].rejected[message_id],
-                    tuple(r.target for r in rejecting),
-                )
-            )
-
-    def _send_dead_letters(self, letters: list[DeadLetter], report: BatchReport) -> set[str]:
+    def _send(
+        self, letters: Sequence[Letter], messages: Sequence[SqsMessage], deadlines: Deadlines
+    ) -> set[str]:
         if not letters:
             return set()
-        failed = self.dead_letters.send(letters)
-        report.dead_letter_send_failures = len(failed)
-        for letter in letters:
-            if letter.message_id in failed:
-                continue
-            report.dead_lettered[letter.reason.value] += 1
-            target = ",".join(letter.failed_targets) or None
-            report.failures.append(
-                FailureLine(letter.message_id, "dead_lettered", letter.detail, target)
+        by_id = {m.message_id: m for m in messages}
+        dead_letters = [
+            DeadLetter(
+                letter.message_id,
+                by_id[letter.message_id].record_id,
+                by_id[letter.message_id].body,
+                letter.reason,
+                letter.detail,
+                letter.failed_targets,
             )
-        return failed
-
-    def _remember_split_outcomes(
-        self,
-        retry: dict[str, FailureLine],
-        newly_written: dict[str, set[str]],
-        report: BatchReport,
-    ) -> None:
-        """A record going back to the queue that some target took: note where it landed."""
-        entries = [
-            (message_id, target)
-            for message_id in retry
-            for target in sorted(newly_written.get(message_id, ()))
+            for letter in letters
         ]
-        if not entries or self.ledger is None:
-            return
-        try:
-            self.ledger.record(entries)
-        except LedgerError:
-            report.ledger_errors += 1
-            report.unrecorded_split = sorted({message_id for message_id, _ in entries})
+        return self.dead_letters.send(dead_letters, deadlines.hard)
+
+
+def _report(
+    messages: Sequence[SqsMessage],
+    outcomes: tuple[TargetOutcome, ...],
+    letters: Sequence[Letter],
+    unsent: set[str],
+    retries: Sequence[Retry],
+) -> BatchReport:
+    sent = [letter for letter in letters if letter.message_id not in unsent]
+    retried = {r.message_id: r for r in retries}
+    failures = [
+        FailureLine(
+            letter.message_id,
+            Outcome.DEAD_LETTERED,
+            letter.detail,
+            ",".join(letter.failed_targets) or None,
+        )
+        for letter in sent
+    ]
+    failures += [
+        FailureLine(r.message_id, Outcome.RETRIED, r.reason, r.target, r.statement_id)
+        for r in retried.values()
+    ]
+    return BatchReport(
+        received=len(messages),
+        retried=tuple(m.message_id for m in messages if m.message_id in retried),
+        dead_lettered=Counter(letter.reason.value for letter in sent),
+        dead_letter_send_failures=len(unsent),
+        targets=outcomes,
+        failures=tuple(failures),
+    )
 
 
 def _unique(messages: Any) -> list[SqsMessage]:

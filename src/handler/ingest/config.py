@@ -32,6 +32,15 @@ class Target:
     db_user: str | None = None
     secret_arn: str | None = None
 
+    @property
+    def destination(self) -> tuple[str, str]:
+        """Where rows land: the cluster or workgroup, and the database (case-insensitive)."""
+        if self.cluster_identifier:
+            place = f"cluster {self.cluster_identifier}"
+        else:
+            place = f"workgroup {self.workgroup_name}"
+        return place.lower(), self.database.lower()
+
     def connection_arguments(self) -> dict[str, str]:
         """The addressing arguments every ExecuteStatement call for this target carries."""
         args = {"Database": self.database}
@@ -51,7 +60,6 @@ class Settings:
     targets: tuple[Target, ...]
     table: str
     dead_letter_queue_url: str
-    ledger_table: str | None
     statement_max_bytes: int = _DATA_API_STATEMENT_LIMIT
     statement_max_parameters: int = _POSTGRES_PARAMETER_LIMIT
     statement_wait_seconds: int = 20
@@ -61,7 +69,8 @@ class Settings:
     retry_base_seconds: float = 0.2
     retry_max_seconds: float = 5.0
     deadline_margin_seconds: float = 5.0
-    ledger_ttl_days: int = 15
+    # Names every statement (`<prefix>/<target>/...`) so a lost reply or an orphan is found again.
+    statement_name_prefix: str = "sqs-redshift-ingest"
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
@@ -71,18 +80,10 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     dlq_url = _required(environ, "DEAD_LETTER_QUEUE_URL")
     if not re.match(r"^https?://", dlq_url):
         raise ConfigError("DEAD_LETTER_QUEUE_URL must be an SQS queue URL (https://...)")
-    ledger = environ.get("LEDGER_TABLE", "").strip() or None
-    if len(targets) > 1 and ledger is None:
-        raise ConfigError(
-            "LEDGER_TABLE is required when REDSHIFT_TARGETS has more than one target: "
-            "without it a record written to one target and retried for another would be "
-            "written twice"
-        )
     return Settings(
         targets=targets,
         table=table,
         dead_letter_queue_url=dlq_url,
-        ledger_table=ledger,
         statement_max_bytes=_int(
             environ, "STATEMENT_MAX_BYTES", 100_000, 8_192, _DATA_API_STATEMENT_LIMIT
         ),
@@ -91,10 +92,17 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         statement_wait_seconds=_int(environ, "STATEMENT_WAIT_SECONDS", 20, 1, 30),
         max_transient_retries=_int(environ, "MAX_TRANSIENT_RETRIES", 3, 0, 10),
-        # Cancelling and answering SQS need a few seconds of their own.
-        deadline_margin_seconds=_float(environ, "DEADLINE_MARGIN_SECONDS", 5.0, 3.0, 60.0),
-        ledger_ttl_days=_int(environ, "LEDGER_TTL_DAYS", 15, 1, 365),
+        # Answering SQS and flushing metrics after the last call need a moment of their own.
+        deadline_margin_seconds=_float(environ, "DEADLINE_MARGIN_SECONDS", 5.0, 1.0, 60.0),
+        statement_name_prefix=_statement_name_prefix(environ),
     )
+
+
+def _statement_name_prefix(environ: Mapping[str, str]) -> str:
+    # Lambda sets AWS_LAMBDA_FUNCTION_NAME; two stacks on one cluster then never confuse their
+    # statements (and orphans) with each other's.
+    name = environ.get("AWS_LAMBDA_FUNCTION_NAME", "").strip() or "sqs-redshift-ingest"
+    return re.sub(r"[^A-Za-z0-9_.-]", "-", name)[:140]
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:
@@ -151,6 +159,15 @@ def _parse_targets(raw: str) -> tuple[Target, ...]:
     names = [t.name for t in targets]
     if len(set(names)) != len(names):
         raise ConfigError(f"REDSHIFT_TARGETS has duplicate target names: {names}")
+    destinations: dict[tuple[str, str], str] = {}
+    for target in targets:
+        key = target.destination
+        if key in destinations:
+            raise ConfigError(
+                f"REDSHIFT_TARGETS: targets {destinations[key]!r} and {target.name!r} name the "
+                f"same destination ({key[0]}, database {key[1]}): every row would land twice"
+            )
+        destinations[key] = target.name
     return targets
 
 

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ingest.deadline import Deadline
+from ingest.masking import mask
 from ingest.records import Reason
 
 if TYPE_CHECKING:
@@ -16,13 +18,17 @@ else:
     SQSClient = Any
 
 _BATCH_ENTRIES = 10  # SendMessageBatch's entry limit
-_BATCH_BYTES = 256 * 1024  # the classic batch payload limit, whatever the queue's own maximum
-_ATTRIBUTE_MAX = 1024  # keep reasons readable; the full database error is rarely longer
+# SQS counts a message's body plus every attribute's name, type and value against its maximum
+# size; 256 KiB is the classic maximum (a queue may allow more, never less is assumed).
+SQS_MESSAGE_MAX_BYTES = 256 * 1024
+_BATCH_BYTES = SQS_MESSAGE_MAX_BYTES  # a batch's payload limit, whatever the queue's maximum
+_DETAIL_MAX = 1024  # reason_detail is for reading, not for forensics
 
 
 @dataclass(frozen=True)
 class DeadLetter:
-    message_id: str
+    message_id: str  # the delivery's id: what SQS is answered about
+    record_id: str  # the record's identity, carried as original_message_id for a redrive
     body: str
     reason: Reason
     detail: str
@@ -30,52 +36,76 @@ class DeadLetter:
 
 
 class DeadLetterQueue:
-    def __init__(self, client: SQSClient, queue_url: str) -> None:
+    def __init__(self, client: SQSClient, queue_url: str, *, call_seconds: float = 5.0) -> None:
         self._client = client
         self._queue_url = queue_url
+        self._call_seconds = call_seconds  # the client's connect + read timeout, one attempt
 
-    def send(self, letters: Sequence[DeadLetter]) -> set[str]:
-        """Send every letter; return the message ids that could not be sent."""
+    def send(self, letters: Sequence[DeadLetter], deadline: Deadline) -> set[str]:
+        """Send every letter that time allows; return the message ids that were not sent."""
         failed: set[str] = set()
-        for chunk in _chunks(letters):
-            entries = [_entry(index, letter) for index, letter in enumerate(chunk)]
+        for chunk in _chunks([(letter, entry_for(letter)) for letter in letters]):
+            if not deadline.allows(self._call_seconds):
+                failed.update(letter.message_id for letter, _ in chunk)
+                continue
+            entries = [{**entry, "Id": str(i)} for i, (_, entry) in enumerate(chunk)]
             try:
                 response = self._client.send_message_batch(
-                    QueueUrl=self._queue_url, Entries=entries
+                    QueueUrl=self._queue_url,
+                    Entries=entries,  # type: ignore[arg-type]  # built by entry_for()
                 )
             except (ClientError, BotoCoreError):
-                failed.update(letter.message_id for letter in chunk)
+                failed.update(letter.message_id for letter, _ in chunk)
                 continue
             for failure in response.get("Failed", []):
-                failed.add(chunk[int(failure["Id"])].message_id)
+                failed.add(chunk[int(failure["Id"])][0].message_id)
         return failed
 
 
-def _chunks(letters: Sequence[DeadLetter]) -> list[list[DeadLetter]]:
-    chunks: list[list[DeadLetter]] = []
-    current: list[DeadLetter] = []
-    size = 0
-    for letter in letters:
-        letter_size = len(letter.body.encode("utf-8")) + len(letter.detail) + 256
-        if current and (len(current) == _BATCH_ENTRIES or size + letter_size > _BATCH_BYTES):
-            chunks.append(current)
-            current, size = [], 0
-        current.append(letter)
-        size += letter_size
-    if current:
-        chunks.append(current)
-    return chunks
-
-
-def _entry(index: int, letter: DeadLetter) -> Any:
+def entry_for(letter: DeadLetter) -> dict[str, Any]:
+    """The SendMessageBatch entry (without its Id): the body as received, the reason masked,
+    and a reason_detail cut so that body plus attributes fit one SQS message."""
     attributes: dict[str, Any] = {
         "reason": _string(letter.reason.value),
-        "reason_detail": _string(letter.detail[:_ATTRIBUTE_MAX] or letter.reason.value),
-        "original_message_id": _string(letter.message_id),
+        "original_message_id": _string(letter.record_id),
     }
     if letter.failed_targets:
         attributes["failed_targets"] = _string(",".join(letter.failed_targets))
-    return {"Id": str(index), "MessageBody": letter.body, "MessageAttributes": attributes}
+    room = SQS_MESSAGE_MAX_BYTES - message_size(letter.body, attributes)
+    room -= len("reason_detail") + len("String")
+    detail = mask(letter.detail, _DETAIL_MAX) or letter.reason.value
+    while detail and len(detail.encode("utf-8")) > room:
+        detail = detail[: max(0, min(len(detail) - 1, room - 1))]
+    if detail:
+        attributes["reason_detail"] = _string(detail)
+    return {"MessageBody": letter.body, "MessageAttributes": attributes}
+
+
+def message_size(body: str, attributes: dict[str, Any]) -> int:
+    """Bytes SQS counts: the body, and each attribute's name, data type and value."""
+    size = len(body.encode("utf-8"))
+    for name, attribute in attributes.items():
+        size += len(name) + len(attribute["DataType"])
+        size += len(attribute["StringValue"].encode("utf-8"))
+    return size
+
+
+def _chunks(
+    entries: Sequence[tuple[DeadLetter, dict[str, Any]]],
+) -> list[list[tuple[DeadLetter, dict[str, Any]]]]:
+    chunks: list[list[tuple[DeadLetter, dict[str, Any]]]] = []
+    current: list[tuple[DeadLetter, dict[str, Any]]] = []
+    size = 0
+    for letter, entry in entries:
+        entry_size = message_size(entry["MessageBody"], entry["MessageAttributes"])
+        if current and (len(current) == _BATCH_ENTRIES or size + entry_size > _BATCH_BYTES):
+            chunks.append(current)
+            current, size = [], 0
+        current.append((letter, entry))
+        size += entry_size
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 def _string(value: str) -> dict[str, str]:

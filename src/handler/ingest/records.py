@@ -119,7 +119,7 @@ class _Invalid(Exception):
 
 
 # SQS message ids are UUIDs; dead letters carry the original one and redrives bring it back.
-_MESSAGE_ID = re.compile(r"[A-Za-z0-9-]{1,128}")
+_MESSAGE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _TARGET_LIST = re.compile(r"[A-Za-z0-9_-]{1,64}(,[A-Za-z0-9_-]{1,64})*")
 
 

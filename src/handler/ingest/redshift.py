@@ -1,21 +1,25 @@
-"""The only module that talks to the Redshift Data API: submit, wait, cancel, classify."""
+"""The only module that talks to the Redshift Data API: submit, wait, cancel, find, read."""
 
 from __future__ import annotations
 
-import contextlib
+import random
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+)
 
 from ingest.config import Target
-from ingest.deadline import Deadline
-from ingest.sql import Statement
+from ingest.deadline import Deadline, Deadlines
 
 if TYPE_CHECKING:
     from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
@@ -23,6 +27,9 @@ else:
     RedshiftDataAPIServiceClient = Any
 
 _TERMINAL = frozenset({"FINISHED", "FAILED", "ABORTED"})
+_ACTIVE = ("SUBMITTED", "PICKED", "STARTED")
+# A statement still active this long after its owner's deadline has no owner left to end it.
+_ORPHAN_SLACK_SECONDS = 30
 
 
 class DataApiError(Exception):
@@ -41,12 +48,37 @@ class Throttled(TransientError):
     """The account's Data API request rate was exceeded."""
 
 
+class AmbiguousSubmit(TransientError):
+    """The submit may have reached the service: its statement may exist and may commit."""
+
+    def __init__(self, message: str, statement_id: str | None = None) -> None:
+        super().__init__(message)
+        self.statement_id = statement_id  # ExecuteStatementException names the statement
+
+
 class StatementRejected(DataApiError):
-    """The service refused the statement as sent (ValidationException); its rows may be to blame."""
+    """The service refused the statement as sent because of its size: splitting the rows helps."""
 
 
 class TargetMisconfigured(DataApiError):
     """Access denied, unknown cluster or database, missing table: no row is to blame."""
+
+
+class OutOfTime(DataApiError):
+    """A call could not start and still return before the deadline."""
+
+
+class StatementUnconfirmed(DataApiError):
+    """A statement may exist and its end could not be confirmed in time; the name finds it."""
+
+    def __init__(self, name: str, statement_id: str | None) -> None:
+        super().__init__(f"statement {statement_id or name} may still run: not confirmed ended")
+        self.name = name
+        self.statement_id = statement_id
+
+
+class QueryFailed(DataApiError):
+    """A read (SELECT) ended without a result."""
 
 
 class FailureKind(StrEnum):
@@ -55,39 +87,49 @@ class FailureKind(StrEnum):
     CONFIGURATION = "configuration"  # retry later; an operator must act
 
 
-# Redshift (and PostgreSQL) messages for a value the table cannot take.
-_DATA_ERRORS = re.compile(
-    r"value too long|invalid input syntax|out of range|overflow|invalid json|json_parse|"
-    r"invalid byte sequence|cannot be cast|invalid digit|violates (check|not-null) constraint|"
-    r"malformed|invalid timestamp|invalid value|character with byte sequence|string length exceeds",
+class StatementStatus(StrEnum):
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    ABORTED = "ABORTED"
+
+
+# Checked first: failures of the database itself, whatever words about values they contain
+# ("XX000" is PostgreSQL's and Redshift's internal_error; Redshift reports asserts as such).
+_INTERNAL_ERRORS = re.compile(
+    r"\bassert|internal error|XX000|unexpected error|bug\b|could not (read|write|open)",
     re.IGNORECASE,
 )
 _TRANSIENT_ERRORS = re.compile(
-    r"serializable isolation|conflict with concurrent|deadlock|terminat|connection|timeout|"
-    r"timed out|out of memory|disk full|temporarily|try again|internal error",
+    r"serializable isolation|\b1023\b|conflict with concurrent|deadlock|terminat|connection|"
+    r"timeout|timed out|out of memory|disk full|temporarily|try again|canceled on user",
     re.IGNORECASE,
 )
-# The ValidationExceptions that rows can cause (statement size, parameters); splitting helps.
-_ROW_ATTRIBUTABLE = re.compile(r"larger than|too large|too long|exceed|parameter", re.IGNORECASE)
-_TRANSIENT_CODES = frozenset(
-    {
-        "InternalServerException",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-        "ActiveSessionsExceededException",
-        "ExecuteStatementException",
-    }
-)
-_THROTTLE_CODES = frozenset(
-    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+# A value the table cannot take, in the words Redshift (and PostgreSQL) open such errors with.
+# Anchored at the start of the message (after an optional "ERROR:"), so a statement-level error
+# that merely mentions these words later does not count. Sources: Redshift's documented error
+# texts for INSERT (value too long for type character varying(n); invalid input syntax for type
+# ...; numeric field overflow / "Numeric data overflow"; JSON parsing errors of JSON_PARSE).
+_DATA_ERRORS = re.compile(
+    r"^\s*(ERROR:\s*)?("
+    r"value too long for type|invalid input syntax for|numeric (field|data) overflow|"
+    r"overflow|invalid json|json parsing error|invalid byte sequence|invalid digit|"
+    r"date/time field value out of range|timestamp out of range|"
+    r"(integer|smallint|bigint|value) out of range|"
+    r"null value in column .* violates not-null constraint|"
+    r"character with byte sequence|string length exceeds|invalid (timestamp|value)"
+    r")",
+    re.IGNORECASE,
 )
 
 
 def classify_failure(error_text: str) -> FailureKind:
-    """What a FAILED statement's error means for its rows."""
+    """What a FAILED statement's error means for its rows.
+
+    Only an error that opens with a value error's words is about the rows; internal errors and
+    anything unknown are not, so no good row can be dead-lettered because of them.
+    """
+    if _INTERNAL_ERRORS.search(error_text):
+        return FailureKind.TRANSIENT
     if _DATA_ERRORS.search(error_text):
         return FailureKind.DATA
     if _TRANSIENT_ERRORS.search(error_text):
@@ -97,138 +139,301 @@ def classify_failure(error_text: str) -> FailureKind:
     return FailureKind.CONFIGURATION
 
 
+_TRANSIENT_CODES = frozenset(
+    {
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "ActiveSessionsExceededException",
+        "DatabaseConnectionException",
+    }
+)
+# Server faults after which the statement may exist: a retry with the same ClientToken is safe.
+_AMBIGUOUS_CODES = frozenset(
+    {"InternalServerException", "InternalServerError", "ExecuteStatementException"}
+)
+_THROTTLE_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+)
+# The ValidationExceptions a statement's rows can cause (its size): splitting helps. Others
+# (parameter syntax, the target's own settings) are no row's fault.
+_SIZE_REFUSALS = re.compile(
+    r"larger than 100 ?kB|query string larger|parameters list exceeds|too many parameters",
+    re.IGNORECASE,
+)
+
+
 def map_client_error(exc: ClientError | BotoCoreError) -> DataApiError:
     """Translate an SDK exception into one of our domain errors."""
+    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
+        return TransientError(f"{type(exc).__name__}: the endpoint could not be reached")
     if isinstance(exc, BotoCoreError):
-        return TransientError(f"{type(exc).__name__}: {exc}")
+        # Read timeouts and closed connections: the request may have been received.
+        return AmbiguousSubmit(f"{type(exc).__name__}: no reply")
     error = exc.response.get("Error", {})
     code = error.get("Code", "")
     message = error.get("Message", "") or str(exc)
+    if code in _AMBIGUOUS_CODES:
+        statement_id = exc.response.get("StatementId") or error.get("StatementId")
+        return AmbiguousSubmit(f"{code}: {message}", str(statement_id) if statement_id else None)
+    if code == "ValidationException" and _SIZE_REFUSALS.search(message):
+        return StatementRejected(message)
     if code == "ActiveStatementsExceededException":
         return QuotaExceeded(message)
-    if code in _THROTTLE_CODES:
-        return Throttled(message)
-    if code in _TRANSIENT_CODES:
-        return TransientError(f"{code}: {message}")
-    if code == "ValidationException" and _ROW_ATTRIBUTABLE.search(message):
-        return StatementRejected(message)
-    # Other refusals (unknown cluster, bad credentials, access) are no row's fault.
-    return TargetMisconfigured(f"{code}: {message}")
+    kind: type[DataApiError] = (
+        Throttled
+        if code in _THROTTLE_CODES
+        else TransientError
+        if code in _TRANSIENT_CODES
+        # Other refusals (unknown cluster, bad credentials, access) are no row's fault.
+        else TargetMisconfigured
+    )
+    return kind(message if kind is Throttled else f"{code}: {message}")
 
 
 @dataclass(frozen=True)
 class StatementOutcome:
     statement_id: str
-    status: str  # FINISHED, FAILED, ABORTED, or UNKNOWN when even a cancel gave no answer
+    status: StatementStatus
     error: str | None
     duration_ms: float
     cancelled: bool = False
 
 
+@dataclass(frozen=True)
+class Submitted:
+    statement_id: str
+    status: str | None  # present only when the service honoured WaitTimeSeconds
+
+
+@dataclass(frozen=True)
+class CallTimes:
+    """The longest one SDK call can take on each client: connect + read timeout + slack.
+
+    A call is only started when it can return before the deadline that bounds it, so a hung
+    endpoint costs at most this, never Lambda's timeout.
+    """
+
+    submit: float  # the client ExecuteStatement waits on (its read timeout covers the wait)
+    control: float  # describe, cancel, list, result pages, and submits without a wait
+
+
 class DataApi:
-    """Runs one statement to its outcome, never waiting past the invocation's deadline."""
+    """Runs statements to a confirmed outcome, never past the invocation's deadlines."""
 
     def __init__(
         self,
         client: RedshiftDataAPIServiceClient,
         *,
         control_client: RedshiftDataAPIServiceClient | None = None,
+        call_times: CallTimes = CallTimes(submit=30.0, control=5.0),
+        statement_name_prefix: str = "sqs-redshift-ingest",
         wait_seconds: int = 20,
-        cancel_grace_seconds: float = 2.0,
         poll_initial_seconds: float = 0.05,
         poll_max_seconds: float = 2.0,
         supports_wait: bool | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
     ) -> None:
         self._client = client
-        # Describe and cancel get a client with short timeouts: near the deadline a slow call
-        # must not hold the invocation past Lambda's timeout.
+        # Describe, cancel and list get a client with short timeouts: near the deadline a slow
+        # call must not hold the invocation past Lambda's timeout.
         self._control = control_client or client
-        self._cancel_grace = cancel_grace_seconds
+        self._times = call_times
+        self._prefix = statement_name_prefix
         self._wait_seconds = wait_seconds
         self._poll_initial = poll_initial_seconds
         self._poll_max = poll_max_seconds
         self._supports_wait = _supports_wait(client) if supports_wait is None else supports_wait
         self._sleep = sleep
         self._clock = clock
+        self._wall_clock = wall_clock
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+
+    # ---- statements -----------------------------------------------------------------------
+
+    def statement_name(self, target: Target, deadlines: Deadlines) -> str:
+        """`<prefix>/<target>/<hard deadline, epoch s>/<random>`: unique, findable by prefix,
+        and it says when its owner will have given up on it."""
+        ends = int(self._wall_clock() + deadlines.hard.remaining()) + 1
+        return f"{self._prefix}/{target.name}/{ends}/{uuid.uuid4().hex[:12]}"
 
     def new_client_token(self) -> str:
-        """One token per logical submit: our own retries of it stay idempotent for 8 hours."""
+        """One token per logical submit: retries of it stay idempotent for 8 hours."""
         return str(uuid.uuid4())
 
-    def execute(
-        self, target: Target, statement: Statement, client_token: str, deadline: Deadline
-    ) -> StatementOutcome:
-        """Submit and wait. Raises a DataApiError subclass when the submit itself fails."""
-        started = self._clock()
+    def submit(
+        self,
+        target: Target,
+        sql: str,
+        parameters: Sequence[tuple[str, str]],
+        *,
+        name: str,
+        client_token: str,
+        deadlines: Deadlines,
+    ) -> Submitted:
+        """Submit once. Raises a DataApiError subclass."""
         request: dict[str, Any] = {
             **target.connection_arguments(),
-            "Sql": statement.sql,
+            "Sql": sql,
             "ClientToken": client_token,
+            "StatementName": name,
         }
-        if statement.parameters:
-            request["Parameters"] = statement.data_api_parameters()
-        wait = min(self._wait_seconds, int(deadline.remaining()))
-        if self._supports_wait and wait >= 1:
+        if parameters:
+            request["Parameters"] = [{"name": n, "value": v} for n, v in parameters]
+        client, call_seconds = self._control, self._times.control
+        wait = min(self._wait_seconds, int(deadlines.work.remaining() - self._times.control))
+        if self._supports_wait and wait >= 1 and deadlines.work.allows(self._times.submit):
             request["WaitTimeSeconds"] = wait
+            client, call_seconds = self._client, self._times.submit
+        if not deadlines.work.allows(call_seconds):
+            raise OutOfTime("no time left to submit")
         try:
-            response = self._client.execute_statement(**request)
+            response = client.execute_statement(**request)
         except (ClientError, BotoCoreError) as exc:
             raise map_client_error(exc) from exc
-        statement_id = response["Id"]
-        status = response.get("Status")  # present only when WaitTimeSeconds was honoured
-        return self._await(statement_id, status, started, deadline)
+        return Submitted(str(response["Id"]), response.get("Status"))
 
-    def _await(
-        self, statement_id: str, status: str | None, started: float, deadline: Deadline
+    def find(self, target: Target, name: str, deadlines: Deadlines) -> str | None:
+        """The id of the statement submitted under `name`, or None if there is none."""
+        for entry in self._list(name, "ALL", deadlines.cleanup):
+            if entry.get("StatementName") == name:
+                return str(entry["Id"])
+        return None
+
+    def await_outcome(
+        self,
+        statement_id: str,
+        deadlines: Deadlines,
+        *,
+        started: float | None = None,
+        status: str | None = None,
     ) -> StatementOutcome:
+        """Wait for the statement's end; past the work deadline, cancel it and confirm how it
+        ended. Raises StatementUnconfirmed when even that cannot be known in time."""
+        started = self._clock() if started is None else started
         delay = self._poll_initial
         described: dict[str, Any] | None = None
         # FAILED straight from the submit response still needs a describe for its error text.
         while status not in _TERMINAL or (status == "FAILED" and described is None):
-            if status not in _TERMINAL:
-                if deadline.expired():
-                    return self._cancel(statement_id, started)
-                if status is not None:
-                    self._sleep(min(delay, deadline.remaining()))
-                    delay = min(delay * 2, self._poll_max)
+            if status not in _TERMINAL and status is not None:
+                if deadlines.work.expired():
+                    return self.cancel(statement_id, deadlines, started=started)
+                self._sleep(min(delay, deadlines.work.remaining()))
+                delay = min(delay * 2, self._poll_max)
+            if not deadlines.work.allows(self._times.control):
+                return self.cancel(statement_id, deadlines, started=started)
             try:
                 described = dict(self._control.describe_statement(Id=statement_id))
             except (ClientError, BotoCoreError):
                 # The statement was accepted and may already have committed: no describe error
-                # may turn its rows into "refused" or "misconfigured" (that would write them
-                # twice). Keep polling; at the deadline it is cancelled or reported UNKNOWN.
+                # may turn its rows into "refused" (that would write them twice). Keep polling;
+                # past the work deadline it is cancelled and confirmed.
                 status, described = "POLLING", None
                 continue
-            status = described["Status"]
+            status = str(described["Status"])
         error = (described or {}).get("Error") or None
         return self._outcome(statement_id, status, error, started)
 
-    def _cancel(self, statement_id: str, started: float) -> StatementOutcome:
-        """Cancel at the deadline; if the statement won the race and finished, it counts."""
-        # The margin after the deadline is for this and for answering SQS: stay within a grace.
-        grace = Deadline.after(self._cancel_grace, self._clock)
-        # A cancel fails if the statement already finished: the describe tells which way it went.
-        with contextlib.suppress(ClientError, BotoCoreError):
-            self._control.cancel_statement(Id=statement_id)
+    def cancel(
+        self, statement_id: str, deadlines: Deadlines, *, started: float | None = None
+    ) -> StatementOutcome:
+        """Cancel until the statement is confirmed ended (ABORTED, or FINISHED if it won the
+        race), retrying refused cancels, until the cleanup deadline."""
+        started = self._clock() if started is None else started
         delay = self._poll_initial
-        while True:
-            described: dict[str, Any]
-            try:
-                described = dict(self._control.describe_statement(Id=statement_id))
-            except (ClientError, BotoCoreError):
-                described = {"Status": "UNKNOWN"}
-            status = str(described["Status"])
-            if status in _TERMINAL:
-                error = described.get("Error") or None
-                return self._outcome(statement_id, status, error, started, cancelled=True)
-            if grace.remaining() <= delay:
-                return self._outcome(
-                    statement_id, "UNKNOWN", "cancel unconfirmed", started, cancelled=True
-                )
-            self._sleep(delay)
+        cancel_accepted = False
+        while deadlines.cleanup.allows(self._times.control):
+            if not cancel_accepted:
+                try:
+                    self._control.cancel_statement(Id=statement_id)
+                    cancel_accepted = True
+                except (ClientError, BotoCoreError):
+                    # Throttled, or it already ended ("Could not cancel a query that is already
+                    # in FINISHED status"): the describe below tells which.
+                    pass
+            if deadlines.cleanup.allows(self._times.control):
+                try:
+                    described = dict(self._control.describe_statement(Id=statement_id))
+                except (ClientError, BotoCoreError):
+                    described = {"Status": "POLLING"}
+                status = str(described["Status"])
+                if status in _TERMINAL:
+                    error = str(described.get("Error") or "") or None
+                    return self._outcome(statement_id, status, error, started, cancelled=True)
+            pause = min(self._rng.uniform(delay / 2, delay), self._poll_max)
+            if not deadlines.cleanup.allows(pause + self._times.control):
+                break
+            self._sleep(pause)
             delay = min(delay * 2, self._poll_max)
+        raise StatementUnconfirmed(statement_id, statement_id)
+
+    # ---- orphans and reads ----------------------------------------------------------------
+
+    def cancel_orphans(self, target: Target, deadlines: Deadlines) -> list[str]:
+        """Cancel this function's statements on `target` that outlived their owner's deadline
+        (an invocation killed mid-statement); return the ids whose end could not be confirmed.
+        Raises DataApiError when the statements cannot be listed."""
+        now = self._wall_clock()
+        prefix = f"{self._prefix}/{target.name}/"
+        orphans: list[str] = []
+        for status in _ACTIVE:
+            for entry in self._list(prefix, status, deadlines.work):
+                owner_gave_up_at = _deadline_in_name(str(entry.get("StatementName", "")))
+                if owner_gave_up_at is not None and owner_gave_up_at + _ORPHAN_SLACK_SECONDS < now:
+                    orphans.append(str(entry["Id"]))
+        unconfirmed: list[str] = []
+        for statement_id in orphans:
+            try:
+                self.cancel(statement_id, deadlines)
+            except StatementUnconfirmed:
+                unconfirmed.append(statement_id)
+        return unconfirmed
+
+    def result_rows(self, statement_id: str, deadlines: Deadlines) -> list[list[str | None]]:
+        """Every row of a FINISHED SELECT, each value as text (or None for NULL)."""
+        rows: list[list[str | None]] = []
+        token: str | None = None
+        while True:
+            if not deadlines.work.allows(self._times.control):
+                raise OutOfTime("no time left to read the result")
+            request: dict[str, Any] = {"Id": statement_id}
+            if token:
+                request["NextToken"] = token
+            try:
+                page = self._control.get_statement_result(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise map_client_error(exc) from exc
+            rows.extend([_field_text(field) for field in record] for record in page["Records"])
+            token = page.get("NextToken")
+            if not token:
+                return rows
+
+    def _list(self, name_prefix: str, status: str, deadline: Deadline) -> list[dict[str, Any]]:
+        entries: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            if not deadline.allows(self._times.control):
+                raise OutOfTime("no time left to list statements")
+            request: dict[str, Any] = {
+                "StatementName": name_prefix,
+                "Status": status,
+                "MaxResults": 100,
+                "RoleLevel": True,  # every invocation of the function shares its role
+            }
+            if token:
+                request["NextToken"] = token
+            try:
+                page = self._control.list_statements(**request)
+            except (ClientError, BotoCoreError) as exc:
+                raise map_client_error(exc) from exc
+            entries.extend(dict(entry) for entry in page.get("Statements", []))
+            token = page.get("NextToken")
+            if not token:
+                return entries
 
     def _outcome(
         self,
@@ -240,7 +445,25 @@ class DataApi:
         cancelled: bool = False,
     ) -> StatementOutcome:
         duration_ms = (self._clock() - started) * 1000.0
-        return StatementOutcome(statement_id, status, error, duration_ms, cancelled)
+        return StatementOutcome(
+            statement_id, StatementStatus(status), error, duration_ms, cancelled
+        )
+
+
+def _deadline_in_name(name: str) -> int | None:
+    parts = name.split("/")
+    if len(parts) != 4 or not parts[2].isdigit():
+        return None
+    return int(parts[2])
+
+
+def _field_text(field: Any) -> str | None:
+    if field.get("isNull"):
+        return None
+    for key in ("stringValue", "longValue", "doubleValue", "booleanValue"):
+        if key in field:
+            return str(field[key])
+    return None
 
 
 def _supports_wait(client: Any) -> bool:

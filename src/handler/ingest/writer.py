@@ -1,74 +1,67 @@
-"""Writes one batch's rows into one target: statements in sequence, retries, bisection."""
+"""Writes one batch's rows into one target: what it already holds, statements, bisection."""
 
 from __future__ import annotations
 
-import random
-import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ingest.config import Settings, Target
-from ingest.deadline import Deadline
+from ingest.config import Target
+from ingest.deadline import Deadlines
+from ingest.presence import PresenceUnknown, TargetPresence
 from ingest.records import Row
-from ingest.redshift import (
-    DataApi,
-    FailureKind,
-    QuotaExceeded,
-    StatementOutcome,
-    StatementRejected,
-    TargetMisconfigured,
-    Throttled,
-    TransientError,
-    classify_failure,
-)
+from ingest.redshift import FailureKind, StatementStatus, classify_failure
 from ingest.sql import Rendering, Statement, render_inserts
+from ingest.statement_runner import GaveUp, Refused, StatementRunner, StatementStats
 
-
-@dataclass
-class TargetStats:
-    statements_submitted: int = 0
-    statement_durations_ms: list[float] = field(default_factory=list)
-    quota_rejections: int = 0
-    throttles: int = 0
-    bisection_steps: int = 0
-    statements_cancelled: int = 0
-
-
-@dataclass(frozen=True)
-class _Refused:
-    """The service refused the statement as sent (it never ran)."""
-
-    message: str
+# Bisection statements one target may spend per invocation: enough to isolate a dozen bad rows
+# in a batch of 10,000 (about 2 x log2(n) each); past it the rest of the failing part comes back.
+BISECTION_BUDGET = 200
+# Single rows failing one after another while not one row of the batch could be written: the
+# failure is the statement's (or the table's), not the rows'. They come back; none is
+# dead-lettered. Below this, a value error on a single row is trusted and the row is a letter.
+STATEMENT_LEVEL_AFTER = 3
 
 
 @dataclass(frozen=True)
 class RowFailure:
-    """Why some rows were not written to a target; logged one line per record."""
+    """Why rows did not reach a target; one log line per record, never values."""
 
     message_ids: tuple[str, ...]
-    statement_id: str | None
     reason: str
+    statement_id: str | None = None
+
+
+@dataclass(frozen=True)
+class TargetOutcome:
+    """What became of each row sent to one target (keys are SQS message ids)."""
+
+    target: str
+    written: frozenset[str] = frozenset()
+    already_held: frozenset[str] = frozenset()  # redelivered, found in the target: skipped
+    rejected: Mapping[str, str] = field(default_factory=dict)  # -> the database's error
+    oversized: frozenset[str] = frozenset()  # alone larger than a statement may be
+    returned: Mapping[str, RowFailure] = field(default_factory=dict)  # -> why it comes back
+    stats: StatementStats = field(default_factory=StatementStats)
+    bisection_steps: int = 0
+    unconfirmed: tuple[str, ...] = ()  # names or ids of statements that may still run
 
 
 @dataclass
-class TargetResult:
-    target: str
+class _Progress:
+    """The writer's running tally for one target: local to one write() call."""
+
     written: set[str] = field(default_factory=set)
-    rejected: dict[str, str] = field(default_factory=dict)  # message id -> database error
-    oversized: set[str] = field(default_factory=set)  # alone larger than a statement may be
-    retry: dict[str, RowFailure] = field(default_factory=dict)  # message id -> why it comes back
-    failures: list[RowFailure] = field(default_factory=list)
-    stats: TargetStats = field(default_factory=TargetStats)
+    suspects: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    returned: dict[str, RowFailure] = field(default_factory=dict)
+    stats: StatementStats = field(default_factory=StatementStats)
+    bisection_steps: int = 0
+    unconfirmed: list[str] = field(default_factory=list)
 
-
-class _StopTarget(Exception):
-    """Nothing more should be sent to this target in this invocation."""
-
-    def __init__(self, reason: str, statement_id: str | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.statement_id = statement_id  # of the statement that stopped us, if it ran
+    def give_back(self, rows: Sequence[Row], reason: str, statement_id: str | None) -> None:
+        failure = RowFailure(tuple(r.message_id for r in rows), reason, statement_id)
+        for row in rows:
+            self.returned[row.message_id] = failure
 
 
 class TargetWriter:
@@ -76,140 +69,140 @@ class TargetWriter:
 
     def __init__(
         self,
-        api: DataApi,
-        settings: Settings,
+        runner: StatementRunner,
+        presence: TargetPresence,
         *,
-        rng: random.Random | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        table: str,
+        max_bytes: int,
+        max_parameters: int,
     ) -> None:
-        self._api = api
-        self._settings = settings
-        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._sleep = sleep
-
-    def write(self, target: Target, rows: Sequence[Row], deadline: Deadline) -> TargetResult:
-        result = TargetResult(target.name)
-        rendering = self._render(rows)
-        result.oversized.update(row.message_id for row in rendering.oversized)
-        pending: deque[Statement] = deque(rendering.statements)
-        while pending:
-            statement = pending.popleft()
-            try:
-                if deadline.expired():
-                    raise _StopTarget("deadline reached before submit")
-                self._run(target, statement, deadline, result, pending)
-            except _StopTarget as stop:
-                self._give_back(result, statement, stop.statement_id, stop.reason)
-                for never_sent in pending:
-                    self._give_back(result, never_sent, None, stop.reason)
-                break
-        return result
+        self._runner = runner
+        self._presence = presence
+        self._table = table
+        self._max_bytes = max_bytes
+        self._max_parameters = max_parameters
 
     def _render(self, rows: Sequence[Row]) -> Rendering:
         return render_inserts(
-            self._settings.table,
-            rows,
-            max_bytes=self._settings.statement_max_bytes,
-            max_parameters=self._settings.statement_max_parameters,
+            self._table, rows, max_bytes=self._max_bytes, max_parameters=self._max_parameters
         )
 
-    def _run(
+    def write(self, target: Target, rows: Sequence[Row], deadlines: Deadlines) -> TargetOutcome:
+        progress = _Progress()
+        held: frozenset[str] = frozenset()
+        maybe_written = [r for r in rows if r.may_be_written]
+        if maybe_written:
+            try:
+                held_ids = self._presence.held(target, maybe_written, deadlines)
+            except PresenceUnknown as unknown:
+                # Without the target's answer a redelivered row could land twice: send none.
+                progress.give_back(maybe_written, str(unknown), None)
+                progress.unconfirmed.extend(unknown.unconfirmed)
+                held_ids = frozenset()
+            held = frozenset(r.message_id for r in maybe_written if r.record_id in held_ids)
+        todo = [
+            r for r in rows if r.message_id not in held and r.message_id not in progress.returned
+        ]
+        rendering = self._render(todo)
+        self._write_statements(target, deque(rendering.statements), deadlines, progress)
+        rejected, statement_level = self._judge_suspects(progress)
+        for message_id, (error, statement_id) in statement_level.items():
+            progress.returned[message_id] = RowFailure((message_id,), error, statement_id)
+        return TargetOutcome(
+            target=target.name,
+            written=frozenset(progress.written),
+            already_held=held,
+            rejected=rejected,
+            oversized=frozenset(r.message_id for r in rendering.oversized),
+            returned=dict(progress.returned),
+            stats=progress.stats,
+            bisection_steps=progress.bisection_steps,
+            unconfirmed=tuple(progress.unconfirmed),
+        )
+
+    def _write_statements(
         self,
         target: Target,
-        statement: Statement,
-        deadline: Deadline,
-        result: TargetResult,
         pending: deque[Statement],
+        deadlines: Deadlines,
+        progress: _Progress,
     ) -> None:
-        outcome = self._execute_with_retries(target, statement, deadline, result)
-        if isinstance(outcome, _Refused):
-            return self._bisect_or_reject(statement, None, outcome.message, result, pending)
-        if outcome.status == "FINISHED":
-            result.written.update(row.message_id for row in statement.rows)
-            return None
-        if outcome.status == "FAILED":
-            error = outcome.error or "statement failed without an error message"
-            kind = classify_failure(error)
-            if kind is FailureKind.DATA:
-                return self._bisect_or_reject(statement, outcome, error, result, pending)
-            raise _StopTarget(f"{kind.value}: {error}", outcome.statement_id)
-        # ABORTED or UNKNOWN: cancelled at the deadline (or by an operator).
-        raise _StopTarget(f"statement {outcome.status}", outcome.statement_id)
+        while pending:
+            statement = pending.popleft()
+            if deadlines.work.expired():
+                stop = "deadline reached before submit"
+                for unsent in (statement, *pending):
+                    progress.give_back(unsent.rows, stop, None)
+                return
+            run = self._runner.run(target, statement.sql, statement.parameters, deadlines)
+            progress.stats = progress.stats + run.stats
+            result = run.result
+            if isinstance(result, GaveUp):
+                if result.unconfirmed_name:
+                    progress.unconfirmed.append(result.unconfirmed_name)
+                progress.give_back(statement.rows, result.reason, result.statement_id)
+                for unsent in pending:
+                    progress.give_back(unsent.rows, result.reason, None)
+                return
+            if isinstance(result, Refused):
+                self._split(statement, result.message, None, pending, progress)
+                continue
+            outcome = result.outcome
+            if outcome.status is StatementStatus.FINISHED:
+                progress.written.update(row.message_id for row in statement.rows)
+                continue
+            if outcome.status is StatementStatus.FAILED:
+                error = outcome.error or "statement failed without an error message"
+                kind = classify_failure(error)
+                if kind is FailureKind.DATA:
+                    self._split(statement, error, outcome.statement_id, pending, progress)
+                    continue
+                reason = f"{kind.value}: {error}"
+            else:  # ABORTED: cancelled at the deadline or by an operator; nothing committed
+                reason = f"statement {outcome.status.value}"
+            progress.give_back(statement.rows, reason, outcome.statement_id)
+            for unsent in pending:
+                progress.give_back(unsent.rows, reason, None)
+            return
 
-    def _execute_with_retries(
-        self, target: Target, statement: Statement, deadline: Deadline, result: TargetResult
-    ) -> StatementOutcome | _Refused:
-        """The statement's final outcome, or its refusal; _StopTarget once retries run out."""
-        stats = result.stats
-        token = self._api.new_client_token()
-        last_error = "transient failure"
-        last_statement_id: str | None = None
-        for attempt in range(self._settings.max_transient_retries + 1):
-            try:
-                outcome = self._api.execute(target, statement, token, deadline)
-            except StatementRejected as exc:
-                return _Refused(str(exc))
-            except TargetMisconfigured as exc:
-                raise _StopTarget(f"target misconfigured: {exc}") from exc
-            except QuotaExceeded as exc:
-                stats.quota_rejections += 1
-                last_error = f"active statement quota: {exc}"
-            except Throttled as exc:
-                stats.throttles += 1
-                last_error = f"throttled: {exc}"
-            except TransientError as exc:
-                last_error = f"transient: {exc}"
-            else:
-                stats.statements_submitted += 1  # accepted by the service (refusals not counted)
-                stats.statement_durations_ms.append(outcome.duration_ms)
-                stats.statements_cancelled += int(outcome.cancelled)
-                failed_transiently = outcome.status == "FAILED" and (
-                    classify_failure(outcome.error or "") is FailureKind.TRANSIENT
-                )
-                if not failed_transiently:
-                    return outcome
-                last_error = f"transient: {outcome.error}"
-                last_statement_id = outcome.statement_id
-                token = self._api.new_client_token()  # the old token names the failed run
-            if attempt < self._settings.max_transient_retries:
-                self._backoff(attempt, deadline)
-        raise _StopTarget(last_error, last_statement_id)
-
-    def _backoff(self, attempt: int, deadline: Deadline) -> None:
-        # Full jitter: concurrent invocations that collided do not collide again in step.
-        cap = min(self._settings.retry_max_seconds, self._settings.retry_base_seconds * 2**attempt)
-        delay = self._rng.uniform(0, cap)
-        if delay >= deadline.remaining():
-            raise _StopTarget("deadline reached while backing off")
-        self._sleep(delay)
-
-    def _bisect_or_reject(
+    def _split(
         self,
         statement: Statement,
-        outcome: StatementOutcome | None,
         error: str,
-        result: TargetResult,
+        statement_id: str | None,
         pending: deque[Statement],
+        progress: _Progress,
     ) -> None:
-        statement_id = outcome.statement_id if outcome else None
+        """Bisect a statement its rows may have failed; a single row becomes a suspect."""
         if len(statement.rows) == 1:
-            message_id = statement.rows[0].message_id
-            result.rejected[message_id] = error
-            result.failures.append(RowFailure((message_id,), statement_id, error))
+            progress.suspects[statement.rows[0].message_id] = (error, statement_id)
+            if len(progress.suspects) >= STATEMENT_LEVEL_AFTER and not progress.written:
+                # Everything fails alike and nothing lands: stop spending statements on it.
+                reason = f"statement-level failure, not the rows': {error}"
+                for unsent in pending:
+                    progress.give_back(unsent.rows, reason, None)
+                pending.clear()
+            return
+        if progress.bisection_steps >= BISECTION_BUDGET:
+            progress.give_back(statement.rows, f"bisection budget spent: {error}", statement_id)
             return
         # Halves go first, one at a time, so one active statement per target still holds.
-        result.stats.bisection_steps += 1
+        progress.bisection_steps += 1
         middle = len(statement.rows) // 2
-        halves = [statement.rows[:middle], statement.rows[middle:]]
-        for half in reversed(halves):
+        for half in (statement.rows[middle:], statement.rows[:middle]):
             for part in reversed(self._render(half).statements):
                 pending.appendleft(part)
 
     @staticmethod
-    def _give_back(
-        result: TargetResult, statement: Statement, statement_id: str | None, reason: str
-    ) -> None:
-        failure = RowFailure(tuple(row.message_id for row in statement.rows), statement_id, reason)
-        for message_id in failure.message_ids:
-            result.retry[message_id] = failure
-        result.failures.append(failure)
+    def _judge_suspects(
+        progress: _Progress,
+    ) -> tuple[dict[str, str], dict[str, tuple[str, str | None]]]:
+        """Suspects are rejected rows unless the failure never localised (see
+        STATEMENT_LEVEL_AFTER): then they are the statement's victims and come back."""
+        suspects = progress.suspects
+        if len(suspects) >= STATEMENT_LEVEL_AFTER and not progress.written:
+            return {}, {
+                m: (f"statement-level failure, not the rows': {error}", statement_id)
+                for m, (error, statement_id) in suspects.items()
+            }
+        return {m: error for m, (error, _) in suspects.items()}, {}

@@ -1,0 +1,110 @@
+"""Asks a target which redelivered records it already holds, so none is written twice."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+
+from ingest.config import Target
+from ingest.deadline import Deadlines
+from ingest.records import Row
+from ingest.redshift import DataApi, DataApiError, StatementStatus
+from ingest.schema import INSERT_COLUMNS, MESSAGE_ID_COLUMN, SORT_KEY, quote_identifier
+from ingest.statement_runner import Ran, StatementRunner
+
+# Ids per SELECT: 500 ids of ~36 bytes keep the statement near 25 KB, far below 100 KB.
+IDS_PER_QUERY = 500
+# The sort-key window is widened by this much on each side: a row is found even if an earlier
+# release of the function normalised its timestamp differently (offsets, say).
+SORT_KEY_SLACK = timedelta(days=1)
+_SORT_KEY_INDEX = next(i for i, c in enumerate(INSERT_COLUMNS) if c.name == SORT_KEY)
+
+
+class PresenceUnknown(Exception):
+    """The target could not say which records it holds; writing them now could duplicate."""
+
+    def __init__(self, reason: str, unconfirmed: Sequence[str] = ()) -> None:
+        super().__init__(reason)
+        self.unconfirmed = tuple(unconfirmed)
+
+
+def presence_query(
+    table: str, record_ids: Sequence[str], rows: Sequence[Row]
+) -> tuple[str, list[tuple[str, str]]]:
+    """A SELECT of the ids among `record_ids` that `table` holds, read through the sort key's
+    zone maps: only blocks within the rows' sort-key range are scanned."""
+    id_column = quote_identifier(MESSAGE_ID_COLUMN.name)
+    qualified = ".".join(quote_identifier(part) for part in table.split("."))
+    parameters = [(f"m{i}", record_id) for i, record_id in enumerate(record_ids)]
+    placeholders = ",".join(f":{name}" for name, _ in parameters)
+    where = f"{id_column} IN ({placeholders})"
+    window = _sort_key_window(rows)
+    if window is not None:
+        sort_column = quote_identifier(SORT_KEY)
+        where = (
+            f"{sort_column} BETWEEN CAST(:lo AS TIMESTAMP) AND CAST(:hi AS TIMESTAMP) AND {where}"
+        )
+        parameters += [("lo", window[0]), ("hi", window[1])]
+    # Identifiers come from validated configuration; every value is a parameter.
+    return f"SELECT DISTINCT {id_column} FROM {qualified} WHERE {where}", parameters  # noqa: S608
+
+
+def _sort_key_window(rows: Sequence[Row]) -> tuple[str, str] | None:
+    stamps: list[datetime] = []
+    for row in rows:
+        value = row.values[_SORT_KEY_INDEX]
+        if not isinstance(value, str):
+            return None  # a row without a sort-key value: the whole table must be asked
+        try:
+            stamps.append(datetime.fromisoformat(value))
+        except ValueError:
+            return None
+    if not stamps:
+        return None
+    low = max(min(stamps) - SORT_KEY_SLACK, datetime.min)
+    high = min(max(stamps) + SORT_KEY_SLACK, datetime.max)
+    return low.isoformat(sep=" "), high.isoformat(sep=" ")
+
+
+class TargetPresence:
+    def __init__(self, api: DataApi, runner: StatementRunner, table: str) -> None:
+        self._api = api
+        self._runner = runner
+        self._table = table
+
+    def held(self, target: Target, rows: Sequence[Row], deadlines: Deadlines) -> frozenset[str]:
+        """The record ids among `rows` that `target` already holds.
+
+        First its own orphans are cancelled: a statement of an invocation that was killed may
+        still be running with these rows, and would commit after we looked.
+        """
+        try:
+            unconfirmed = self._api.cancel_orphans(target, deadlines)
+        except DataApiError as exc:
+            raise PresenceUnknown(f"cannot list earlier statements: {exc}") from exc
+        if unconfirmed:
+            raise PresenceUnknown("an earlier statement may still be running", unconfirmed)
+        held: set[str] = set()
+        by_id = {row.record_id: row for row in rows}
+        record_ids = list(by_id)
+        for start in range(0, len(record_ids), IDS_PER_QUERY):
+            chunk = record_ids[start : start + IDS_PER_QUERY]
+            held.update(self._ask(target, chunk, [by_id[i] for i in chunk], deadlines))
+        return frozenset(held)
+
+    def _ask(
+        self, target: Target, record_ids: list[str], rows: list[Row], deadlines: Deadlines
+    ) -> set[str]:
+        sql, parameters = presence_query(self._table, record_ids, rows)
+        run = self._runner.run(target, sql, parameters, deadlines)
+        result = run.result
+        if not isinstance(result, Ran) or result.outcome.status is not StatementStatus.FINISHED:
+            detail = getattr(result, "reason", None) or getattr(result, "message", None)
+            if isinstance(result, Ran):
+                detail = f"{result.outcome.status.value}: {result.outcome.error}"
+            raise PresenceUnknown(f"cannot ask which records the target holds: {detail}")
+        try:
+            found = self._api.result_rows(result.outcome.statement_id, deadlines)
+        except DataApiError as exc:
+            raise PresenceUnknown(f"cannot read which records the target holds: {exc}") from exc
+        return {str(row[0]) for row in found if row and row[0] is not None}

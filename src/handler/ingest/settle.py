@@ -1,0 +1,104 @@
+"""What becomes of each record once every target has answered: done, a letter, or a retry.
+
+A pure function of the validated rows and the targets' outcomes, so its rules are tested with
+a table of cases and no AWS at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from ingest.records import Reason, Row
+from ingest.writer import TargetOutcome
+
+OVERSIZED_DETAIL = "record alone exceeds the statement size budget (STATEMENT_MAX_BYTES)"
+
+
+class Outcome(StrEnum):
+    DEAD_LETTERED = "dead_lettered"
+    RETRIED = "retried"
+
+
+@dataclass(frozen=True)
+class Letter:
+    """A record for the dead-letter queue, and the targets that do not hold it."""
+
+    message_id: str
+    reason: Reason
+    detail: str
+    failed_targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A record handed back to SQS, with the first reason a target gave."""
+
+    message_id: str
+    reason: str
+    target: str | None = None
+    statement_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Settlement:
+    letters: tuple[Letter, ...]
+    retries: tuple[Retry, ...]
+
+
+def settle(
+    rows: Sequence[Row], outcomes: Sequence[TargetOutcome], all_targets: Sequence[str]
+) -> Settlement:
+    """A record is done only when every target it is owed holds it (now or from before).
+
+    One that some target must still take comes back (targets that took it will find it held on
+    redelivery); one that a target refuses, or that no statement can carry, is a letter naming
+    the targets that lack it, so a redrive writes there only.
+    """
+    by_target = {outcome.target: outcome for outcome in outcomes}
+    letters: list[Letter] = []
+    retries: list[Retry] = []
+    for row in rows:
+        owed = [t for t in all_targets if row.targets is None or t in row.targets]
+        answers = [by_target[t] for t in owed if t in by_target]
+        decision = _decide(row, owed, answers)
+        if isinstance(decision, Letter):
+            letters.append(decision)
+        elif decision is not None:
+            retries.append(decision)
+    return Settlement(tuple(letters), tuple(retries))
+
+
+def _decide(row: Row, owed: list[str], answers: list[TargetOutcome]) -> Letter | Retry | None:
+    message_id = row.message_id
+    for answer in answers:
+        returned = answer.returned.get(message_id)
+        if returned is not None:
+            return Retry(message_id, returned.reason, answer.target, returned.statement_id)
+    holding = {a.target for a in answers if _holds(a, message_id)}
+    lacking = tuple(t for t in owed if t not in holding)
+    if any(message_id in a.oversized for a in answers):
+        return Letter(message_id, Reason.RECORD_TOO_LARGE, OVERSIZED_DETAIL, lacking)
+    rejecting = [a for a in answers if message_id in a.rejected]
+    if rejecting:
+        detail = rejecting[0].rejected[message_id]
+        return Letter(message_id, Reason.REJECTED_BY_DATABASE, detail, lacking)
+    if lacking:  # a target owed the record gave no answer for it: never silently dropped
+        return Retry(message_id, "no outcome from the target", lacking[0])
+    return None
+
+
+def _holds(answer: TargetOutcome, message_id: str) -> bool:
+    return message_id in answer.written or message_id in answer.already_held
+
+
+def letters_for_rejections(
+    rejections: Mapping[str, tuple[Reason, str]], owed: Mapping[str, tuple[str, ...]]
+) -> tuple[Letter, ...]:
+    """Records that failed validation: no target holds them, every target they are owed lacks
+    them."""
+    return tuple(
+        Letter(message_id, reason, detail, owed[message_id])
+        for message_id, (reason, detail) in rejections.items()
+    )

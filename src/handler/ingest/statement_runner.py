@@ -1,0 +1,229 @@
+"""One statement to a confirmed end: submit retries, backoff, lost replies resolved by name."""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from ingest.config import Target
+from ingest.deadline import Deadlines
+from ingest.redshift import (
+    AmbiguousSubmit,
+    DataApi,
+    DataApiError,
+    FailureKind,
+    OutOfTime,
+    QuotaExceeded,
+    StatementOutcome,
+    StatementRejected,
+    StatementStatus,
+    StatementUnconfirmed,
+    TargetMisconfigured,
+    Throttled,
+    TransientError,
+    classify_failure,
+)
+
+
+@dataclass(frozen=True)
+class StatementStats:
+    """What running statements cost one target; summed over an invocation."""
+
+    submitted: int = 0  # accepted by the service (refusals are not statements)
+    quota_rejections: int = 0
+    throttles: int = 0
+    cancelled: int = 0
+    unconfirmed: int = 0  # may still run or have committed: logged by name, alarmed on
+    durations_ms: tuple[float, ...] = ()
+
+    def __add__(self, other: StatementStats) -> StatementStats:
+        return StatementStats(
+            self.submitted + other.submitted,
+            self.quota_rejections + other.quota_rejections,
+            self.throttles + other.throttles,
+            self.cancelled + other.cancelled,
+            self.unconfirmed + other.unconfirmed,
+            self.durations_ms + other.durations_ms,
+        )
+
+
+@dataclass(frozen=True)
+class Ran:
+    """The statement reached an end the service confirmed."""
+
+    outcome: StatementOutcome
+
+
+@dataclass(frozen=True)
+class Refused:
+    """The service refused the statement as sent (its size): it never ran."""
+
+    message: str
+
+
+@dataclass(frozen=True)
+class GaveUp:
+    """No confirmed end: the rows go back to the queue, and nothing more goes to this target."""
+
+    reason: str
+    statement_id: str | None = None
+    # The statement may still run or may have committed (its name is logged): the redelivery
+    # cancels it as an orphan and asks the target which rows it holds before writing again.
+    unconfirmed_name: str | None = None
+
+
+RunResult = Ran | Refused | GaveUp
+
+
+@dataclass(frozen=True)
+class Run:
+    result: RunResult
+    stats: StatementStats = field(default_factory=StatementStats)
+
+
+class StatementRunner:
+    """Retries what can be retried, with full jitter, never past the invocation's deadlines."""
+
+    def __init__(
+        self,
+        api: DataApi,
+        *,
+        max_transient_retries: int,
+        retry_base_seconds: float,
+        retry_max_seconds: float,
+        rng: random.Random | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._api = api
+        self._max_retries = max_transient_retries
+        self._base = retry_base_seconds
+        self._cap = retry_max_seconds
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
+        self._sleep = sleep
+        self._clock = clock
+
+    def run(  # noqa: PLR0912 - one retry loop reads best as one ladder of outcomes
+        self, target: Target, sql: str, parameters: Sequence[tuple[str, str]], deadlines: Deadlines
+    ) -> Run:
+        stats = StatementStats()
+        token = self._api.new_client_token()
+        name = self._api.statement_name(target, deadlines)
+        # Set once a submit may have reached the service under `token` and `name`: retries
+        # keep the token (the service then returns the same statement, never a second one).
+        maybe_submitted = False
+        last_error, last_statement_id = "transient failure", None
+        for attempt in range(self._max_retries + 1):
+            started = self._clock()
+            statement_id: str | None = None
+            status: str | None = None
+            try:
+                submitted = self._api.submit(
+                    target, sql, parameters, name=name, client_token=token, deadlines=deadlines
+                )
+                statement_id, status = submitted.statement_id, submitted.status
+            except StatementRejected as exc:
+                return Run(Refused(str(exc)), stats)
+            except TargetMisconfigured as exc:
+                if not maybe_submitted:
+                    return Run(GaveUp(f"target misconfigured: {exc}"), stats)
+                last_error = f"target misconfigured: {exc}"
+                break
+            except AmbiguousSubmit as exc:
+                maybe_submitted = True
+                last_error = f"transient: {exc}"
+                statement_id = exc.statement_id  # ExecuteStatementException names it
+            except QuotaExceeded as exc:
+                stats = replace(stats, quota_rejections=stats.quota_rejections + 1)
+                last_error = f"active statement quota: {exc}"
+            except Throttled as exc:
+                stats = replace(stats, throttles=stats.throttles + 1)
+                last_error = f"throttled: {exc}"
+            except TransientError as exc:
+                last_error = f"transient: {exc}"
+            except OutOfTime:
+                last_error = "deadline reached before submit"
+                break
+            if statement_id is not None:
+                ended = self._await(statement_id, status, started, deadlines, stats)
+                if not isinstance(ended, StatementOutcome):
+                    return ended
+                stats = _counted(stats, ended)
+                if not _failed_transiently(ended):
+                    return Run(Ran(ended), stats)
+                # Nothing of a FAILED statement committed: run it again, as a new statement.
+                last_error, last_statement_id = f"transient: {ended.error}", ended.statement_id
+                token, name = (
+                    self._api.new_client_token(),
+                    self._api.statement_name(target, deadlines),
+                )
+                maybe_submitted = False
+            if attempt < self._max_retries and not self._backoff(attempt, deadlines):
+                last_error = f"{last_error} (deadline reached while backing off)"
+                break
+        if maybe_submitted:
+            return self._resolve_by_name(target, name, last_error, deadlines, stats)
+        return Run(GaveUp(last_error, last_statement_id), stats)
+
+    def _await(
+        self,
+        statement_id: str,
+        status: str | None,
+        started: float,
+        deadlines: Deadlines,
+        stats: StatementStats,
+    ) -> StatementOutcome | Run:
+        try:
+            return self._api.await_outcome(statement_id, deadlines, started=started, status=status)
+        except StatementUnconfirmed as exc:
+            stats = replace(stats, submitted=stats.submitted + 1, unconfirmed=stats.unconfirmed + 1)
+            return Run(GaveUp(str(exc), statement_id, exc.name), stats)
+
+    def _resolve_by_name(
+        self,
+        target: Target,
+        name: str,
+        last_error: str,
+        deadlines: Deadlines,
+        stats: StatementStats,
+    ) -> Run:
+        """After replies were lost: find the statement by its name and settle it."""
+        try:
+            statement_id = self._api.find(target, name, deadlines)
+        except DataApiError:
+            stats = replace(stats, unconfirmed=stats.unconfirmed + 1)
+            return Run(GaveUp(f"{last_error}; submit unconfirmed", None, name), stats)
+        if statement_id is None:
+            return Run(GaveUp(f"{last_error}; the service has no such statement"), stats)
+        ended = self._await(statement_id, None, self._clock(), deadlines, stats)
+        if not isinstance(ended, StatementOutcome):
+            return ended
+        stats = _counted(stats, ended)
+        if _failed_transiently(ended):
+            return Run(GaveUp(f"transient: {ended.error}", statement_id), stats)
+        return Run(Ran(ended), stats)
+
+    def _backoff(self, attempt: int, deadlines: Deadlines) -> bool:
+        # Full jitter: concurrent invocations that collided do not collide again in step.
+        delay = self._rng.uniform(0, min(self._cap, self._base * 2**attempt))
+        if not deadlines.work.allows(delay):
+            return False
+        self._sleep(delay)
+        return True
+
+
+def _counted(stats: StatementStats, outcome: StatementOutcome) -> StatementStats:
+    return replace(
+        stats,
+        submitted=stats.submitted + 1,
+        cancelled=stats.cancelled + int(outcome.cancelled),
+        durations_ms=(*stats.durations_ms, outcome.duration_ms),
+    )
+
+
+def _failed_transiently(outcome: StatementOutcome) -> bool:
+    return outcome.status is StatementStatus.FAILED and (
+        classify_failure(outcome.error or "") is FailureKind.TRANSIENT
+    )

@@ -1,0 +1,96 @@
+"""The settle rules as a table: what becomes of a record given each target's answer."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ingest.records import Reason, Row, SqsMessage, validate
+from ingest.settle import Letter, Retry, settle
+from ingest.writer import RowFailure, TargetOutcome
+from tests.support import payload
+
+TARGETS = ("primary", "secondary")
+
+
+def row(owed: frozenset[str] | None = None) -> Row:
+    validated = validate(SqsMessage("m", json.dumps(payload()), 1))
+    assert isinstance(validated, Row)
+    return Row("m", 1, validated.values, validated.present, record_id="m", targets=owed)
+
+
+WROTE = "wrote"
+HELD = "held"
+REJECTED = "rejected"
+RETURNED = "returned"
+OVERSIZED = "oversized"
+
+
+def answer(target: str, what: str) -> TargetOutcome:
+    return TargetOutcome(
+        target,
+        written=frozenset({"m"}) if what == WROTE else frozenset(),
+        already_held=frozenset({"m"}) if what == HELD else frozenset(),
+        rejected={"m": "value too long for type character varying(10)"} if what == REJECTED else {},
+        oversized=frozenset({"m"}) if what == OVERSIZED else frozenset(),
+        returned={"m": RowFailure(("m",), "throttled", "s-1")} if what == RETURNED else {},
+    )
+
+
+@pytest.mark.parametrize(
+    ("primary", "secondary", "expected"),
+    [
+        (WROTE, WROTE, None),
+        (WROTE, HELD, None),
+        (HELD, HELD, None),
+        (WROTE, RETURNED, Retry("m", "throttled", "secondary", "s-1")),
+        (RETURNED, WROTE, Retry("m", "throttled", "primary", "s-1")),
+        # A retry wins over a rejection: the record comes back, and the rejection repeats then.
+        (REJECTED, RETURNED, Retry("m", "throttled", "secondary", "s-1")),
+        (
+            WROTE,
+            REJECTED,
+            Letter(
+                "m",
+                Reason.REJECTED_BY_DATABASE,
+                "value too long for type character varying(10)",
+                ("secondary",),
+            ),
+        ),
+        (
+            REJECTED,
+            REJECTED,
+            Letter(
+                "m",
+                Reason.REJECTED_BY_DATABASE,
+                "value too long for type character varying(10)",
+                ("primary", "secondary"),
+            ),
+        ),
+        (
+            OVERSIZED,
+            OVERSIZED,
+            Letter(
+                "m",
+                Reason.RECORD_TOO_LARGE,
+                "record alone exceeds the statement size budget (STATEMENT_MAX_BYTES)",
+                ("primary", "secondary"),
+            ),
+        ),
+    ],
+)
+def test_settle(primary: str, secondary: str, expected: Letter | Retry | None) -> None:
+    settled = settle([row()], [answer("primary", primary), answer("secondary", secondary)], TARGETS)
+    decisions = [*settled.letters, *settled.retries]
+    assert decisions == ([] if expected is None else [expected])
+
+
+def test_record_owed_to_one_target_is_done_when_that_target_holds_it() -> None:
+    settled = settle([row(frozenset({"secondary"}))], [answer("secondary", WROTE)], TARGETS)
+    assert (settled.letters, settled.retries) == ((), ())
+
+
+def test_record_owed_a_target_that_gave_no_answer_comes_back() -> None:
+    settled = settle([row()], [answer("primary", WROTE)], TARGETS)
+    assert settled.retries == (Retry("m", "no outcome from the target", "secondary"),)
