@@ -61,13 +61,13 @@ class FakeDataApi:
     poison: set[str] = field(default_factory=set)
     poison_error: str = "value too long for type character varying(255)"
     fail_all_error: str | None = None
-    submit_errors: dict[str, list[Exception]] = field(default_factory=dict)
+    submit_errors: dict[str, list[Any]] = field(default_factory=dict)  # exceptions to raise
     lost_replies: int = 0  # the next submits create their statement, then the reply is lost
     hang_next: int = 0
-    cancel_errors: list[Exception] = field(default_factory=list)
+    cancel_errors: list[Any] = field(default_factory=list)
     cancel_loses_race: bool = False
-    describe_errors: list[Exception] = field(default_factory=list)
-    list_errors: list[Exception] = field(default_factory=list)
+    describe_errors: list[Any] = field(default_factory=list)
+    list_errors: list[Any] = field(default_factory=list)
     answer_with_status: bool = True
     on_execute: Callable[[FakeStatement], None] | None = None
     statements: list[FakeStatement] = field(default_factory=list)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
@@ -12,6 +14,7 @@ from ingest.redshift import (
     AmbiguousSubmit,
     CallTimes,
     DataApi,
+    StatementOutcome,
     FailureKind,
     QuotaExceeded,
     StatementRejected,
@@ -90,7 +93,7 @@ def test_a_read_timeout_is_an_ambiguous_submit() -> None:
 
 def test_execute_statement_exception_names_its_statement() -> None:
     error = client_error("ExecuteStatementException", "environmental error")
-    error.response["StatementId"] = "stmt-9"
+    cast(Any, error.response)["StatementId"] = "stmt-9"  # a modeled field, as botocore parses it
     mapped = map_client_error(error)
     assert isinstance(mapped, AmbiguousSubmit)
     assert mapped.statement_id == "stmt-9"
@@ -117,7 +120,9 @@ def phases(clock: FakeClock, work: float, cleanup: float = 10.0) -> Deadlines:
     return Deadlines(start, start.earlier_by(-cleanup), start.earlier_by(-cleanup - 5))
 
 
-def run(api: DataApi, deadlines: Deadlines, sql: str = "INSERT INTO t VALUES (:p0)") -> object:
+def run(
+    api: DataApi, deadlines: Deadlines, sql: str = "INSERT INTO t VALUES (:p0)"
+) -> StatementOutcome:
     submitted = api.submit(
         TARGET,
         sql,
