@@ -591,8 +591,10 @@ class Generator:
             (body_of(fresh()).replace('"city":"', '"city":"\\ud83d', 1), "invalid_unicode")
         )
         huge = fresh()
-        # No column for it, so it goes to `extra`: one row bigger than a 100 KB statement.
-        huge["debug_snapshot"] = base64.b64encode(self.rng.randbytes(84_000)).decode()
+        # No columns for them, so they go to `extra`: one row bigger than a 100 KB statement,
+        # each string within SUPER's 65,535 bytes (a longer one is refused as invalid_super).
+        huge["debug_snapshot_1"] = base64.b64encode(self.rng.randbytes(42_000)).decode()
+        huge["debug_snapshot_2"] = base64.b64encode(self.rng.randbytes(42_000)).decode()
         bodies.append((body_of(huge), "record_too_large"))
 
         out = []

@@ -12,11 +12,18 @@ For example::
 
 from __future__ import annotations
 
+import json
+import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 
+import app
+from local.aws_doubles import moto_server
 from local.model import FAST
 from local.stack import LocalDataApi
 
@@ -53,3 +60,112 @@ def data_api(local_data_api: LocalDataApi, monkeypatch: pytest.MonkeyPatch) -> L
 def redshift_data(data_api: LocalDataApi) -> RedshiftDataAPIServiceClient:
     """A boto3 redshift-data client on the local endpoint, without retries (errors surface)."""
     return data_api.client()
+
+
+# ---- the real handler against the local stack ------------------------------------------------
+
+DDL = (Path(__file__).resolve().parents[2] / "sql" / "create_table.sql").read_text()
+PRIMARY = {
+    "name": "primary",
+    "database": "dev",
+    "cluster_identifier": "primary-cluster",
+    "db_user": "ingest",
+}
+SECONDARY = {"name": "secondary", "database": "dev", "workgroup_name": "secondary-wg"}
+ADDRESS = {"primary": "primary-cluster", "secondary": "secondary-wg"}
+
+
+@dataclass
+class Context:
+    remaining_ms: int = 60_000
+    function_name: str = "ingest"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ingest"
+    aws_request_id: str = "integration"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """moto's server for SQS, reached over HTTP like the real service."""
+    with moto_server() as endpoint:
+        yield endpoint
+
+
+@dataclass
+class Stack:
+    data_api: LocalDataApi
+    sqs: Any
+    dlq_url: str
+
+    def invoke(self, event: dict[str, Any], remaining_ms: int = 60_000) -> list[str]:
+        response = app.lambda_handler(event, Context(remaining_ms))
+        return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
+
+    def counts(self, target: str) -> dict[str, int]:
+        """Rows per sqs_message_id in a target's table."""
+        with self.data_api.connect(ADDRESS[target], "dev") as conn:
+            rows = conn.execute(
+                "SELECT sqs_message_id, count(*) FROM public.appsflyer_events GROUP BY 1"
+            ).fetchall()
+        return dict(rows)
+
+    def dead_letter_messages(self) -> list[dict[str, Any]]:
+        """Everything in the dead-letter queue, received and deleted."""
+        received: list[dict[str, Any]] = []
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                return received
+            for message in messages:
+                received.append(message)
+                self.sqs.delete_message(
+                    QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+    def dead_letters(self) -> dict[str, dict[str, str]]:
+        letters: dict[str, dict[str, str]] = {}
+        while True:
+            messages = self.sqs.receive_message(
+                QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+            ).get("Messages", [])
+            if not messages:
+                return letters
+            for message in messages:
+                attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+                attributes["body"] = message["Body"]
+                letters[attributes["original_message_id"]] = attributes
+                self.sqs.delete_message(
+                    QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"]
+                )
+
+
+def configure(
+    monkeypatch: pytest.MonkeyPatch, targets: list[dict[str, str]], **tunables: str
+) -> None:
+    monkeypatch.setenv("REDSHIFT_TARGETS", json.dumps(targets))
+    for name, value in tunables.items():
+        monkeypatch.setenv(name, value)
+    app.ingest.cache_clear()  # a new "cold start" with these settings
+
+
+@pytest.fixture
+def stack(
+    data_api: LocalDataApi, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Stack]:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", moto_endpoint)
+    sqs = boto3.client("sqs")
+    suffix = uuid.uuid4().hex[:8]
+    dlq_url = sqs.create_queue(QueueName=f"dlq-{suffix}")["QueueUrl"]
+    monkeypatch.setenv("TARGET_TABLE", "public.appsflyer_events")
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq_url)
+    monkeypatch.setenv("DEADLINE_MARGIN_SECONDS", "3")
+    for address in ADDRESS.values():
+        data_api.execute_ddl(address, "dev", DDL)
+    configure(monkeypatch, [PRIMARY, SECONDARY])
+    yield Stack(data_api, sqs, dlq_url)
+    app.ingest.cache_clear()

@@ -30,10 +30,10 @@ else:
 # invocation's deadlines. A call's worst case is connect + read (+ slack for DNS and TLS), and
 # no call starts unless that much time is left, so a hung endpoint can never hold the function
 # past its deadline.
-CONNECT_SECONDS = 2.0
-CONTROL_READ_SECONDS = 3.0  # describe, cancel, list, result pages: the service answers at once
+CONNECT_SECONDS = 1.0  # a regional endpoint connects in milliseconds; 1 s is a dead one
+CONTROL_READ_SECONDS = 2.0  # describe, cancel, list, result pages: the service answers at once
 SUBMIT_READ_EXTRA_SECONDS = 5.0  # ExecuteStatement may block for WaitTimeSeconds, then answers
-SQS_READ_SECONDS = 5.0
+SQS_READ_SECONDS = 3.0
 SLACK_SECONDS = 0.5
 
 
