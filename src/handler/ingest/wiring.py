@@ -26,15 +26,36 @@ if TYPE_CHECKING:
 else:
     SQSClient = RedshiftDataAPIServiceClient = Any
 
-# Every SDK call makes one attempt with these timeouts; our own loops retry, within the
-# invocation's deadlines. A call's worst case is connect + read (+ slack for DNS and TLS), and
-# no call starts unless that much time is left, so a hung endpoint can never hold the function
-# past its deadline.
-CONNECT_SECONDS = 1.0  # a regional endpoint connects in milliseconds; 1 s is a dead one
-CONTROL_READ_SECONDS = 2.0  # describe, cancel, list, result pages: the service answers at once
-SUBMIT_READ_EXTRA_SECONDS = 5.0  # ExecuteStatement may block for WaitTimeSeconds, then answers
-SQS_READ_SECONDS = 3.0
-SLACK_SECONDS = 0.5
+
+@dataclass(frozen=True)
+class ClientTimeouts:
+    """Every SDK call makes one attempt with these timeouts; our own loops retry, within the
+    invocation's deadlines. A call's worst case is connect + read (+ slack for DNS and TLS),
+    and no call starts unless that much time is left, so a hung endpoint can never hold the
+    function past its deadline."""
+
+    connect: float = 1.0  # a regional endpoint connects in milliseconds; 1 s means a dead one
+    control_read: float = 2.0  # describe, cancel, list, result pages: answered at once
+    submit_read_extra: float = 5.0  # ExecuteStatement blocks up to WaitTimeSeconds, then answers
+    sqs_read: float = 3.0
+    slack: float = 0.5
+
+    def call_times(self, settings: Settings) -> CallTimes:
+        submit_read = settings.statement_wait_seconds + self.submit_read_extra
+        return CallTimes(
+            submit=self.connect + submit_read + self.slack,
+            control=self.connect + self.control_read + self.slack,
+        )
+
+    def sqs_call_seconds(self) -> float:
+        return self.connect + self.sqs_read + self.slack
+
+    def config(self, read_seconds: float) -> Config:
+        return Config(
+            retries={"mode": "standard", "total_max_attempts": 1},
+            connect_timeout=self.connect,
+            read_timeout=read_seconds,
+        )
 
 
 @dataclass(frozen=True)
@@ -54,58 +75,46 @@ class Timing:
     seed: int | None = None  # of the retry jitter
 
 
-def call_times(settings: Settings) -> CallTimes:
-    submit = CONNECT_SECONDS + settings.statement_wait_seconds + SUBMIT_READ_EXTRA_SECONDS
-    return CallTimes(
-        submit=submit + SLACK_SECONDS,
-        control=CONNECT_SECONDS + CONTROL_READ_SECONDS + SLACK_SECONDS,
-    )
-
-
-def sqs_call_seconds() -> float:
-    return CONNECT_SECONDS + SQS_READ_SECONDS + SLACK_SECONDS
-
-
-def _config(read_seconds: float) -> Config:
-    return Config(
-        retries={"mode": "standard", "total_max_attempts": 1},
-        connect_timeout=CONNECT_SECONDS,
-        read_timeout=read_seconds,
-    )
-
-
-def default_clients(settings: Settings) -> Clients:
-    submit_read = settings.statement_wait_seconds + SUBMIT_READ_EXTRA_SECONDS
+def default_clients(settings: Settings, timeouts: ClientTimeouts = ClientTimeouts()) -> Clients:
+    submit_read = settings.statement_wait_seconds + timeouts.submit_read_extra
     return Clients(
-        redshift_submit=boto3.client("redshift-data", config=_config(submit_read)),
-        redshift_control=boto3.client("redshift-data", config=_config(CONTROL_READ_SECONDS)),
-        sqs=boto3.client("sqs", config=_config(SQS_READ_SECONDS)),
+        redshift_submit=boto3.client("redshift-data", config=timeouts.config(submit_read)),
+        redshift_control=boto3.client(
+            "redshift-data", config=timeouts.config(timeouts.control_read)
+        ),
+        sqs=boto3.client("sqs", config=timeouts.config(timeouts.sqs_read)),
     )
 
 
 def deadlines_for(
-    settings: Settings, remaining_seconds: float, timing: Timing = Timing()
+    settings: Settings,
+    remaining_seconds: float,
+    timing: Timing = Timing(),
+    timeouts: ClientTimeouts = ClientTimeouts(),
 ) -> Deadlines:
     """The invocation's three deadlines from Lambda's remaining time (see Deadlines)."""
-    times = call_times(settings)
     return Deadlines.within(
         remaining_seconds - settings.deadline_margin_seconds,
         # One cancel and one describe at least, after the last statement stops being awaited.
-        cancel_seconds=2 * times.control,
-        dead_letter_seconds=sqs_call_seconds(),
+        cancel_seconds=2 * timeouts.call_times(settings).control,
+        dead_letter_seconds=timeouts.sqs_call_seconds(),
         clock=timing.clock,
     )
 
 
 def build_ingest(
-    settings: Settings, clients: Clients | None = None, timing: Timing = Timing()
+    settings: Settings,
+    clients: Clients | None = None,
+    timing: Timing = Timing(),
+    timeouts: ClientTimeouts = ClientTimeouts(),
 ) -> BatchIngest:
-    clients = clients or default_clients(settings)
+    """The one composition root: the handler, the tests, the demo and the benchmark use it."""
+    clients = clients or default_clients(settings, timeouts)
     rng = random.Random(timing.seed)  # noqa: S311 - jitter, not cryptography
     api = DataApi(
         clients.redshift_submit,
         control_client=clients.redshift_control,
-        call_times=call_times(settings),
+        call_times=timeouts.call_times(settings),
         statement_name_prefix=settings.statement_name_prefix,
         wait_seconds=settings.statement_wait_seconds,
         poll_initial_seconds=settings.poll_initial_seconds,
@@ -135,6 +144,6 @@ def build_ingest(
         settings=settings,
         writer=writer,
         dead_letters=DeadLetterQueue(
-            clients.sqs, settings.dead_letter_queue_url, call_seconds=sqs_call_seconds()
+            clients.sqs, settings.dead_letter_queue_url, call_seconds=timeouts.sqs_call_seconds()
         ),
     )
