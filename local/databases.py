@@ -30,36 +30,48 @@ class DdlRefusedError(ValueError):
 # long enough to hold a long string or a deep nesting.
 _SHIMS = """
 CREATE DOMAIN super AS jsonb;
-CREATE FUNCTION rs_super_check(doc json, depth int, long_strings boolean) RETURNS void
+CREATE FUNCTION rs_super_check(doc json, long_strings boolean) RETURNS void
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
 DECLARE
-    kind text := json_typeof(doc);
+    pending json[] := ARRAY[doc];  -- a work list, not recursion: 1,000 levels would overflow
+    depths int[] := ARRAY[1];
     item json;
+    depth int;
+    kind text;
 BEGIN
-    IF depth > 1000 THEN
-        RAISE EXCEPTION USING ERRCODE = 'XX000',
-            MESSAGE = 'JSON parsing error DETAIL: nesting depth exceeds 1000';
-    END IF;
-    IF kind = 'object' THEN
-        IF (SELECT count(*) <> count(DISTINCT k) FROM json_object_keys(doc) AS k) THEN
+    WHILE cardinality(pending) > 0 LOOP
+        item := pending[cardinality(pending)];
+        depth := depths[cardinality(depths)];
+        pending := pending[1:cardinality(pending) - 1];
+        depths := depths[1:cardinality(depths) - 1];
+        kind := json_typeof(item);
+        IF depth > 1000 THEN
             RAISE EXCEPTION USING ERRCODE = 'XX000',
-                MESSAGE = 'JSON parsing error DETAIL: duplicate key in object';
+                MESSAGE = 'JSON parsing error DETAIL: nesting depth exceeds 1000';
         END IF;
-        FOR item IN SELECT e.value FROM json_each(doc) AS e
-                WHERE json_typeof(e.value) IN ('object', 'array')
-                   OR (long_strings AND json_typeof(e.value) = 'string') LOOP
-            PERFORM rs_super_check(item, depth + 1, long_strings);
-        END LOOP;
-    ELSIF kind = 'array' THEN
-        FOR item IN SELECT e FROM json_array_elements(doc) AS e
-                WHERE json_typeof(e) IN ('object', 'array')
-                   OR (long_strings AND json_typeof(e) = 'string') LOOP
-            PERFORM rs_super_check(item, depth + 1, long_strings);
-        END LOOP;
-    ELSIF kind = 'string' AND octet_length(doc #>> '{}') > 65535 THEN
-        RAISE EXCEPTION USING ERRCODE = 'XX000',
-            MESSAGE = 'JSON parsing error DETAIL: string value exceeds 65535 bytes';
-    END IF;
+        IF kind = 'object' THEN
+            IF (SELECT count(*) <> count(DISTINCT k) FROM json_object_keys(item) AS k) THEN
+                RAISE EXCEPTION USING ERRCODE = 'XX000',
+                    MESSAGE = 'JSON parsing error DETAIL: duplicate key in object';
+            END IF;
+            SELECT pending || coalesce(array_agg(e.value), '{}'),
+                   depths || coalesce(array_agg(depth + 1), '{}')
+              INTO pending, depths
+              FROM json_each(item) AS e
+             WHERE json_typeof(e.value) IN ('object', 'array')
+                OR (long_strings AND json_typeof(e.value) = 'string');
+        ELSIF kind = 'array' THEN
+            SELECT pending || coalesce(array_agg(e), '{}'),
+                   depths || coalesce(array_agg(depth + 1), '{}')
+              INTO pending, depths
+              FROM json_array_elements(item) AS e
+             WHERE json_typeof(e) IN ('object', 'array')
+                OR (long_strings AND json_typeof(e) = 'string');
+        ELSIF kind = 'string' AND octet_length(item #>> '{}') > 65535 THEN
+            RAISE EXCEPTION USING ERRCODE = 'XX000',
+                MESSAGE = 'JSON parsing error DETAIL: string value exceeds 65535 bytes';
+        END IF;
+    END LOOP;
 END $$;
 CREATE FUNCTION json_parse(text) RETURNS jsonb
     LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
@@ -67,7 +79,7 @@ DECLARE
     doc json := $1::json;
 BEGIN
     IF strpos($1, '{') > 0 OR octet_length($1) > 1000 THEN
-        PERFORM rs_super_check(doc, 1, octet_length($1) > 65535);
+        PERFORM rs_super_check(doc, octet_length($1) > 65535);
     END IF;
     RETURN doc::jsonb;
 END $$;

@@ -327,6 +327,9 @@ def translate_ddl(sql: str) -> str:
 #         Developer Guide, "Examples with numeric types":
 #         https://docs.aws.amazon.com/redshift/latest/dg/r_Examples_with_numeric_types201.html).
 NUMERIC_OVERFLOW = "ERROR: Numeric data overflow (result precision)"  # user reports; unverified
+# PostgreSQL 16 words an integer input out of range 'value "33000" is out of range for type
+# smallint'; Redshift says "smallint out of range" (the page above), without the value.
+_OUT_OF_RANGE = re.compile(r'value ".*" is out of range for type (smallint|integer|bigint)$', re.S)
 # "ERROR: 1023 DETAIL: Serializable isolation violation on table" (Database Developer Guide,
 # "Troubleshooting serializable isolation errors", https://docs.aws.amazon.com/redshift/latest/
 # dg/c_serial_isolation-serializable-isolation-troubleshooting.html); the table id, the
@@ -345,6 +348,9 @@ def _redshift_wording(exc: psycopg.Error) -> str | None:
     message = diag.message_primary or ""
     if state == "22003" and message.startswith("numeric field overflow"):
         return NUMERIC_OVERFLOW
+    out_of_range = _OUT_OF_RANGE.match(message) if state == "22003" else None
+    if out_of_range:
+        return f"ERROR: {out_of_range.group(1)} out of range"
     if state == "40001":
         return SERIALIZATION_FAILURE.format(table=0, xids="0, 0", pid=0)
     if state == "23502" and diag.column_name:

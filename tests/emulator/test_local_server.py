@@ -65,11 +65,9 @@ def test_targets_are_declared_on_the_command_line(capsys: pytest.CaptureFixture[
 
 
 def test_serves_until_interrupted() -> None:
+    targets = ["--workgroup", "local-wg", "--cluster", "local-cluster:dev,analytics"]
     server = subprocess.Popen(
-        [
-            sys.executable, "-m", "local.server", "--port", "0", "--fast",
-            "--workgroup", "local-wg", "--cluster", "local-cluster:dev,analytics",
-        ],  # fmt: skip
+        [sys.executable, "-m", "local.server", "--port", "0", "--fast", *targets],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
