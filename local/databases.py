@@ -16,6 +16,7 @@ from local.translate import split_statements, translate
 class DdlRefusedError(ValueError):
     """DDL that Redshift would refuse (execute_ddl raises it with Redshift's error)."""
 
+
 # Redshift functions and types that statements use, defined in every database so that DML
 # needs no rewriting (SUPER columns in DDL become JSONB by translation instead).
 #

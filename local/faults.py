@@ -73,7 +73,6 @@ class _TargetFaults:
     denied: bool = False
 
 
-
 def _check_count(count: int) -> None:
     if count < 1:
         raise ValueError("count must be at least 1")

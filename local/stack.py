@@ -129,7 +129,7 @@ class LocalDataApi:
         self.service.declare_target(name, kind, databases)
 
     def set_bind_mode(self, mode: BindMode) -> None:
-        """"per-occurrence" or "shared": how a parameter name used twice is bound."""
+        """How a parameter name used twice is bound: "per-occurrence" or "shared"."""
         self.service.set_bind_mode(mode)
 
     def set_model(self, target: str, model: ClusterModel) -> None:

@@ -126,7 +126,6 @@ class Translation:
             parts.append(segment)
         return "".join(parts), args
 
-
     def _bind_shared(self, values: Mapping[str, str]) -> tuple[str, list[str]]:
         sql, order = self._shared
         if len(order) > _MAX_BINDS:

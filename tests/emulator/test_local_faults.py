@@ -181,9 +181,9 @@ def test_execute_statement_exception_names_a_failed_statement(
         "FAILED",
         "The SQL statement encountered an environmental error while running.",
     )
-    assert [s["Id"] for s in redshift_data.list_statements(StatementName="faulty")["Statements"]] == [
-        statement_id
-    ]
+    assert [
+        s["Id"] for s in redshift_data.list_statements(StatementName="faulty")["Statements"]
+    ] == [statement_id]
     with data_api.connect("primary", "dev") as conn:
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (0,)
 

@@ -101,10 +101,14 @@ ENDPOINT_MISSING = ("ValidationException", "Redshift endpoint doesn't exist in t
 def test_a_target_that_does_not_exist_is_refused_at_submit(
     data_api: LocalDataApi, redshift_data: RedshiftDataAPIServiceClient, target: dict[str, str]
 ) -> None:
-    submit = {"Sql": "SELECT 1", "Database": "dev", **target}
-    assert error_of(lambda: redshift_data.execute_statement(**submit)) == ENDPOINT_MISSING
-    batch = {"Sqls": ["SELECT 1"], "Database": "dev", **target}
-    assert error_of(lambda: redshift_data.batch_execute_statement(**batch)) == ENDPOINT_MISSING
+    named: dict[str, Any] = {"Database": "dev", **target}
+    assert error_of(lambda: redshift_data.execute_statement(Sql="SELECT 1", **named)) == (
+        ENDPOINT_MISSING
+    )
+    assert (
+        error_of(lambda: redshift_data.batch_execute_statement(Sqls=["SELECT 1"], **named))
+        == ENDPOINT_MISSING
+    )
     assert redshift_data.list_statements()["Statements"] == []
 
 

@@ -244,9 +244,8 @@ def test_poison_records_are_dead_lettered_with_reasons_while_the_rest_land(
     assert {m: letters[m]["reason"] for m in poison} == poison
     assert letters["db-reject-00000"]["reason"] == "rejected_by_database"
     assert letters["db-reject-00000"]["failed_targets"] == "primary"
-    assert "value too long for type character varying(8)" in (
-        letters["db-reject-00000"]["reason_detail"]
-    )
+    detail = letters["db-reject-00000"]["reason_detail"]
+    assert "value too long for type character varying(8)" in detail
     assert set(letters) == set(poison) | {"db-reject-00000"}
     assert all(letters[m]["body"] == bodies[m] for m in letters)
     # And every good record is in both targets exactly once
@@ -380,3 +379,36 @@ def test_everything_hanging_raises_so_lambda_backs_off(
         stack.invoke(load_event("sqs-clean-batch.json"), remaining_ms=5_000)
     assert stack.counts("primary") == {}
     assert data_api.stats("primary-cluster").aborted == 1
+
+
+def test_server_faults_on_submit_are_retried_and_nothing_doubles(
+    stack: Stack, data_api: LocalDataApi
+) -> None:
+    # Given a primary whose next submit fails with a statement that exists, FAILED, and a
+    # secondary whose next submit fails with no trace
+    data_api.server_fault_next("primary-cluster", 1, "ExecuteStatementException")
+    data_api.server_fault_next("secondary-wg", 1, "InternalServerException")
+    event = load_event("sqs-clean-batch.json")
+    ids = [r["messageId"] for r in event["Records"]]
+    # When the handler runs, then every row is in each target exactly once
+    assert stack.invoke(event) == []
+    assert stack.counts("primary") == dict.fromkeys(ids, 1)
+    assert stack.counts("secondary") == dict.fromkeys(ids, 1)
+    assert stack.dead_letters() == {}
+
+
+@pytest.mark.parametrize("fault", ["access denied", "mistyped workgroup"])
+def test_a_secondary_the_function_cannot_reach_hands_its_records_back(
+    stack: Stack, data_api: LocalDataApi, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    if fault == "access denied":
+        data_api.deny_access("secondary-wg")
+    else:
+        configure(monkeypatch, [PRIMARY, {**SECONDARY, "workgroup_name": "secondary-wg-typo"}])
+    event = load_event("sqs-clean-batch.json")
+    ids = [r["messageId"] for r in event["Records"]]
+    # Every record comes back for the secondary; none is the records' fault
+    assert stack.invoke(event) == ids
+    assert stack.counts("primary") == dict.fromkeys(ids, 1)
+    assert stack.counts("secondary") == {}
+    assert stack.dead_letters() == {}
