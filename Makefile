@@ -47,9 +47,10 @@ RUN := PYTHONPATH=src/handler:. $(PY)
 demo: setup
 	$(RUN) -m local.demo
 
-# 0.0.0.0 so that `sam local invoke` containers reach it through host.docker.internal.
+# 0.0.0.0 so that `sam local invoke` containers reach it through host.docker.internal;
+# local-cluster is the cluster local/env.json names (add --cluster/--workgroup NAME[:db,db]).
 local-api: setup
-	$(RUN) -m local.server --host 0.0.0.0 --port 4599
+	$(RUN) -m local.server --host 0.0.0.0 --port 4599 --cluster local-cluster
 
 ddl: setup
 	$(RUN) -m local.ddl > sql/create_table.sql.tmp && mv sql/create_table.sql.tmp sql/create_table.sql

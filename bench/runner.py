@@ -145,7 +145,9 @@ def _inject_faults(api: LocalDataApi, targets: list[str]) -> None:
 def run_design(bench: Bench, design: Design, bodies: list[str]) -> DesignResult:
     api = bench.api
     targets = _names(design)
-    for target in targets:
+    for index, target in enumerate(targets):
+        # The first a provisioned cluster, the others serverless workgroups (_instance_config).
+        api.declare_target(target, "cluster" if index == 0 else "workgroup", (DATABASE,))
         api.set_model(target, bench.model)
         api.execute_ddl(target, DATABASE, DDL)
     dlq_url = bench.aws.create_queue(f"{targets[0]}-dlq")

@@ -12,12 +12,78 @@ from psycopg.types.string import TextLoader
 from local.postgres import PostgresServer
 from local.translate import split_statements, translate
 
+
+class DdlRefusedError(ValueError):
+    """DDL that Redshift would refuse (execute_ddl raises it with Redshift's error)."""
+
+
 # Redshift functions and types that statements use, defined in every database so that DML
 # needs no rewriting (SUPER columns in DDL become JSONB by translation instead).
+#
+# JSON_PARSE is stricter than a cast to jsonb (which keeps the last of duplicate keys and caps
+# no string): by default Redshift rejects duplicate keys in one object, strings over 65,535
+# bytes and nesting deeper than 1,000 (Database Developer Guide, "SUPER configurations" and
+# "Limitations" of SUPER, https://docs.aws.amazon.com/redshift/latest/dg/limitations-super.html;
+# enable_large_strings_opt_in raises the string limit to 16,000,000 bytes when a cluster opts
+# in). The wording of these errors is unverified: AWS shows none; "JSON parsing error" is what
+# Redshift's JSON functions report, the DETAIL here is ours. No error carries a value.
+# The walk runs only where it can find something: an object somewhere (duplicates), or a text
+# long enough to hold a long string or a deep nesting.
 _SHIMS = """
 CREATE DOMAIN super AS jsonb;
+CREATE FUNCTION rs_super_check(doc json, long_strings boolean) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+DECLARE
+    pending json[] := ARRAY[doc];  -- a work list, not recursion: 1,000 levels would overflow
+    depths int[] := ARRAY[1];
+    item json;
+    depth int;
+    kind text;
+BEGIN
+    WHILE cardinality(pending) > 0 LOOP
+        item := pending[cardinality(pending)];
+        depth := depths[cardinality(depths)];
+        pending := pending[1:cardinality(pending) - 1];
+        depths := depths[1:cardinality(depths) - 1];
+        kind := json_typeof(item);
+        IF depth > 1000 THEN
+            RAISE EXCEPTION USING ERRCODE = 'XX000',
+                MESSAGE = 'JSON parsing error DETAIL: nesting depth exceeds 1000';
+        END IF;
+        IF kind = 'object' THEN
+            IF (SELECT count(*) <> count(DISTINCT k) FROM json_object_keys(item) AS k) THEN
+                RAISE EXCEPTION USING ERRCODE = 'XX000',
+                    MESSAGE = 'JSON parsing error DETAIL: duplicate key in object';
+            END IF;
+            SELECT pending || coalesce(array_agg(e.value), '{}'),
+                   depths || coalesce(array_agg(depth + 1), '{}')
+              INTO pending, depths
+              FROM json_each(item) AS e
+             WHERE json_typeof(e.value) IN ('object', 'array')
+                OR (long_strings AND json_typeof(e.value) = 'string');
+        ELSIF kind = 'array' THEN
+            SELECT pending || coalesce(array_agg(e), '{}'),
+                   depths || coalesce(array_agg(depth + 1), '{}')
+              INTO pending, depths
+              FROM json_array_elements(item) AS e
+             WHERE json_typeof(e) IN ('object', 'array')
+                OR (long_strings AND json_typeof(e) = 'string');
+        ELSIF kind = 'string' AND octet_length(item #>> '{}') > 65535 THEN
+            RAISE EXCEPTION USING ERRCODE = 'XX000',
+                MESSAGE = 'JSON parsing error DETAIL: string value exceeds 65535 bytes';
+        END IF;
+    END LOOP;
+END $$;
 CREATE FUNCTION json_parse(text) RETURNS jsonb
-    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT $1::jsonb $$;
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    doc json := $1::json;
+BEGIN
+    IF strpos($1, '{') > 0 OR octet_length($1) > 1000 THEN
+        PERFORM rs_super_check(doc, octet_length($1) > 65535);
+    END IF;
+    RETURN doc::jsonb;
+END $$;
 CREATE FUNCTION json_serialize(jsonb) RETURNS text
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$ SELECT $1::text $$;
 CREATE FUNCTION getdate() RETURNS timestamp
@@ -25,7 +91,8 @@ CREATE FUNCTION getdate() RETURNS timestamp
 CREATE FUNCTION nvl(anycompatible, anycompatible) RETURNS anycompatible
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT coalesce($1, $2) $$;
 """
-_TEMPLATE = "rs_template"
+# Named after the shims, so that a server kept from an older version gets a fresh template.
+_TEMPLATE = "rs_template_" + hashlib.blake2s(_SHIMS.encode(), digest_size=4).hexdigest()
 
 # Results carry these as the text Redshift prints (stringValue), not as Python objects.
 _TEXT_RESULT_TYPES = (
@@ -110,7 +177,10 @@ class Databases:
         """Run Redshift DDL (one or more statements) through the same translation as the API."""
         with self.connect(target, database) as conn:
             for statement in split_statements(sql_text):
-                query, args = translate(statement).bind({})
+                translation = translate(statement)
+                if translation.error is not None:
+                    raise DdlRefusedError(translation.error)
+                query, args = translation.bind({})
                 if args:
                     raise ValueError("DDL takes no parameters")
                 conn.execute(query.encode())

@@ -216,15 +216,23 @@ def _replay_all(
 def _data_api(
     running: LocalDataApi | None, model: ClusterModel, say: Callable[..., None]
 ) -> Iterator[LocalDataApi]:
-    """The caller's stack (set to the model, left running) or our own (stopped on exit)."""
+    """The caller's stack (set to the model, left running) or our own (stopped on exit), with
+    the demo's cluster and workgroup declared."""
     if running is not None:
         for target in TARGETS:
             running.set_model(target.address, model)
+        _declare_targets(running)
         yield running
         return
     say("starting PostgreSQL and the local Data API ...")
     with LocalDataApi(model=model) as api:
+        _declare_targets(api)
         yield api
+
+
+def _declare_targets(api: LocalDataApi) -> None:
+    for target in TARGETS:
+        api.declare_target(target.address, target.kind, databases=(DATABASE,))
 
 
 def _handler_environment(aws: FakeAws) -> dict[str, str | None]:

@@ -106,7 +106,9 @@ class Executor:
                 sub.set_status(Status.STARTED)
             try:
                 assert sub.translation is not None
-                query, args = sub.translation.bind(values)
+                if sub.translation.error is not None:
+                    raise _Failed(sub.translation.error)
+                query, args = sub.translation.bind(values, statement.bind_mode)
                 if "\x00" in query or any("\x00" in arg for arg in args):
                     raise _Failed(_NUL_ERROR)
                 cursor.execute(query, args or None)

@@ -1,15 +1,62 @@
-"""Faults injected per cluster or workgroup: each applies to the next N submits or statements."""
+"""Faults injected per cluster or workgroup: each applies to the next N calls, in arrival order.
+
+Every method takes effect for the target it names (a cluster identifier or workgroup name);
+those whose `target` may be None apply to any target. Counters are consumed under one lock, so
+concurrent callers never share or skip a fault.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from typing import Literal
 
-from local.errors import ActiveStatementsExceededError, ApiError, ThrottlingError
+from local.errors import (
+    SERVER_FAULTS,
+    ActiveStatementsExceededError,
+    ApiError,
+    ThrottlingError,
+)
 
 DEFAULT_FAILURE = "ERROR: injected failure"
 REJECTIONS = ("ActiveStatementsExceededException", "ThrottlingException")
+OPERATIONS = (
+    "ExecuteStatement",
+    "BatchExecuteStatement",
+    "DescribeStatement",
+    "CancelStatement",
+    "GetStatementResult",
+    "ListStatements",
+)
+# The server faults that name the statement they failed: the service model gives both a
+# required StatementId. The statement then exists, FAILED with the fault's message (nothing
+# ran): DescribeStatement and ListStatements show it, so a caller that lost track can find it.
+STATEMENT_FAULTS = {
+    "ExecuteStatementException": "ExecuteStatement",
+    "BatchExecuteStatementException": "BatchExecuteStatement",
+}
+CANCEL_REFUSALS = (
+    "ThrottlingException",
+    "InternalServerException",
+    "DatabaseConnectionException",
+    "QueryTimeoutException",
+)
+DESCRIBE_REFUSALS = (
+    "InternalServerException",
+    "ThrottlingException",
+    "ActiveWaitingRequestsExceededException",
+)
+CancelOutcome = Literal["ABORTED", "FINISHED"]
+Target = str | None  # None: any target
+
+
+@dataclass(frozen=True)
+class ReplyFault:
+    """What happens to a reply once its operation took effect."""
+
+    lose: bool = False  # close the connection without a reply
+    delay: float = 0.0  # seconds to hold the reply
 
 
 @dataclass
@@ -19,14 +66,26 @@ class _TargetFaults:
     hang_after: int = 0  # statements to let through before the hangs start
     rejections: deque[str] = field(default_factory=deque)
     lost_races: int = 0
+    refusals: defaultdict[str, deque[str]] = field(default_factory=lambda: defaultdict(deque))
+    lost_replies: defaultdict[str, int] = field(default_factory=lambda: defaultdict(int))
+    delays: defaultdict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
+    slow_cancels: deque[tuple[float, CancelOutcome]] = field(default_factory=deque)
+    denied: bool = False
+
+
+def _check_count(count: int) -> None:
+    if count < 1:
+        raise ValueError("count must be at least 1")
 
 
 class Faults:
-    """Thread-safe counters, consumed by the service in submit (or cancel) order."""
+    """Thread-safe counters, consumed by the service in arrival order."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._targets: defaultdict[str, _TargetFaults] = defaultdict(_TargetFaults)
+        self._targets: defaultdict[Target, _TargetFaults] = defaultdict(_TargetFaults)
+
+    # ---- statements ---------------------------------------------------------------------
 
     def fail_next(self, target: str, count: int = 1, error: str = DEFAULT_FAILURE) -> None:
         """The next `count` statements end FAILED with `error` (no SQL runs)."""
@@ -39,6 +98,8 @@ class Faults:
             self._targets[target].hangs += count
             self._targets[target].hang_after = after
 
+    # ---- refused requests ---------------------------------------------------------------
+
     def reject_next(
         self, target: str, count: int = 1, code: str = "ActiveStatementsExceededException"
     ) -> None:
@@ -48,14 +109,111 @@ class Faults:
         with self._lock:
             self._targets[target].rejections.extend([code] * count)
 
+    def server_fault_next(
+        self,
+        target: str,
+        count: int = 1,
+        code: str = "InternalServerException",
+        operation: str = "ExecuteStatement",
+    ) -> None:
+        """The next `count` calls of `operation` on `target` fail with the server fault `code`.
+
+        ExecuteStatementException and BatchExecuteStatementException (only for their own
+        operation) carry the StatementId of a statement that exists, FAILED, without having
+        run; the other codes leave no trace (no statement is created, nothing is cancelled).
+        """
+        if code not in SERVER_FAULTS:
+            raise ValueError(f"code must be one of {tuple(SERVER_FAULTS)}")
+        if operation not in OPERATIONS:
+            raise ValueError(f"operation must be one of {OPERATIONS}")
+        if code in STATEMENT_FAULTS and STATEMENT_FAULTS[code] != operation:
+            raise ValueError(f"{code} is an error of {STATEMENT_FAULTS[code]} only")
+        self._refuse(target, operation, code, count)
+
+    def fail_cancel_next(
+        self, target: str, count: int = 1, code: str = "ThrottlingException"
+    ) -> None:
+        """The next `count` CancelStatement calls are refused with `code`; the statement runs on."""
+        if code not in CANCEL_REFUSALS:
+            raise ValueError(f"code must be one of {CANCEL_REFUSALS}")
+        self._refuse(target, "CancelStatement", code, count)
+
+    def fail_describe_next(
+        self, count: int = 1, code: str = "InternalServerException", target: Target = None
+    ) -> None:
+        """The next `count` DescribeStatement calls (on `target`'s statements, or any) fail."""
+        if code not in DESCRIBE_REFUSALS:
+            raise ValueError(f"code must be one of {DESCRIBE_REFUSALS}")
+        self._refuse(target, "DescribeStatement", code, count)
+
+    def _refuse(self, target: Target, operation: str, code: str, count: int) -> None:
+        _check_count(count)
+        with self._lock:
+            self._targets[target].refusals[operation].extend([code] * count)
+
+    def deny_access(self, target: str) -> None:
+        """Every call concerning `target` (submits naming it, calls on its statements) is
+        refused with AccessDeniedException until allow_access or clear."""
+        with self._lock:
+            self._targets[target].denied = True
+
+    def allow_access(self, target: str) -> None:
+        with self._lock:
+            self._targets[target].denied = False
+
+    # ---- replies ------------------------------------------------------------------------
+
+    def lose_reply_next(
+        self, target: str, count: int = 1, operation: str = "ExecuteStatement"
+    ) -> None:
+        """The next `count` calls of `operation` on `target` take effect (a submitted statement
+        is created and runs), but the server closes the connection instead of replying."""
+        if operation not in OPERATIONS:
+            raise ValueError(f"operation must be one of {OPERATIONS}")
+        _check_count(count)
+        with self._lock:
+            self._targets[target].lost_replies[operation] += count
+
+    def delay_reply_next(
+        self, operation: str, seconds: float, count: int = 1, target: Target = None
+    ) -> None:
+        """The next `count` calls of `operation` (on `target`, or any) take effect at once, and
+        their replies are held `seconds` (longer than a client's read timeout: it gives up)."""
+        if operation not in OPERATIONS:
+            raise ValueError(f"operation must be one of {OPERATIONS}")
+        if seconds <= 0:
+            raise ValueError("seconds must be positive")
+        _check_count(count)
+        with self._lock:
+            self._targets[target].delays[operation].extend([seconds] * count)
+
+    # ---- cancels ------------------------------------------------------------------------
+
     def lose_cancel_race(self, target: str, count: int = 1) -> None:
         """The next `count` cancels answer {"Status": true} but the statement still FINISHES."""
         with self._lock:
             self._targets[target].lost_races += count
 
+    def slow_cancel_next(
+        self, target: str, count: int = 1, seconds: float = 2.0, outcome: str = "ABORTED"
+    ) -> None:
+        """The next `count` cancels answer {"Status": true} at once; the statement stays active
+        and ends `outcome` (ABORTED or FINISHED) `seconds` later. A statement that ends by
+        itself before then keeps its own end."""
+        if outcome not in ("ABORTED", "FINISHED"):
+            raise ValueError("outcome must be ABORTED or FINISHED")
+        if seconds < 0:
+            raise ValueError("seconds must not be negative")
+        _check_count(count)
+        end: CancelOutcome = "ABORTED" if outcome == "ABORTED" else "FINISHED"
+        with self._lock:
+            self._targets[target].slow_cancels.extend([(seconds, end)] * count)
+
     def clear(self) -> None:
         with self._lock:
             self._targets.clear()
+
+    # ---- consumed by the service --------------------------------------------------------
 
     def take_rejection(self, target: str, quota: int) -> ApiError | None:
         with self._lock:
@@ -87,3 +245,34 @@ class Faults:
                 faults.lost_races -= 1
                 return True
             return False
+
+    def take_slow_cancel(self, target: str) -> tuple[float, CancelOutcome] | None:
+        with self._lock:
+            slow = self._targets[target].slow_cancels
+            return slow.popleft() if slow else None
+
+    def take_refusal(self, operation: str, target: Target) -> str | None:
+        """The error code to refuse this call with, the target's own faults first."""
+        with self._lock:
+            for key in (target, None) if target is not None else (None,):
+                queue = self._targets[key].refusals.get(operation)
+                if queue:
+                    return queue.popleft()
+            return None
+
+    def is_denied(self, target: Target) -> bool:
+        if target is None:
+            return False
+        with self._lock:
+            return self._targets[target].denied
+
+    def take_reply_fault(self, operation: str, target: Target) -> ReplyFault:
+        with self._lock:
+            if target is not None and self._targets[target].lost_replies.get(operation):
+                self._targets[target].lost_replies[operation] -= 1
+                return ReplyFault(lose=True)
+            for key in (target, None) if target is not None else (None,):
+                delays = self._targets[key].delays.get(operation)
+                if delays:
+                    return ReplyFault(delay=delays.popleft())
+            return ReplyFault()

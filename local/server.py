@@ -6,12 +6,14 @@ import argparse
 import logging
 import signal
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
 from local.model import FAST, RA3_LARGE, ClusterModel, ServiceConfig
 from local.stack import LocalDataApi
+from local.targets import Target, parse_target
+from local.translate import BIND_MODES
 
 
 def model_for(text: str, base: ClusterModel) -> tuple[str, ClusterModel]:
@@ -43,10 +45,36 @@ def _throttle(text: str) -> tuple[str, float]:
     return operation, float(rate)
 
 
+def _target(kind: str) -> Callable[[str], Target]:
+    def parse(text: str) -> Target:
+        try:
+            return parse_target(text, kind)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    return parse
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m local.server",
         description="A local Redshift Data API on PostgreSQL (never deployed).",
+    )
+    parser.add_argument(
+        "--cluster",
+        action="append",
+        default=[],
+        type=_target("cluster"),
+        metavar="NAME[:db,db]",
+        help="a provisioned cluster to serve, with its databases (default dev); repeatable",
+    )
+    parser.add_argument(
+        "--workgroup",
+        action="append",
+        default=[],
+        type=_target("workgroup"),
+        metavar="NAME[:db,db]",
+        help="a serverless workgroup to serve, with its databases (default dev); repeatable",
     )
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=4599, help="port (default 4599; 0: any)")
@@ -87,8 +115,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="count parameter values towards the 100 KB statement limit",
     )
+    parser.add_argument(
+        "--bind-mode",
+        choices=BIND_MODES,
+        default="per-occurrence",
+        help="how a parameter used twice is bound: once per occurrence (default) or once",
+    )
     parser.add_argument("--verbose", "-v", action="store_true", help="log every request")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if not args.cluster and not args.workgroup:
+        parser.error("declare the targets to serve: --cluster NAME[:db,...] or --workgroup ...")
+    return args
 
 
 def model_from_args(args: argparse.Namespace) -> ClusterModel:
@@ -119,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = ServiceConfig(
         size_limit_counts_parameters=args.size_limit_counts_parameters,
         throttle=dict(args.throttle),
+        bind_mode=args.bind_mode,
     )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -126,7 +164,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     with LocalDataApi(host=args.host, port=args.port, model=model, config=config) as api:
         for name, target_model in per_target:
             api.service.set_model(name, target_model)
+        for target in [*args.cluster, *args.workgroup]:
+            api.declare_target(target.name, target.kind, target.databases)
         print(f"Redshift Data API on {api.endpoint_url} (PostgreSQL: {api.postgres_source})")
+        for target in api.service.targets.all():
+            print(f"  {target.kind} {target.name}: databases {', '.join(sorted(target.databases))}")
         print(f"  export AWS_ENDPOINT_URL_REDSHIFT_DATA={api.endpoint_url}", flush=True)
         stop.wait()
 

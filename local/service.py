@@ -2,27 +2,37 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 import time
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from local.cluster import Cluster, ClusterStats
 from local.databases import Databases
 from local.errors import (
+    AccessDeniedError,
+    ApiError,
+    EndpointNotFoundError,
+    InternalServerError,
     ResourceNotFoundError,
     ThrottlingError,
     UnknownOperationError,
     ValidationError,
+    refusal,
 )
 from local.executor import Executor
-from local.faults import Faults
+from local.faults import STATEMENT_FAULTS, Faults
 from local.model import FAST, RA3_LARGE, ClusterModel, RateLimiter, ServiceConfig
 from local.statements import Statement, Status, SubStatement
-from local.translate import translate
+from local.targets import Target, Targets, make_target
+from local.translate import BIND_MODES, BindMode, translate
+
+log = logging.getLogger(__name__)
 
 _ID_PATTERN = r"^[a-z0-9]{8}(-[a-z0-9]{4}){3}-[a-z0-9]{12}(:\d+)?$"
 _ID = re.compile(_ID_PATTERN)
@@ -31,8 +41,23 @@ _CLIENT_TOKEN_TTL = 8 * 3600  # seconds a ClientToken keeps returning the same s
 _MAX_WAIT_SECONDS = 30
 _CANCEL_WAIT_SECONDS = 30.0  # how long CancelStatement waits to report the statement's end
 _DEFAULT_DATABASE = "dev"  # what a secret names when the request gives no Database
+# The Error of a statement on a database its cluster or workgroup does not have: PostgreSQL's
+# connection error, which Redshift shares as far as users report it (unverified for the Data
+# API, which reports it as the statement's Error).
+_UNKNOWN_DATABASE = 'FATAL: database "{database}" does not exist'
+_SUBMITS = ("ExecuteStatement", "BatchExecuteStatement")
 
 Body = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Response:
+    """What the HTTP front end sends: status and body, held `delay` seconds, or lost."""
+
+    status: int
+    body: Body
+    delay: float = 0.0
+    lose: bool = False
 
 
 def _string(body: Body, key: str, *, required: bool = False) -> str | None:
@@ -59,6 +84,8 @@ class DataApiService:
         self.databases = databases
         self.config = config or ServiceConfig()
         self.faults = Faults()
+        self.targets = Targets()
+        self._bind_mode: BindMode = self.config.bind_mode
         self._default_model = model
         self._models: dict[str, ClusterModel] = {}
         self._limiter = RateLimiter(self.config.throttle)
@@ -81,6 +108,19 @@ class DataApiService:
 
     # ---- dispatch -------------------------------------------------------------------------
 
+    def dispatch(self, operation: str, body: Body) -> Response:
+        """Run one operation and say how to reply, injected reply faults included."""
+        try:
+            status, reply = 200, self.handle(operation, body)
+        except ApiError as exc:
+            status, reply = exc.status, exc.body()
+        except Exception:
+            log.exception("%s failed", operation)
+            error = InternalServerError("Internal server error")
+            status, reply = error.status, error.body()
+        fault = self.faults.take_reply_fault(operation, self._request_target(operation, body))
+        return Response(status, reply, fault.delay, fault.lose)
+
     def handle(self, operation: str, body: Body) -> Body:
         """Run one operation; raises ApiError for the error responses."""
         with self._lock:
@@ -90,9 +130,60 @@ class DataApiService:
             raise UnknownOperationError(f"Operation {operation} is not supported locally")
         if not self._limiter.allow(operation):
             raise ThrottlingError()
+        target = self._request_target(operation, body)
+        if target is not None and self.faults.is_denied(target):
+            declared = self.targets.get(target)
+            raise AccessDeniedError(operation, declared.arn if declared else "*")
+        code = self.faults.take_refusal(operation, target)
+        if code in STATEMENT_FAULTS:
+            return self._failed_submit(operation, body, code)
+        if code is not None:
+            raise refusal(code)
         return method(body)
 
+    def _request_target(self, operation: str, body: Body) -> str | None:
+        """The cluster or workgroup a request concerns (None if it names none); never raises."""
+        if operation in _SUBMITS or operation == "ListStatements":
+            for key in ("ClusterIdentifier", "WorkgroupName"):
+                value = body.get(key)
+                if isinstance(value, str) and value:
+                    return value
+            return None
+        statement_id = body.get("Id")
+        if not isinstance(statement_id, str):
+            return None
+        with self._lock:
+            statement = self._statements.get(statement_id.partition(":")[0])
+        return statement.target if statement is not None else None
+
     # ---- control (tests, demo, benchmark) -------------------------------------------------
+
+    def declare_target(
+        self, name: str, kind: str = "cluster", databases: Iterable[str] = ("dev",)
+    ) -> Target:
+        """Make a cluster or workgroup exist, with these databases; statements naming anything
+        else are refused as the service refuses them."""
+        target = make_target(name, kind, databases)
+        self.targets.declare(target)
+        return target
+
+    def check_declared(self, target: str, database: str) -> None:
+        """For the test helpers: a clear error where a test reaches for an undeclared target."""
+        declared = self.targets.get(target)
+        if declared is None:
+            raise ValueError(f"{target!r} is not declared: call declare_target({target!r}, ...)")
+        if database not in declared.databases:
+            raise ValueError(f"{target!r} has no database {database!r}: declare it")
+
+    def set_bind_mode(self, mode: BindMode) -> None:
+        """How statements submitted from now on bind a parameter used twice."""
+        if mode not in BIND_MODES:
+            raise ValueError(f"bind mode must be one of {BIND_MODES}")
+        self._bind_mode = mode
+
+    @property
+    def bind_mode(self) -> BindMode:
+        return self._bind_mode
 
     def cluster(self, target: str) -> Cluster:
         with self._lock:
@@ -135,8 +226,11 @@ class DataApiService:
             return dict(self._calls)
 
     def reset(self, model: ClusterModel = FAST, *, drop_databases: bool = True) -> None:
-        """Abort what runs, forget statements, faults, counters and models; drop databases."""
+        """Abort what runs, forget statements, faults, counters, models and targets; drop
+        databases; bind as configured."""
         self.faults.clear()
+        self.targets.clear()
+        self._bind_mode = self.config.bind_mode
         self._limiter.configure(self.config.throttle)
         self.abort_all()
         with self._lock:
@@ -164,7 +258,7 @@ class DataApiService:
 
     # ---- request parsing ------------------------------------------------------------------
 
-    def _target(self, body: Body) -> tuple[str, str]:
+    def _target(self, body: Body) -> Target:
         cluster = _string(body, "ClusterIdentifier")
         workgroup = _string(body, "WorkgroupName")
         if cluster and workgroup:
@@ -174,10 +268,17 @@ class DataApiService:
                 raise ValidationError(
                     "Either DbUser or SecretArn must be specified with ClusterIdentifier"
                 )
-            return cluster, "ClusterIdentifier"
-        if workgroup:
-            return workgroup, "WorkgroupName"
-        raise ValidationError("Either ClusterIdentifier or WorkgroupName must be specified")
+            name, kind = cluster, "cluster"
+        elif workgroup:
+            name, kind = workgroup, "workgroup"
+        else:
+            raise ValidationError("Either ClusterIdentifier or WorkgroupName must be specified")
+        # Refused at submit, as the service does, for a name it does not know (a workgroup
+        # named as a cluster included).
+        target = self.targets.get(name)
+        if target is None or target.kind != kind:
+            raise EndpointNotFoundError()
+        return target
 
     def _database(self, body: Body) -> str:
         database = _string(body, "Database")
@@ -250,19 +351,28 @@ class DataApiService:
         return self._submit(body, [sql], is_batch=False)
 
     def batch_execute_statement(self, body: Body) -> Body:
+        return self._submit(body, self._batch_sqls(body), is_batch=True)
+
+    def _batch_sqls(self, body: Body) -> list[str]:
         sqls = body.get("Sqls")
         limit = self.config.max_batch_statements
         if not isinstance(sqls, list) or not 1 <= len(sqls) <= limit:
             raise ValidationError(f"Sqls must contain between 1 and {limit} SQL statements")
         if not all(isinstance(sql, str) for sql in sqls):
             raise ValidationError("Sqls must contain strings")
-        return self._submit(body, sqls, is_batch=True)
+        return sqls
 
     def _submit(self, body: Body, sqls: list[str], *, is_batch: bool) -> Body:
-        target, target_field = self._target(body)
+        statement = self._build(body, sqls, is_batch=is_batch)
+        statement = self._admit(statement, _string(body, "ClientToken"))
+        return self._submitted(statement, self._wait_seconds(body))
+
+    def _build(self, body: Body, sqls: list[str], *, is_batch: bool) -> Statement:
+        """A new statement from a submit's request, every request rule checked."""
+        target = self._target(body)
         database = self._database(body)
         parameters, values = self._parameters(body)
-        wait = self._wait_seconds(body)
+        self._wait_seconds(body)
         for sql in sqls:
             self._check_size(sql, values)
         if len(values) > self.config.max_parameters:
@@ -289,10 +399,10 @@ class DataApiService:
             )
             for position, (sql, translation) in enumerate(zip(sqls, translations, strict=True), 1)
         ]
-        statement = Statement(
+        return Statement(
             id=statement_id,
-            target=target,
-            target_field=target_field,
+            target=target.name,
+            target_field=target.field,
             database=database,
             subs=subs,
             is_batch=is_batch,
@@ -302,9 +412,25 @@ class DataApiService:
             statement_name=_string(body, "StatementName"),
             parameters=parameters,
             values=values,
+            bind_mode=self._bind_mode,
         )
-        statement = self._admit(statement, _string(body, "ClientToken"))
-        return self._submitted(statement, wait)
+
+    def _failed_submit(self, operation: str, body: Body, code: str) -> Body:
+        """An injected ExecuteStatementException or BatchExecuteStatementException: the
+        statement exists, FAILED before running, and the error names it."""
+        if operation == "BatchExecuteStatement":
+            sqls = self._batch_sqls(body)
+        else:
+            sqls = [_string(body, "Sql", required=True) or ""]
+        statement = self._build(body, sqls, is_batch=operation == "BatchExecuteStatement")
+        error = refusal(code, StatementId=statement.id)
+        with statement.cond:
+            for sub in statement.subs:
+                sub.set_status(Status.FAILED, error.message)
+            statement.set_status(Status.FAILED, error.message)
+        with self._lock:
+            self._statements[statement.id] = statement
+        raise error
 
     def _admit(self, statement: Statement, token: str | None) -> Statement:
         """Queue the statement on its cluster, or return the one its ClientToken already made."""
@@ -321,11 +447,18 @@ class DataApiService:
             rejection = self.faults.take_rejection(statement.target, cluster.model.active_quota)
             if rejection is not None:
                 raise rejection
-            # Created before the clock starts: a first statement's latency is the model's, not
-            # CREATE DATABASE's.
-            self.databases.ensure(statement.target, statement.database)
+            target = self.targets.get(statement.target)
+            known = target is not None and statement.database in target.databases
+            if known:
+                # Created before the clock starts: a first statement's latency is the model's,
+                # not CREATE DATABASE's.
+                self.databases.ensure(statement.target, statement.database)
 
             def attach_faults() -> None:
+                if not known:
+                    # Accepted, then FAILED: the service connects only once the statement runs.
+                    statement.fail_with = _UNKNOWN_DATABASE.format(database=statement.database)
+                    return
                 statement.fail_with, statement.hang = self.faults.take_statement_fault(
                     statement.target
                 )
@@ -426,6 +559,10 @@ class DataApiService:
         if committing:
             # Past the point of no return: report how it ends, as Redshift would.
             raise _cannot_cancel(statement.wait_ended(_CANCEL_WAIT_SECONDS))
+        slow = self.faults.take_slow_cancel(statement.target)
+        if slow is not None:
+            self._end_later(statement, *slow)
+            return {"Status": True}
         if self.faults.take_lost_race(statement.target):
             with statement.cond:
                 statement.finish_anyway = True
@@ -435,6 +572,21 @@ class DataApiService:
         self._abort(statement, cluster)
         statement.wait_ended(_CANCEL_WAIT_SECONDS)
         return {"Status": True}
+
+    def _end_later(self, statement: Statement, seconds: float, outcome: str) -> None:
+        """A slow cancel: the statement stays active `seconds`, then ends as `outcome`."""
+
+        def end() -> None:
+            if outcome == "ABORTED":
+                self._abort(statement)
+                return
+            with statement.cond:
+                statement.finish_anyway = True  # a hanging statement runs on to FINISHED
+                statement.wake.set()
+
+        timer = threading.Timer(seconds, end)
+        timer.daemon = True
+        timer.start()
 
     def _abort(self, statement: Statement, cluster: Cluster | None = None) -> None:
         cluster = cluster or self.cluster(statement.target)

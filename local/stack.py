@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
@@ -16,6 +17,7 @@ from local.faults import DEFAULT_FAILURE
 from local.model import FAST, RA3_LARGE, ClusterModel, ServiceConfig
 from local.postgres import PostgresServer
 from local.service import DataApiService
+from local.translate import BindMode
 from local.wire import DataApiHttpServer
 
 if TYPE_CHECKING:
@@ -114,8 +116,21 @@ class LocalDataApi:
     # ---- models, faults, counters ---------------------------------------------------------
 
     def reset(self, model: ClusterModel = FAST) -> None:
-        """Between tests: abort everything, clear faults and counters, drop every database."""
+        """Between tests: abort everything, forget targets, faults and counters, drop every
+        database, bind as configured."""
         self.service.reset(model)
+
+    def declare_target(
+        self, name: str, kind: str = "cluster", databases: Iterable[str] = ("dev",)
+    ) -> None:
+        """Make a cluster (kind="cluster") or serverless workgroup (kind="workgroup") exist with
+        these databases. Submits naming an undeclared one are refused ("Redshift endpoint
+        doesn't exist in this region."); statements on a database it lacks end FAILED."""
+        self.service.declare_target(name, kind, databases)
+
+    def set_bind_mode(self, mode: BindMode) -> None:
+        """How a parameter name used twice is bound: "per-occurrence" or "shared"."""
+        self.service.set_bind_mode(mode)
 
     def set_model(self, target: str, model: ClusterModel) -> None:
         self.service.set_model(target, model)
@@ -140,6 +155,48 @@ class LocalDataApi:
     def lose_cancel_race(self, target: str, count: int = 1) -> None:
         self.service.faults.lose_cancel_race(target, count)
 
+    # The faults below are documented on local.faults.Faults.
+
+    def lose_reply_next(
+        self, target: str, count: int = 1, operation: str = "ExecuteStatement"
+    ) -> None:
+        self.service.faults.lose_reply_next(target, count, operation)
+
+    def delay_reply_next(
+        self, operation: str, seconds: float, count: int = 1, target: str | None = None
+    ) -> None:
+        self.service.faults.delay_reply_next(operation, seconds, count, target)
+
+    def fail_cancel_next(
+        self, target: str, count: int = 1, code: str = "ThrottlingException"
+    ) -> None:
+        self.service.faults.fail_cancel_next(target, count, code)
+
+    def slow_cancel_next(
+        self, target: str, count: int = 1, seconds: float = 2.0, outcome: str = "ABORTED"
+    ) -> None:
+        self.service.faults.slow_cancel_next(target, count, seconds, outcome)
+
+    def server_fault_next(
+        self,
+        target: str,
+        count: int = 1,
+        code: str = "InternalServerException",
+        operation: str = "ExecuteStatement",
+    ) -> None:
+        self.service.faults.server_fault_next(target, count, code, operation)
+
+    def fail_describe_next(
+        self, count: int = 1, code: str = "InternalServerException", target: str | None = None
+    ) -> None:
+        self.service.faults.fail_describe_next(count, code, target)
+
+    def deny_access(self, target: str) -> None:
+        self.service.faults.deny_access(target)
+
+    def allow_access(self, target: str) -> None:
+        self.service.faults.allow_access(target)
+
     def stats(self, target: str) -> ClusterStats:
         return self.service.stats(target)
 
@@ -157,9 +214,11 @@ class LocalDataApi:
     def connect(self, target: str, database: str) -> psycopg.Connection:
         """An autocommit connection to the database behind (cluster or workgroup, database)."""
         assert self._databases is not None, "LocalDataApi is not started"
+        self.service.check_declared(target, database)
         return self._databases.connect(target, database)
 
     def execute_ddl(self, target: str, database: str, sql_text: str) -> None:
         """Run Redshift DDL (e.g. sql/create_table.sql) there, translated as the API would."""
         assert self._databases is not None, "LocalDataApi is not started"
+        self.service.check_declared(target, database)
         self._databases.execute_ddl(target, database, sql_text)

@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from local.translate import Translation
+from local.translate import BindMode, Translation
 
 
 class Status(StrEnum):
@@ -96,6 +96,7 @@ class Statement:
     statement_name: str | None = None
     parameters: list[dict[str, str]] | None = None  # as given, for QueryParameters
     values: dict[str, str] | None = None  # for binding; dropped once run
+    bind_mode: BindMode = "per-occurrence"
     status: Status = Status.SUBMITTED
     updated_at: float = 0.0
     started_at: float | None = None

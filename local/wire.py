@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from local.errors import ApiError, InternalServerError, UnknownOperationError, ValidationError
+from local.errors import ApiError, UnknownOperationError, ValidationError
 from local.service import DataApiService
 
 log = logging.getLogger(__name__)
@@ -56,14 +57,21 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ValidationError("Request body is not valid JSON") from exc
             if not isinstance(body, dict):
                 raise ValidationError("Request body must be a JSON object")
-            status, reply = 200, self.server.service.handle(target[len(_TARGET_PREFIX) :], body)
         except ApiError as exc:
-            status, reply = exc.status, exc.body()
-        except Exception:
-            log.exception("%s failed", target)
-            error = InternalServerError("Internal server error")
-            status, reply = error.status, error.body()
-        self._send(status, reply)
+            self._send(exc.status, exc.body())
+            return
+        response = self.server.service.dispatch(target[len(_TARGET_PREFIX) :], body)
+        if response.lose:
+            # The operation took effect; the client sees its connection closed, no reply.
+            self.close_connection = True
+            return
+        if response.delay:
+            time.sleep(response.delay)
+        try:
+            self._send(response.status, response.body)
+        except OSError:
+            log.debug("%s: the client left before its reply", target)  # e.g. a read timeout
+            self.close_connection = True
 
     def do_GET(self) -> None:
         # A health check for scripts waiting on `make local-api`.

@@ -23,7 +23,7 @@ from botocore.exceptions import ClientError
 
 from ingest.batch import NothingProgressed
 from ingest.config import load_settings
-from ingest.wiring import ClientTimeouts, Clients, Timing, build_ingest, deadlines_for
+from ingest.wiring import Clients, ClientTimeouts, Timing, build_ingest, deadlines_for
 from local.stack import LocalDataApi
 from tests.support import payload
 
@@ -108,7 +108,7 @@ class ChaosRun:
         fault_rate: float = 0.7,
     ) -> None:
         self._api = api
-        self._rng = random.Random(seed)  # noqa: S311 - reproducible chaos, not cryptography
+        self._rng = random.Random(seed)
         self._report = ChaosReport(seed)
         self._records = records
         self._batch_size = batch_size
@@ -142,7 +142,9 @@ class ChaosRun:
         )
 
     def _redshift_client(self, wait_seconds: int) -> Any:
-        read = TIMEOUTS.control_read if not wait_seconds else wait_seconds + TIMEOUTS.submit_read_extra
+        read = (
+            TIMEOUTS.control_read if not wait_seconds else wait_seconds + TIMEOUTS.submit_read_extra
+        )
         return boto3.client(
             "redshift-data",
             endpoint_url=self._api.endpoint_url,
@@ -219,10 +221,14 @@ class ChaosRun:
             if fault == "kill" or message["MessageId"] in retried:
                 # Killed (SQS never hears back) or handed back: visible again at once.
                 self._sqs.change_message_visibility(
-                    QueueUrl=self._queue, ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+                    QueueUrl=self._queue,
+                    ReceiptHandle=message["ReceiptHandle"],
+                    VisibilityTimeout=0,
                 )
             else:
-                self._sqs.delete_message(QueueUrl=self._queue, ReceiptHandle=message["ReceiptHandle"])
+                self._sqs.delete_message(
+                    QueueUrl=self._queue, ReceiptHandle=message["ReceiptHandle"]
+                )
 
     def _inject(self, fault: str) -> None:
         address = ADDRESS[self._rng.choice(list(ADDRESS))]
@@ -237,24 +243,32 @@ class ChaosRun:
                 address,
                 self._rng.randint(1, 2),
                 self._rng.choice(
-                    ["InternalServerException", "ExecuteStatementException",
-                     "DatabaseConnectionException", "ActiveSessionsExceededException"]
+                    [
+                        "InternalServerException",
+                        "ExecuteStatementException",
+                        "DatabaseConnectionException",
+                        "ActiveSessionsExceededException",
+                    ]
                 ),
             ),
             "hang": lambda: faults.hang_next(address, 1),
             "slow_reply": lambda: faults.delay_reply_next("DescribeStatement", 2.0, 1, address),
             "failed_cancel": lambda: (
-                faults.hang_next(address, 1),
-                faults.fail_cancel_next(address, self._rng.randint(1, 3)),
-            )
-            and None,
+                (
+                    faults.hang_next(address, 1),
+                    faults.fail_cancel_next(address, self._rng.randint(1, 3)),
+                )
+                and None
+            ),
             "slow_cancel": lambda: (
-                faults.hang_next(address, 1),
-                faults.slow_cancel_next(
-                    address, 1, 1.0, self._rng.choice(["ABORTED", "FINISHED"])
-                ),
-            )
-            and None,
+                (
+                    faults.hang_next(address, 1),
+                    faults.slow_cancel_next(
+                        address, 1, 1.0, self._rng.choice(["ABORTED", "FINISHED"])
+                    ),
+                )
+                and None
+            ),
             "describe_error": lambda: faults.fail_describe_next(self._rng.randint(1, 3)),
             "dead_letter_failure": lambda: setattr(self._flaky, "fail_next_send", True),
             "kill": lambda: None,

@@ -1,14 +1,5 @@
-"""Integration fixtures: a real PostgreSQL behind the local Redshift Data API, once per session.
-
-For example::
-
-    def test_something(data_api: LocalDataApi) -> None:
-        data_api.execute_ddl("primary", "dev", Path("sql/create_table.sql").read_text())
-        client = data_api.client()  # or boto3.client("redshift-data"): the env points here
-        ...
-        with data_api.connect("primary", "dev") as conn:
-            assert conn.execute("SELECT count(*) FROM appsflyer_events").fetchone() == (1,)
-"""
+"""The handler's targets on the session's local Data API (see tests/conftest.py), and the real
+handler wired to it with moto's SQS."""
 
 from __future__ import annotations
 
@@ -17,49 +8,27 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import boto3
 import pytest
 
 import app
 from local.aws_doubles import moto_server
-from local.model import FAST
 from local.stack import LocalDataApi
+from local.translate import BIND_MODES, BindMode
 
-if TYPE_CHECKING:
-    from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
-
-
-@pytest.fixture(scope="session")
-def local_data_api() -> Iterator[LocalDataApi]:
-    """PostgreSQL and the Data API server, started once; prefer `data_api`, which resets it."""
-    with LocalDataApi(model=FAST) as api:
-        yield api
+# The cluster and workgroup the handler's tests, the demo and the tests' REDSHIFT_TARGETS name.
+PRIMARY_CLUSTER = "primary-cluster"
+SECONDARY_WORKGROUP = "secondary-wg"
 
 
 @pytest.fixture
-def data_api(local_data_api: LocalDataApi, monkeypatch: pytest.MonkeyPatch) -> LocalDataApi:
-    """The local Data API with nothing left from earlier tests.
-
-    Every database is dropped (each (cluster or workgroup, database) pair is created empty on
-    first use), faults, throttles and counters are cleared, and every cluster gets the FAST
-    model (no slots, rate ceiling or latency; quota 500) until the test sets another. The SDK's
-    AWS_ENDPOINT_URL_REDSHIFT_DATA points at the server, with dummy credentials.
-    """
-    local_data_api.reset(FAST)
-    monkeypatch.setenv("AWS_ENDPOINT_URL_REDSHIFT_DATA", local_data_api.endpoint_url)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return local_data_api
-
-
-@pytest.fixture
-def redshift_data(data_api: LocalDataApi) -> RedshiftDataAPIServiceClient:
-    """A boto3 redshift-data client on the local endpoint, without retries (errors surface)."""
-    return data_api.client()
+def data_api(data_api: LocalDataApi) -> LocalDataApi:
+    """The reset local Data API, serving primary-cluster and secondary-wg (database dev)."""
+    data_api.declare_target(PRIMARY_CLUSTER, "cluster", databases=("dev",))
+    data_api.declare_target(SECONDARY_WORKGROUP, "workgroup", databases=("dev",))
+    return data_api
 
 
 # ---- the real handler against the local stack ------------------------------------------------
@@ -153,10 +122,22 @@ def configure(
     app.ingest.cache_clear()  # a new "cold start" with these settings
 
 
+@pytest.fixture(params=BIND_MODES)
+def bind_mode(request: pytest.FixtureRequest) -> BindMode:
+    """Every handler test runs in both bind modes: how the Data API binds a parameter name
+    used twice is undocumented, so the handler must not depend on it."""
+    mode: BindMode = request.param
+    return mode
+
+
 @pytest.fixture
 def stack(
-    data_api: LocalDataApi, moto_endpoint: str, monkeypatch: pytest.MonkeyPatch
+    data_api: LocalDataApi,
+    moto_endpoint: str,
+    monkeypatch: pytest.MonkeyPatch,
+    bind_mode: BindMode,
 ) -> Iterator[Stack]:
+    data_api.set_bind_mode(bind_mode)
     monkeypatch.setenv("AWS_ENDPOINT_URL_SQS", moto_endpoint)
     sqs = boto3.client("sqs")
     suffix = uuid.uuid4().hex[:8]

@@ -14,7 +14,7 @@ import app
 from ingest.records import Row, read_message, validate
 from ingest.schema import INSERT_COLUMNS, ColumnKind
 from local.stack import LocalDataApi
-from tests.integration.conftest import ADDRESS, PRIMARY, Stack, configure
+from tests.integration.conftest import ADDRESS, DDL, PRIMARY, SECONDARY, Stack, configure
 from tests.support import payload, sqs_event
 
 pytestmark = pytest.mark.integration
@@ -92,13 +92,32 @@ def test_types_survive_the_round_trip(stack: Stack) -> None:
     assert isinstance(stored[8], datetime)
 
 
+def test_equal_values_in_columns_of_different_kinds_land_as_sent(stack: Stack) -> None:
+    # Given one text in a VARCHAR column before a DECIMAL one, the DECIMAL, and a VARCHAR after
+    # it: bound once for all three, PostgreSQL (and perhaps the Data API) would type it once,
+    # failing the statement or storing "0" for "-0" in the text columns
+    body = payload(customer_user_id="-0", event_revenue="-0", event_revenue_currency="-0")
+    # When the handler runs
+    assert stack.invoke(sqs_event([body])) == []
+    # Then every column holds what was sent
+    with stack.data_api.connect("primary-cluster", "dev") as conn:
+        stored = conn.execute(
+            "SELECT customer_user_id, event_revenue, event_revenue_currency "
+            "FROM public.appsflyer_events"
+        ).fetchall()
+    assert stored == [("-0", Decimal(0), "-0")]
+
+
 def test_poison_records_are_dead_lettered_with_reasons_while_the_rest_land(
     stack: Stack, data_api: LocalDataApi
 ) -> None:
-    # Given a primary whose table is narrower than our schema believes (a value only the
-    # database rejects, as Redshift would: "value too long for type character varying(8)")
+    # Given a primary whose table was created with a narrower city than the function believes
+    # (VARCHAR(8), not 255): a value only the database rejects, as Redshift would
+    narrow = DDL.replace('"city" VARCHAR(255)', '"city" VARCHAR(8)')
+    assert narrow != DDL
     with data_api.connect("primary-cluster", "dev") as conn:
-        conn.execute("ALTER TABLE public.appsflyer_events ALTER COLUMN city TYPE VARCHAR(8)")
+        conn.execute("DROP TABLE public.appsflyer_events")
+    data_api.execute_ddl("primary-cluster", "dev", narrow)
     event = load_event("sqs-mixed-batch.json")
     outcomes = json.loads((EVENTS / "expected-outcomes.json").read_text())
     poison: dict[str, str] = outcomes["sqs-mixed-batch.json"]["dead_lettered"]
@@ -112,7 +131,8 @@ def test_poison_records_are_dead_lettered_with_reasons_while_the_rest_land(
     assert {m: letters[m]["reason"] for m in poison} == poison
     assert letters["db-reject-00000"]["reason"] == "rejected_by_database"
     assert letters["db-reject-00000"]["failed_targets"] == "primary"
-    assert "value too long" in letters["db-reject-00000"]["reason_detail"]
+    detail = letters["db-reject-00000"]["reason_detail"]
+    assert "value too long for type character varying(8)" in detail
     assert set(letters) == set(poison) | {"db-reject-00000"}
     assert all(letters[m]["body"] == bodies[m] for m in letters)
     # And every good record is in both targets exactly once
@@ -246,3 +266,36 @@ def test_everything_hanging_raises_so_lambda_backs_off(
         stack.invoke(load_event("sqs-clean-batch.json"), remaining_ms=25_000)
     assert stack.counts("primary") == {}
     assert data_api.stats("primary-cluster").aborted == 1
+
+
+def test_server_faults_on_submit_are_retried_and_nothing_doubles(
+    stack: Stack, data_api: LocalDataApi
+) -> None:
+    # Given a primary whose next submit fails with a statement that exists, FAILED, and a
+    # secondary whose next submit fails with no trace
+    data_api.server_fault_next("primary-cluster", 1, "ExecuteStatementException")
+    data_api.server_fault_next("secondary-wg", 1, "InternalServerException")
+    event = load_event("sqs-clean-batch.json")
+    ids = [r["messageId"] for r in event["Records"]]
+    # When the handler runs, then every row is in each target exactly once
+    assert stack.invoke(event) == []
+    assert stack.counts("primary") == dict.fromkeys(ids, 1)
+    assert stack.counts("secondary") == dict.fromkeys(ids, 1)
+    assert stack.dead_letters() == {}
+
+
+@pytest.mark.parametrize("fault", ["access denied", "mistyped workgroup"])
+def test_a_secondary_the_function_cannot_reach_hands_its_records_back(
+    stack: Stack, data_api: LocalDataApi, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    if fault == "access denied":
+        data_api.deny_access("secondary-wg")
+    else:
+        configure(monkeypatch, [PRIMARY, {**SECONDARY, "workgroup_name": "secondary-wg-typo"}])
+    event = load_event("sqs-clean-batch.json")
+    ids = [r["messageId"] for r in event["Records"]]
+    # Every record comes back for the secondary; none is the records' fault
+    assert stack.invoke(event) == ids
+    assert stack.counts("primary") == dict.fromkeys(ids, 1)
+    assert stack.counts("secondary") == {}
+    assert stack.dead_letters() == {}

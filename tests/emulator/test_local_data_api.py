@@ -15,47 +15,12 @@ from botocore.exceptions import ClientError
 
 from local.model import FAST
 from local.stack import LocalDataApi
+from tests.emulator.helpers import CLUSTER, TERMINAL, error_of, params, run, wait_for
 
 if TYPE_CHECKING:
     from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
-    from mypy_boto3_redshift_data.type_defs import SqlParameterTypeDef
 
 pytestmark = pytest.mark.integration
-
-CLUSTER: dict[str, Any] = {"ClusterIdentifier": "primary", "DbUser": "awsuser", "Database": "dev"}
-TERMINAL = {"FINISHED", "FAILED", "ABORTED"}
-
-
-def wait_for(
-    client: RedshiftDataAPIServiceClient, statement_id: str, statuses: set[str], timeout: float = 10
-) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        described = dict(client.describe_statement(Id=statement_id))
-        if described["Status"] in statuses:
-            return described
-        assert time.monotonic() < deadline, f"still {described['Status']}, wanted {statuses}"
-        time.sleep(0.01)
-
-
-def run(
-    client: RedshiftDataAPIServiceClient, sql: str, target: dict[str, Any] | None = None, **kw: Any
-) -> dict[str, Any]:
-    """Submit and wait until the statement ends; returns DescribeStatement."""
-    response = client.execute_statement(Sql=sql, **(target or CLUSTER), **kw)
-    return wait_for(client, response["Id"], TERMINAL)
-
-
-def error_of(call: Any) -> tuple[str, str]:
-    with pytest.raises(ClientError) as info:
-        call()
-    error = info.value.response["Error"]
-    return error["Code"], error["Message"]
-
-
-def params(**values: str) -> list[SqlParameterTypeDef]:
-    return [{"name": name, "value": value} for name, value in values.items()]
-
 
 # ---- operations --------------------------------------------------------------------------
 
@@ -397,26 +362,27 @@ def test_each_target_and_database_is_its_own_database(
     data_api: LocalDataApi, redshift_data: RedshiftDataAPIServiceClient
 ) -> None:
     primary = CLUSTER
-    secondary: dict[str, Any] = {"WorkgroupName": "secondary", "Database": "dev"}
+    secondary: dict[str, Any] = {"WorkgroupName": "serverless", "Database": "dev"}
     other_db = {**CLUSTER, "Database": "analytics"}
     for target, value in ((primary, "p"), (secondary, "s"), (other_db, "o")):
         run(redshift_data, "CREATE TABLE t (a VARCHAR(1))", target)
         run(redshift_data, "INSERT INTO t VALUES (:a)", target, Parameters=params(a=value))
     for name, database, value in (
         ("primary", "dev", "p"),
-        ("secondary", "dev", "s"),
+        ("serverless", "dev", "s"),
         ("primary", "analytics", "o"),
     ):
         with data_api.connect(name, database) as conn:
             assert conn.execute("SELECT a FROM t").fetchall() == [(value,)]
     response = redshift_data.execute_statement(Sql="SELECT 1", **secondary)
-    assert response["WorkgroupName"] == "secondary"
+    assert response["WorkgroupName"] == "serverless"
     assert "ClusterIdentifier" not in response
 
 
 def test_reset_gives_a_fresh_database(data_api: LocalDataApi) -> None:
     data_api.execute_ddl("primary", "dev", "CREATE TABLE t (a INT)")
     data_api.reset()
+    data_api.declare_target("primary")  # reset forgets the targets too
     with data_api.connect("primary", "dev") as conn:
         assert conn.execute("SELECT to_regclass('t')").fetchone() == (None,)
 
@@ -527,7 +493,7 @@ def test_the_active_statement_quota(
         "Active statements exceeded the allowed quota (3).",
     )
     # Other clusters have quotas of their own.
-    other = {**CLUSTER, "ClusterIdentifier": "secondary"}
+    other = {**CLUSTER, "ClusterIdentifier": "other"}
     assert redshift_data.execute_statement(Sql="SELECT 1", WaitTimeSeconds=5, **other)["Status"]
     redshift_data.cancel_statement(Id=hanging[0])
     assert run(redshift_data, "SELECT 1")["Status"] == "FINISHED"
@@ -614,7 +580,7 @@ def test_injected_failures_hit_the_next_statements_of_one_target(
 ) -> None:
     run(redshift_data, "CREATE TABLE t (a INT)")
     data_api.fail_next("primary", 2, error="ERROR: disk full")
-    other = {**CLUSTER, "ClusterIdentifier": "secondary"}
+    other = {**CLUSTER, "ClusterIdentifier": "other"}
     assert run(redshift_data, "SELECT 1", other)["Status"] == "FINISHED"
     outcomes = [run(redshift_data, "INSERT INTO t VALUES (1)") for _ in range(3)]
     assert [(d["Status"], d.get("Error")) for d in outcomes] == [

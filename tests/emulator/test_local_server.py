@@ -17,15 +17,18 @@ from local.server import model_for, model_from_args, parse_args
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).parents[2]
+TARGET = ["--cluster", "local-cluster"]
 
 
 def test_default_model_is_an_ra3_large() -> None:
-    assert model_from_args(parse_args([])) == RA3_LARGE
-    assert model_from_args(parse_args(["--fast"])) == FAST
+    assert model_from_args(parse_args(TARGET)) == RA3_LARGE
+    assert model_from_args(parse_args([*TARGET, "--fast"])) == FAST
 
 
 def test_model_flags() -> None:
-    args = parse_args(["--slots", "0", "--rate", "3", "--latency-ms", "20", "--quota", "50"])
+    args = parse_args(
+        [*TARGET, "--slots", "0", "--rate", "3", "--latency-ms", "20", "--quota", "50"]
+    )
     assert model_from_args(args) == ClusterModel(
         slots=None, statements_per_second=3.0, latency_seconds=0.02, active_quota=50
     )
@@ -41,13 +44,30 @@ def test_model_for_one_target() -> None:
 
 
 def test_throttle_flag() -> None:
-    args = parse_args(["--throttle", "ExecuteStatement=30", "--throttle", "DescribeStatement=100"])
+    args = parse_args(
+        [*TARGET, "--throttle", "ExecuteStatement=30", "--throttle", "DescribeStatement=100"]
+    )
     assert dict(args.throttle) == {"ExecuteStatement": 30.0, "DescribeStatement": 100.0}
 
 
+def test_targets_are_declared_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
+    args = parse_args(["--cluster", "a", "--cluster", "b:dev,analytics", "--workgroup", "wg:x"])
+    assert [(t.name, t.kind, sorted(t.databases)) for t in [*args.cluster, *args.workgroup]] == [
+        ("a", "cluster", ["dev"]),
+        ("b", "cluster", ["analytics", "dev"]),
+        ("wg", "workgroup", ["x"]),
+    ]
+    assert args.bind_mode == "per-occurrence"
+    assert parse_args([*TARGET, "--bind-mode", "shared"]).bind_mode == "shared"
+    with pytest.raises(SystemExit):
+        parse_args([])  # serving nothing is a mistake
+    assert "--cluster NAME" in capsys.readouterr().err
+
+
 def test_serves_until_interrupted() -> None:
+    targets = ["--workgroup", "local-wg", "--cluster", "local-cluster:dev,analytics"]
     server = subprocess.Popen(
-        [sys.executable, "-m", "local.server", "--port", "0", "--fast"],
+        [sys.executable, "-m", "local.server", "--port", "0", "--fast", *targets],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,
@@ -65,6 +85,16 @@ def test_serves_until_interrupted() -> None:
             Sql="SELECT 1", WorkgroupName="local-wg", Database="dev", WaitTimeSeconds=10
         )
         assert response["Status"] == "FINISHED"
+        other = client.execute_statement(
+            Sql="SELECT 1",
+            ClusterIdentifier="local-cluster",
+            DbUser="awsuser",
+            Database="analytics",
+            WaitTimeSeconds=10,
+        )
+        assert other["Status"] == "FINISHED"
+        with pytest.raises(client.exceptions.ValidationException, match="endpoint doesn't exist"):
+            client.execute_statement(Sql="SELECT 1", WorkgroupName="typo-wg", Database="dev")
     finally:
         server.send_signal(signal.SIGINT)
         assert server.wait(30) == 0
