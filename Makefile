@@ -5,13 +5,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt src/handler/requirements.txt | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lint format test unit integration demo local-api ddl bench bench-quick sam-setup validate events clean
+.PHONY: help setup lint format test unit integration demo local-api ddl bench bench-quick chaos sam-setup validate events clean
 
 help:
 	@echo "make demo        run the function over events/*.json against the local stack (PostgreSQL + local Data API)"
 	@echo "make test        lint, type-check and run every test (unit, integration, template, quick benchmark)"
 	@echo "make local-api   serve the local Data API on http://127.0.0.1:4599 (for sam local invoke)"
 	@echo "make bench       full benchmark: old designs vs this project on the same cluster model"
+	@echo "make chaos       seeded random faults over many redelivery rounds (CHAOS_ARGS=--seeds 50)"
 	@echo "make validate    sam validate --lint and sam build"
 	@echo "make ddl         regenerate sql/create_table.sql from src/handler/ingest/schema.py"
 	@echo "make events      regenerate events/*.json from scripts/generate_events.py (seeded)"
@@ -60,6 +61,10 @@ bench: setup
 
 bench-quick: setup
 	$(RUN) -m bench.run --quick
+
+# Long seeded chaos runs (make test runs a quick seed set): faults, rounds, duplicates, losses.
+chaos: setup
+	$(RUN) -m tests.chaos $(CHAOS_ARGS)
 
 # The SAM CLI pins its own boto3, so it lives in a venv of its own.
 SAM_VENV := .venv-sam

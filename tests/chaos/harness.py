@@ -13,7 +13,6 @@ import json
 import random
 import uuid
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +36,12 @@ ADDRESS = {"primary": "chaos-cluster", "secondary": "chaos-wg"}
 TIMEOUTS = ClientTimeouts(connect=0.5, control_read=1.0, submit_read_extra=1.0, sqs_read=1.0)
 REMAINING_SECONDS = 10.0
 
+SERVER_FAULTS = (
+    "InternalServerException",
+    "ExecuteStatementException",
+    "DatabaseConnectionException",
+    "ActiveSessionsExceededException",
+)
 FAULTS = (
     "quota",
     "throttle",
@@ -233,47 +238,32 @@ class ChaosRun:
     def _inject(self, fault: str) -> None:
         address = ADDRESS[self._rng.choice(list(ADDRESS))]
         faults = self._api.service.faults
-        actions: dict[str, Callable[[], None]] = {
-            "quota": lambda: faults.reject_next(address, self._rng.randint(1, 4)),
-            "throttle": lambda: faults.reject_next(
-                address, self._rng.randint(1, 4), "ThrottlingException"
-            ),
-            "lost_reply": lambda: faults.lose_reply_next(address, self._rng.randint(1, 3)),
-            "server_fault": lambda: faults.server_fault_next(
-                address,
-                self._rng.randint(1, 2),
-                self._rng.choice(
-                    [
-                        "InternalServerException",
-                        "ExecuteStatementException",
-                        "DatabaseConnectionException",
-                        "ActiveSessionsExceededException",
-                    ]
-                ),
-            ),
-            "hang": lambda: faults.hang_next(address, 1),
-            "slow_reply": lambda: faults.delay_reply_next("DescribeStatement", 2.0, 1, address),
-            "failed_cancel": lambda: (
-                (
-                    faults.hang_next(address, 1),
-                    faults.fail_cancel_next(address, self._rng.randint(1, 3)),
-                )
-                and None
-            ),
-            "slow_cancel": lambda: (
-                (
-                    faults.hang_next(address, 1),
-                    faults.slow_cancel_next(
-                        address, 1, 1.0, self._rng.choice(["ABORTED", "FINISHED"])
-                    ),
-                )
-                and None
-            ),
-            "describe_error": lambda: faults.fail_describe_next(self._rng.randint(1, 3)),
-            "dead_letter_failure": lambda: setattr(self._flaky, "fail_next_send", True),
-            "kill": lambda: None,
-        }
-        actions[fault]()
+        count = self._rng.randint(1, 3)
+        match fault:
+            case "quota":
+                faults.reject_next(address, count)
+            case "throttle":
+                faults.reject_next(address, count, "ThrottlingException")
+            case "lost_reply":
+                faults.lose_reply_next(address, count)
+            case "server_fault":
+                faults.server_fault_next(address, 1, self._rng.choice(SERVER_FAULTS))
+            case "hang":
+                faults.hang_next(address, 1)
+            case "slow_reply":
+                faults.delay_reply_next("DescribeStatement", 2.0, 1, address)
+            case "failed_cancel":
+                faults.hang_next(address, 1)
+                faults.fail_cancel_next(address, count)
+            case "slow_cancel":
+                faults.hang_next(address, 1)
+                faults.slow_cancel_next(address, 1, 1.0, self._rng.choice(["ABORTED", "FINISHED"]))
+            case "describe_error":
+                faults.fail_describe_next(count)
+            case "dead_letter_failure":
+                self._flaky.fail_next_send = True
+            case "kill":
+                pass  # applied when SQS would have been answered
 
     def _queue_is_empty(self) -> bool:
         return self._visible_or_in_flight() == 0
