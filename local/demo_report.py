@@ -191,8 +191,11 @@ def _dead_letter_lines(outcome: BatchOutcome) -> list[str]:
             f"{len(outcome.dead_letters)}  (reason, reason_detail from the DLQ: {note})",
         )
     ]
+    every_target = set(outcome.targets)
     for letter in sorted(outcome.dead_letters, key=lambda d: d.reason):
-        targets = f" [failed_targets={letter.failed_targets}]" if letter.failed_targets else ""
+        # Dead letters name the targets they owe; only a subset of them is worth showing.
+        owed = set((letter.failed_targets or "").split(",")) - {""}
+        targets = f" [failed_targets={letter.failed_targets}]" if owed < every_target else ""
         lines.append(
             f"    {letter.message_id[:8]}  {letter.reason:<24}{_shorten(letter.detail)}{targets}"
         )
