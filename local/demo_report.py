@@ -302,7 +302,7 @@ def render_final(final: FinalState) -> list[str]:
     )
     present = ", ".join(f"{final.already_present.get(t, 0)} in {t}" for t in final.targets)
     lines.append(
-        line("already present", f"{present}  (redelivered records found there: not written twice)")
+        line("already present", f"{present}  (found on redelivery: not written twice)")
     )
     expected_ok = all(sum(final.rows[t].values()) == final.expected_rows() for t in final.targets)
     verdict = "OK" if expected_ok else "MISMATCH"
