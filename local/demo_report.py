@@ -301,9 +301,7 @@ def render_final(final: FinalState) -> list[str]:
         line("dead-letter queue", f"{len(final.dead_lettered)} messages ({by_file or '-'})")
     )
     present = ", ".join(f"{final.already_present.get(t, 0)} in {t}" for t in final.targets)
-    lines.append(
-        line("already present", f"{present}  (found on redelivery: not written twice)")
-    )
+    lines.append(line("already present", f"{present}  (found on redelivery: not written twice)"))
     expected_ok = all(sum(final.rows[t].values()) == final.expected_rows() for t in final.targets)
     verdict = "OK" if expected_ok else "MISMATCH"
     lines.append(
