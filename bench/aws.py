@@ -1,4 +1,4 @@
-"""moto's server for dead-letter queues and ledgers; the endpoint environment of instances."""
+"""moto's server for dead-letter queues; the endpoint environment of instances."""
 
 from __future__ import annotations
 
@@ -6,13 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 
-from local.aws_doubles import create_ledger_table
-
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 else:
-    DynamoDBClient = SQSClient = Any
+    SQSClient = Any
 
 _REGION = "us-east-1"
 _DUMMY = "testing"  # local services check no signatures
@@ -23,7 +20,6 @@ def instance_environment(data_api_url: str, moto_url: str) -> dict[str, str]:
     return {
         "AWS_ENDPOINT_URL_REDSHIFT_DATA": data_api_url,
         "AWS_ENDPOINT_URL_SQS": moto_url,
-        "AWS_ENDPOINT_URL_DYNAMODB": moto_url,
         "AWS_ACCESS_KEY_ID": _DUMMY,
         "AWS_SECRET_ACCESS_KEY": _DUMMY,
         "AWS_DEFAULT_REGION": _REGION,
@@ -31,14 +27,13 @@ def instance_environment(data_api_url: str, moto_url: str) -> dict[str, str]:
 
 
 class AwsResources:
-    """Creates and reads the per-design dead-letter queue and ledger table on moto."""
+    """Creates and reads the per-design dead-letter queue on moto."""
 
     def __init__(self, moto_url: str) -> None:
         session = boto3.session.Session(
             aws_access_key_id=_DUMMY, aws_secret_access_key=_DUMMY, region_name=_REGION
         )
         self._sqs: SQSClient = session.client("sqs", endpoint_url=moto_url)
-        self._dynamodb: DynamoDBClient = session.client("dynamodb", endpoint_url=moto_url)
 
     def create_queue(self, name: str) -> str:
         return self._sqs.create_queue(QueueName=name)["QueueUrl"]
@@ -49,6 +44,3 @@ class AwsResources:
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
         return sum(int(value) for value in attributes.values())
-
-    def create_ledger(self, name: str) -> None:
-        create_ledger_table(self._dynamodb, name)

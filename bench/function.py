@@ -1,4 +1,4 @@
-"""One instance of this project's function, as Lambda runs it: settings, processor, deadline."""
+"""One instance of this project's function, as Lambda runs it: settings, ingest, deadlines."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ingest.batch import BatchProcessor, BatchRetryRequested
-from ingest.config import load_settings
-from ingest.deadline import Deadline
-from ingest.wiring import build_processor
+from ingest.batch import BatchIngest, NothingProgressed
+from ingest.config import Settings, load_settings
+from ingest.wiring import build_ingest, deadlines_for
 
 
 @dataclass(frozen=True)
@@ -21,19 +20,21 @@ class FunctionConfig:
 
 
 class FunctionInstance:
-    """Built the way app.processor() builds it, minus Powertools' logging and metrics output;
+    """Built the way app.ingest() builds it, minus Powertools' logging and metrics output;
     answers like app.lambda_handler: partial batch failures, or every record when it raises."""
 
     def __init__(self, config: FunctionConfig) -> None:
-        settings = load_settings(dict(config.environment))
+        self._settings: Settings = load_settings(dict(config.environment))
         # Clients come from the SDK's defaults: AWS_ENDPOINT_URL_* point them at the local stack.
-        self._processor: BatchProcessor = build_processor(settings)
-        self._budget = config.timeout_seconds - settings.deadline_margin_seconds
+        self._ingest: BatchIngest = build_ingest(self._settings)
+        self._timeout_seconds = config.timeout_seconds
 
     def handle(self, records: Sequence[Mapping[str, Any]]) -> set[str]:
         """Return the ids Lambda would not delete: batchItemFailures, or all of them on a raise."""
+        # Each invocation starts with the whole timeout, as Lambda's remaining time does.
+        deadlines = deadlines_for(self._settings, self._timeout_seconds)
         try:
-            retry_ids, _report = self._processor.process(records, Deadline.after(self._budget))
-        except BatchRetryRequested:
+            report = self._ingest.process({"Records": list(records)}, deadlines)
+        except NothingProgressed:
             return {str(record["messageId"]) for record in records}
-        return set(retry_ids)
+        return set(report.retried)

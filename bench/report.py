@@ -127,10 +127,10 @@ def render_report(
     lines += [
         "",
         "Design 5b runs design 5 against two targets (a provisioned cluster and a serverless "
-        "workgroup, each with the model) to check the bound and the counts with the ledger in "
-        "play. Its peak is per target; its rows per INSERT and Data API calls count both "
-        "targets' statements for each row delivered to both; lost and duplicated count both "
-        "targets.",
+        "workgroup, each with the model) to check the bound and the counts when a record can "
+        "reach one target and come back for the other. Its peak is per target; its rows per "
+        "INSERT and Data API calls count both targets' statements for each row delivered to "
+        "both; lost and duplicated count both targets.",
         "",
         "![Sustained rows/s by design, and rows landed over time](benchmark-throughput.png)",
         "",
@@ -184,14 +184,14 @@ _METHOD = [
     "- **Instances.** One operating-system process per old worker or function instance, so no "
     "two share a GIL. In front of each, a poller in the benchmark's process receives a batch, "
     "invokes the instance over a pipe and deletes what succeeded.",
-    "- **This project (4, 5, 5b).** Each instance builds `ingest.wiring.build_processor` from "
+    "- **This project (4, 5, 5b).** Each instance builds `ingest.wiring.build_ingest` from "
     "settings that `ingest.config.load_settings` reads, with SDK clients pointed at the local "
     "services by `AWS_ENDPOINT_URL_*`. It answers as `app.lambda_handler` does: "
     "`batchItemFailures` are not deleted, and a raised batch is not deleted at all. The "
     "pollers act as the event source mapping: at most MaximumConcurrency batches at once, each "
     f"of up to the batch size within the window. Function timeout {FUNCTION_TIMEOUT_SECONDS:g} "
     "s; visibility timeout 6 x timeout + window, as the template derives it. The dead-letter "
-    "queue and the ledger live on moto's server.",
+    "queue lives on moto's server.",
     "- **The old system (1, 2, 3).** Reimplemented from `BATCH_INSERT_UPGRADE.md`: each worker "
     "receives 10 messages, sends one INSERT per message (design 1, submitted in parallel like "
     "`Promise.allSettled`) or one 10-row INSERT (designs 2 and 3) with every value written into "

@@ -94,9 +94,7 @@ def _names(design: Design) -> list[str]:
     return [f"bench-{design.key}-{run}-{chr(ord('a') + i)}" for i in range(design.targets)]
 
 
-def _instance_config(
-    bench: Bench, design: Design, targets: list[str], dlq_url: str
-) -> InstanceConfig:
+def _instance_config(design: Design, targets: list[str], dlq_url: str) -> InstanceConfig:
     if design.kind is Kind.LEGACY:
         return LegacyConfig(design.rows_per_insert, targets[0], DATABASE, DB_USER, TABLE)
     described = [
@@ -109,10 +107,6 @@ def _instance_config(
         "TARGET_TABLE": TABLE,
         "DEAD_LETTER_QUEUE_URL": dlq_url,
     }
-    if len(targets) > 1:
-        ledger = f"{targets[0]}-ledger"
-        bench.aws.create_ledger(ledger)
-        environment["LEDGER_TABLE"] = ledger
     return FunctionConfig(tuple(environment.items()), FUNCTION_TIMEOUT_SECONDS)
 
 
@@ -151,9 +145,7 @@ def run_design(bench: Bench, design: Design, bodies: list[str]) -> DesignResult:
         api.set_model(target, bench.model)
         api.execute_ddl(target, DATABASE, DDL)
     dlq_url = bench.aws.create_queue(f"{targets[0]}-dlq")
-    instances = bench.pool.configure(
-        design.instances, _instance_config(bench, design, targets, dlq_url)
-    )
+    instances = bench.pool.configure(design.instances, _instance_config(design, targets, dlq_url))
     queue = SimulatedQueue(design.visibility_timeout)
     sent = set(queue.send_many(bodies[: design.messages]))
     if design.faults:

@@ -1,23 +1,17 @@
-"""moto standing in for SQS and DynamoDB: its server, and the ledger table the template declares."""
+"""moto standing in for SQS: its server, for the dead-letter queue."""
 
 from __future__ import annotations
 
 import contextlib
 import logging
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
 
 from moto.server import ThreadedMotoServer
-
-if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
-else:
-    DynamoDBClient = Any
 
 
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
-    """moto's server on a free loopback port: the handler reaches SQS and DynamoDB over HTTP."""
+    """moto's server on a free loopback port: the handler reaches SQS over HTTP."""
     # werkzeug logs every request unless its logger is configured: keep it quiet.
     access_log = logging.getLogger("werkzeug")
     previous_level = access_log.level
@@ -30,19 +24,3 @@ def moto_server() -> Iterator[str]:
     finally:
         server.stop()
         access_log.setLevel(previous_level)
-
-
-def create_ledger_table(dynamodb: DynamoDBClient, name: str) -> None:
-    """The table template.yaml declares: message_id hash key, target range key, on demand."""
-    dynamodb.create_table(
-        TableName=name,
-        KeySchema=[
-            {"AttributeName": "message_id", "KeyType": "HASH"},
-            {"AttributeName": "target", "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": "message_id", "AttributeType": "S"},
-            {"AttributeName": "target", "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )

@@ -103,7 +103,7 @@ STEPS = (
         "10 good records, first delivery, while the secondary is refusing work",
         notes=(
             "every record reaches the primary and must come back for the secondary;",
-            "the ledger remembers that the primary holds them",
+            "nothing remembers that the primary holds them: on redelivery the handler asks",
         ),
         fault=refuse_secondary,
     ),
@@ -113,9 +113,9 @@ STEPS = (
         "sqs-redelivered-batch.json",
         "SQS redelivers batch 1 (ApproximateReceiveCount 2-4)",
         notes=(
-            "the ledger says the primary holds them, so only the secondary is written;",
-            "records every target took are not in the ledger: were SQS to deliver those",
-            "again (at least once), they would be written twice (see README: Duplicates)",
+            "the handler asks each target (a SELECT through the Data API) which of them it",
+            "already holds: the primary holds all 10, so only the secondary is written;",
+            "were SQS to deliver them yet again, both targets would be asked and say so",
         ),
     ),
 )
@@ -136,7 +136,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m local.demo",
         description="Replay events/*.json through the handler into a local primary and "
-        "secondary (PostgreSQL behind the local Data API; moto for SQS and DynamoDB).",
+        "secondary (PostgreSQL behind the local Data API; moto for SQS).",
     )
     parser.add_argument(
         "--model",
@@ -206,7 +206,7 @@ def _replay_all(
         outcome = _replay(step, api, aws, handler)
         batches.append(outcome)
         say("", *render_batch(outcome, index, len(STEPS)))
-    final = _final_state(api, aws, batches)
+    final = _final_state(api, batches)
     say("", *render_final(final))
     problems = [p for batch in batches for p in batch.problems()] + final.problems()
     return DemoResult(batches, final, problems)
@@ -261,8 +261,7 @@ def _header(
         line("PostgreSQL", api.postgres_source),
         line("Data API", api.endpoint_url),
         line("cluster model", MODEL_TEXT[model_name]),
-        line("SQS, DynamoDB", f"moto on {moto_url}"),
-        line("", f"DLQ {aws.dlq_url.rsplit('/', 1)[-1]}, ledger table {aws.ledger_table}"),
+        line("SQS", f"moto on {moto_url}, DLQ {aws.dlq_url.rsplit('/', 1)[-1]}"),
         line("targets", targets),
         line("table", f"{TABLE} from {DDL.relative_to(ROOT)}, in each target"),
         line("handler output", f"{handler.log_path}"),
@@ -284,10 +283,10 @@ def _replay(step: Step, api: LocalDataApi, aws: FakeAws, handler: Handler) -> Ba
     event = _load_event(step.file)
     records = event.get("Records", [])
     ids = list(dict.fromkeys(record["messageId"] for record in records))
+    # The events hold no redrives (original_message_id): the receive count says it all.
     redelivered = {r["messageId"] for r in records if _receive_count(r) > 1}
     before = {t.name: _row_counts(api, t, ids) for t in TARGETS}
-    ledger = aws.ledger()
-    fault = step.fault(api, app.processor().settings.max_transient_retries) if step.fault else None
+    fault = step.fault(api, app.ingest().settings.max_transient_retries) if step.fault else None
     invocation = handler.invoke(event, ids)
     after = {t.name: _row_counts(api, t, ids) for t in TARGETS}
     return BatchOutcome(
@@ -300,8 +299,8 @@ def _replay(step: Step, api: LocalDataApi, aws: FakeAws, handler: Handler) -> Ba
         in_every_target=set.intersection(*(set(after[n]) for n in TARGET_NAMES)),
         dead_letters=aws.drain_dead_letters(),
         expected_dead_letters=_expected_dead_letters(step.file),
-        ledger_before={mid: ledger[mid] for mid in sorted(redelivered) if mid in ledger},
-        ledger_added=_new_entries(ledger, aws.ledger()),
+        redelivered=len(redelivered),
+        held_before={n: len(redelivered & set(before[n])) for n in TARGET_NAMES},
         fault=fault,
         notes=step.notes,
     )
@@ -312,19 +311,6 @@ def _receive_count(record: dict[str, Any]) -> int:
         return int(record.get("attributes", {}).get("ApproximateReceiveCount", "1"))
     except ValueError:
         return 1
-
-
-def _new_entries(before: dict[str, set[str]], after: dict[str, set[str]]) -> dict[str, int]:
-    """Ledger entries added, per target."""
-    added: dict[str, int] = {}
-    for message_id, targets in after.items():
-        for target in targets - before.get(message_id, set()):
-            added[target] = added.get(target, 0) + 1
-    return added
-
-
-def _entries(ledger: dict[str, set[str]]) -> int:
-    return sum(len(targets) for targets in ledger.values())
 
 
 def _row_counts(
@@ -342,7 +328,7 @@ def _row_counts(
     return {str(message_id): int(count) for message_id, count in rows}
 
 
-def _final_state(api: LocalDataApi, aws: FakeAws, batches: list[BatchOutcome]) -> FinalState:
+def _final_state(api: LocalDataApi, batches: list[BatchOutcome]) -> FinalState:
     seen = list(dict.fromkeys(mid for batch in batches for mid in batch.received))
     expected = json.loads(EXPECTED.read_text(encoding="utf-8"))
     return FinalState(
@@ -356,7 +342,10 @@ def _final_state(api: LocalDataApi, aws: FakeAws, batches: list[BatchOutcome]) -
         },
         deliveries=sum(len(batch.received) for batch in batches),
         batches=len(batches),
-        ledger_entries=_entries(aws.ledger()),
+        already_present={
+            t: sum((batch.already_present() or {}).get(t, 0) for batch in batches)
+            for t in TARGET_NAMES
+        },
         dead_letters_by_file={
             batch.file: len(batch.dead_letters) for batch in batches if batch.dead_letters
         },

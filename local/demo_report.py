@@ -25,8 +25,8 @@ class BatchOutcome:
     in_every_target: set[str]  # of these ids, the ones every target's table holds now
     dead_letters: list[DeadLetterSeen]
     expected_dead_letters: dict[str, str]  # message id -> reason, from expected-outcomes.json
-    ledger_before: dict[str, set[str]]  # redelivered ids -> targets the ledger said held them
-    ledger_added: dict[str, int]  # target -> (message, target) entries the batch added
+    redelivered: int  # records SQS had delivered before: the handler asks each target about them
+    held_before: dict[str, int]  # per target: redelivered ids its table held before the batch
     fault: str | None = None  # what was injected; may span lines
     notes: tuple[str, ...] = ()  # what the batch shows
 
@@ -54,6 +54,13 @@ class BatchOutcome:
         rows: dict[str, int] = self.invocation.summary.get("rows_written", {})
         return {target: int(rows.get(target, 0)) for target in self.targets}
 
+    def already_present(self) -> dict[str, int] | None:
+        """Per target: redelivered records the handler found already there, so did not write."""
+        if self.invocation.summary is None:
+            return None
+        present: dict[str, int] = self.invocation.summary.get("rows_already_present", {})
+        return {target: int(present.get(target, 0)) for target in self.targets}
+
     def problems(self) -> list[str]:
         found: list[str] = []
         if not self.accounted():
@@ -68,6 +75,12 @@ class BatchOutcome:
             found.append(
                 f"{self.file}: handler reported rows {handler_rows}, "
                 f"PostgreSQL gained {self.rows_added}"
+            )
+        already_present = self.already_present()
+        if already_present is not None and already_present != self.held_before:
+            found.append(
+                f"{self.file}: handler found {already_present} already present, "
+                f"PostgreSQL held {self.held_before} before the batch"
             )
         if not self.dead_letters_as_expected():
             found.append(
@@ -114,27 +127,31 @@ def render_batch(outcome: BatchOutcome, index: int, total: int) -> list[str]:
     lines.append(
         line("records in", f"{len(outcome.received)}  ({outcome.invocation.seconds:.2f} s)")
     )
-    lines.extend(_ledger_before_lines(outcome))
+    lines.extend(_already_present_lines(outcome))
     lines.extend(_rows_lines(outcome))
     lines.extend(_dead_letter_lines(outcome))
     lines.extend(_retry_lines(outcome))
-    if outcome.ledger_added:
-        added = ", ".join(
-            f"{count} held by {t}" for t, count in sorted(outcome.ledger_added.items())
-        )
-        lines.append(line("ledger", f"+{added} (split outcomes: the records come back)"))
     verdict = "OK" if outcome.accounted() else "DOES NOT ADD UP"
     lines.append(line("accounted for", f"{outcome.accounting_text()}  {verdict}"))
     return lines
 
 
-def _ledger_before_lines(outcome: BatchOutcome) -> list[str]:
-    if not outcome.ledger_before:
+def _already_present_lines(outcome: BatchOutcome) -> list[str]:
+    """Only for batches with redelivered records: first deliveries are not looked up."""
+    present = outcome.already_present()
+    if not outcome.redelivered and not any((present or {}).values()):
         return []
-    holders = Counter(t for targets in outcome.ledger_before.values() for t in targets)
-    held = ", ".join(f"{count} held by {target}" for target, count in sorted(holders.items()))
-    text = f"{held} (of {len(outcome.received)}): not written there again"
-    return [line("ledger said", text)]
+    if present is None:
+        return [line("already present", "no summary logged")]
+    match = "matches" if present == outcome.held_before else "DIFFERS"
+    counts = ", ".join(f"{count} in {target}" for target, count in present.items())
+    return labelled(
+        "already present",
+        (
+            f"{counts}  (asked the target; not written again)",
+            f"of {outcome.redelivered} redelivered (PostgreSQL held them before: {match})",
+        ),
+    )
 
 
 def _rows_lines(outcome: BatchOutcome) -> list[str]:
@@ -174,8 +191,11 @@ def _dead_letter_lines(outcome: BatchOutcome) -> list[str]:
             f"{len(outcome.dead_letters)}  (reason, reason_detail from the DLQ: {note})",
         )
     ]
+    every_target = set(outcome.targets)
     for letter in sorted(outcome.dead_letters, key=lambda d: d.reason):
-        targets = f" [failed_targets={letter.failed_targets}]" if letter.failed_targets else ""
+        # Dead letters name the targets they owe; only a subset of them is worth showing.
+        owed = set((letter.failed_targets or "").split(",")) - {""}
+        targets = f" [failed_targets={letter.failed_targets}]" if owed < every_target else ""
         lines.append(
             f"    {letter.message_id[:8]}  {letter.reason:<24}{_shorten(letter.detail)}{targets}"
         )
@@ -215,7 +235,7 @@ class FinalState:
     expected_dead_letters: set[str]
     deliveries: int
     batches: int
-    ledger_entries: int
+    already_present: dict[str, int]  # per target, over all batches: found there, not rewritten
     dead_letters_by_file: dict[str, int] = field(default_factory=dict)
 
     def in_every_target(self) -> set[str]:
@@ -280,7 +300,8 @@ def render_final(final: FinalState) -> list[str]:
     lines.append(
         line("dead-letter queue", f"{len(final.dead_lettered)} messages ({by_file or '-'})")
     )
-    lines.append(line("ledger", f"{final.ledger_entries} (message, target) entries in DynamoDB"))
+    present = ", ".join(f"{final.already_present.get(t, 0)} in {t}" for t in final.targets)
+    lines.append(line("already present", f"{present}  (found on redelivery: not written twice)"))
     expected_ok = all(sum(final.rows[t].values()) == final.expected_rows() for t in final.targets)
     verdict = "OK" if expected_ok else "MISMATCH"
     lines.append(

@@ -1,4 +1,4 @@
-"""The demo's stand-ins for Lambda and AWS: moto for SQS and DynamoDB, a context, the handler."""
+"""The demo's stand-ins for Lambda and AWS: moto for SQS, a context, the handler."""
 
 from __future__ import annotations
 
@@ -20,11 +20,8 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import app
-from ingest.batch import BatchRetryRequested
-from local.aws_doubles import create_ledger_table
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_sqs import SQSClient
 
 REGION = "us-east-1"
@@ -81,7 +78,6 @@ def sdk_environment(data_api_url: str, moto_url: str) -> dict[str, str | None]:
         "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": None,
         "AWS_ENDPOINT_URL_REDSHIFT_DATA": data_api_url,
         "AWS_ENDPOINT_URL_SQS": moto_url,
-        "AWS_ENDPOINT_URL_DYNAMODB": moto_url,
     }
 
 
@@ -96,23 +92,20 @@ class DeadLetterSeen:
 
 
 class FakeAws:
-    """The dead-letter queue and the ledger table in moto, and ways to look inside them."""
+    """The dead-letter queue in moto, and a way to look inside it."""
 
-    def __init__(self, sqs: SQSClient, dynamodb: DynamoDBClient, suffix: str) -> None:
+    def __init__(self, sqs: SQSClient, suffix: str) -> None:
         self._sqs = sqs
-        self._dynamodb = dynamodb
         self.dlq_url = sqs.create_queue(QueueName=f"ingest-dlq-{suffix}")["QueueUrl"]
-        self.ledger_table = f"ingest-ledger-{suffix}"
-        create_ledger_table(dynamodb, self.ledger_table)
 
     @classmethod
     def create(cls) -> FakeAws:
-        """Clients from the environment (AWS_ENDPOINT_URL_SQS/_DYNAMODB), like the handler's."""
+        """A client from the environment (AWS_ENDPOINT_URL_SQS), like the handler's."""
         # A fresh suffix: moto's state is per process, and a test may run the demo twice.
-        return cls(boto3.client("sqs"), boto3.client("dynamodb"), uuid.uuid4().hex[:8])
+        return cls(boto3.client("sqs"), uuid.uuid4().hex[:8])
 
     def handler_environment(self) -> dict[str, str | None]:
-        return {"DEAD_LETTER_QUEUE_URL": self.dlq_url, "LEDGER_TABLE": self.ledger_table}
+        return {"DEAD_LETTER_QUEUE_URL": self.dlq_url}
 
     def drain_dead_letters(self) -> list[DeadLetterSeen]:
         """Receive and delete everything in the queue, so the next batch starts from empty."""
@@ -128,14 +121,6 @@ class FakeAws:
                 self._sqs.delete_message(
                     QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"]
                 )
-
-    def ledger(self) -> dict[str, set[str]]:
-        """message id -> the targets the ledger says hold it."""
-        held: dict[str, set[str]] = {}
-        for page in self._dynamodb.get_paginator("scan").paginate(TableName=self.ledger_table):
-            for item in page.get("Items", []):
-                held.setdefault(item["message_id"]["S"], set()).add(item["target"]["S"])
-        return held
 
 
 def _dead_letter(message: Mapping[str, Any]) -> DeadLetterSeen:
@@ -156,7 +141,7 @@ class Invocation:
     """What one handler call answered, and what it logged about itself."""
 
     retry_ids: list[str]
-    raised: str | None  # BatchRetryRequested: the whole batch goes back
+    raised: str | None  # app.BatchNotProcessed: the whole batch goes back
     summary: dict[str, Any] | None  # the "batch processed" log line
     failures: list[dict[str, Any]]  # the "record not written" log lines
     seconds: float
@@ -182,8 +167,8 @@ class Handler:
             try:
                 response = app.lambda_handler(dict(event), cast(LambdaContext, LambdaContextStub()))
                 retry_ids = [item["itemIdentifier"] for item in response["batchItemFailures"]]
-            except BatchRetryRequested:
-                raised = "BatchRetryRequested: nothing written or dead-lettered"
+            except app.BatchNotProcessed:
+                raised = "BatchNotProcessed: nothing written, found written or dead-lettered"
                 retry_ids = list(message_ids)
             seconds = time.perf_counter() - started
         lines = _json_lines(self.log_path, offset)
@@ -262,10 +247,10 @@ def _json_lines(path: Path, offset: int) -> list[dict[str, Any]]:
 
 @contextlib.contextmanager
 def cold_start() -> Iterator[None]:
-    """The handler builds its processor once per process; the demo's settings need a new one,
+    """The handler builds its ingest once per process; the demo's settings need a new one,
     and whatever runs after the demo (a test session) must not inherit it."""
-    app.processor.cache_clear()
+    app.ingest.cache_clear()
     try:
         yield
     finally:
-        app.processor.cache_clear()
+        app.ingest.cache_clear()

@@ -67,7 +67,8 @@ def test_every_batch_adds_up_and_lands_where_expected(data_api: LocalDataApi) ->
     clean = batches["sqs-clean-batch.json"]
     assert clean.rows_added == {"primary": 10, "secondary": 0}
     assert clean.retried == set(clean.received)
-    assert clean.ledger_added == {"primary": 10}
+    assert clean.redelivered == 0
+    assert clean.already_present() == {"primary": 0, "secondary": 0}
 
     mixed = batches["sqs-mixed-batch.json"]
     assert {d.message_id: d.reason for d in mixed.dead_letters} == POISON
@@ -77,10 +78,12 @@ def test_every_batch_adds_up_and_lands_where_expected(data_api: LocalDataApi) ->
 
     assert batches["sqs-large-batch.json"].rows_added == {"primary": 500, "secondary": 500}
 
-    # Redelivery: the ledger keeps the primary from taking the same records twice.
+    # Redelivery: asked, the primary says it holds them all, so it does not take them twice.
     redelivered = batches["sqs-redelivered-batch.json"]
     assert redelivered.received == clean.received
-    assert redelivered.ledger_before == {mid: {"primary"} for mid in clean.received}
+    assert redelivered.redelivered == 10
+    assert redelivered.held_before == {"primary": 10, "secondary": 0}
+    assert redelivered.already_present() == redelivered.held_before
     assert redelivered.rows_added == {"primary": 0, "secondary": 10}
     assert redelivered.written_everywhere == set(clean.received)
 
@@ -92,6 +95,7 @@ def test_every_batch_adds_up_and_lands_where_expected(data_api: LocalDataApi) ->
         assert final.duplicates(target) == {}
     assert final.dead_lettered == set(POISON)
     assert final.awaiting_retry == set()
+    assert final.already_present == {"primary": 10, "secondary": 0}
 
 
 def test_leaves_the_environment_and_the_handler_as_it_found_them(
@@ -101,7 +105,7 @@ def test_leaves_the_environment_and_the_handler_as_it_found_them(
     demo.run("fast", data_api=data_api, out=io.StringIO())
     after = {name: os.environ.get(name) for name in before}
     assert after == before
-    assert app.processor.cache_info().currsize == 0
+    assert app.ingest.cache_info().currsize == 0
 
 
 def test_exits_non_zero_when_outcomes_differ_from_the_expected(
@@ -134,11 +138,40 @@ def test_a_record_in_no_outcome_breaks_the_accounting() -> None:
         in_every_target={"a"},
         dead_letters=[DeadLetterSeen("b", "invalid_json", "", None)],
         expected_dead_letters={"b": "invalid_json"},
-        ledger_before={},
-        ledger_added={},
+        redelivered=0,
+        held_before={"t": 0},
     )
     assert not outcome.accounted()
     assert any("do not add up" in problem for problem in outcome.problems())
+
+
+def test_already_present_counts_are_checked_against_what_the_target_held() -> None:
+    """The handler's rows_already_present must be what PostgreSQL held before the batch: a
+    redelivered record the handler did not find would be written twice."""
+    invocation = Invocation(
+        retry_ids=[],
+        raised=None,
+        summary={"rows_written": {"t": 1}, "rows_already_present": {"t": 0}},
+        failures=[],
+        seconds=0,
+    )
+    outcome = BatchOutcome(
+        file="x.json",
+        title="",
+        targets=("t",),
+        received=["a"],
+        invocation=invocation,
+        rows_added={"t": 1},
+        in_every_target={"a"},
+        dead_letters=[],
+        expected_dead_letters={},
+        redelivered=1,
+        held_before={"t": 1},
+    )
+    assert outcome.accounted()
+    assert outcome.problems() == [
+        "x.json: handler found {'t': 0} already present, PostgreSQL held {'t': 1} before the batch"
+    ]
 
 
 def test_ctrl_c_mid_run_stops_everything_and_removes_temp_files(shared_tmp: Path) -> None:
