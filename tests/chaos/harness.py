@@ -198,7 +198,7 @@ class ChaosRun:
         return sent
 
     def _receive(self) -> list[dict[str, Any]]:
-        messages: list[dict[str, Any]] = self._sqs.receive_message(
+        messages: list[dict[str, Any]] = self._sqs.receive_message(  # type: ignore[assignment]
             QueueUrl=self._queue,
             MaxNumberOfMessages=self._batch_size,
             AttributeNames=["All"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from ingest.config import Target
@@ -10,7 +11,7 @@ from ingest.deadline import Deadlines
 from ingest.records import Row
 from ingest.redshift import DataApi, DataApiError, StatementStatus
 from ingest.schema import INSERT_COLUMNS, MESSAGE_ID_COLUMN, SORT_KEY, quote_identifier
-from ingest.statement_runner import Ran, StatementRunner
+from ingest.statement_runner import GaveUp, Ran, StatementRunner, StatementStats
 
 # Ids per SELECT: 500 ids of ~36 bytes keep the statement near 25 KB, far below 100 KB.
 IDS_PER_QUERY = 500
@@ -23,9 +24,18 @@ _SORT_KEY_INDEX = next(i for i, c in enumerate(INSERT_COLUMNS) if c.name == SORT
 class PresenceUnknown(Exception):
     """The target could not say which records it holds; writing them now could duplicate."""
 
-    def __init__(self, reason: str, unconfirmed: Sequence[str] = ()) -> None:
+    def __init__(
+        self, reason: str, unconfirmed: Sequence[str] = (), stats: StatementStats | None = None
+    ) -> None:
         super().__init__(reason)
         self.unconfirmed = tuple(unconfirmed)
+        self.stats = stats or StatementStats()
+
+
+@dataclass(frozen=True)
+class Presence:
+    held: frozenset[str]  # record ids the target holds
+    stats: StatementStats  # what asking cost (the SELECTs count against the quota too)
 
 
 def presence_query(
@@ -72,7 +82,7 @@ class TargetPresence:
         self._runner = runner
         self._table = table
 
-    def held(self, target: Target, rows: Sequence[Row], deadlines: Deadlines) -> frozenset[str]:
+    def held(self, target: Target, rows: Sequence[Row], deadlines: Deadlines) -> Presence:
         """The record ids among `rows` that `target` already holds.
 
         First its own orphans are cancelled: a statement of an invocation that was killed may
@@ -85,26 +95,41 @@ class TargetPresence:
         if unconfirmed:
             raise PresenceUnknown("an earlier statement may still be running", unconfirmed)
         held: set[str] = set()
+        stats = StatementStats()
         by_id = {row.record_id: row for row in rows}
         record_ids = list(by_id)
         for start in range(0, len(record_ids), IDS_PER_QUERY):
             chunk = record_ids[start : start + IDS_PER_QUERY]
-            held.update(self._ask(target, chunk, [by_id[i] for i in chunk], deadlines))
-        return frozenset(held)
+            found, stats = self._ask(target, chunk, [by_id[i] for i in chunk], deadlines, stats)
+            held.update(found)
+        return Presence(frozenset(held), stats)
 
     def _ask(
-        self, target: Target, record_ids: list[str], rows: list[Row], deadlines: Deadlines
-    ) -> set[str]:
+        self,
+        target: Target,
+        record_ids: list[str],
+        rows: list[Row],
+        deadlines: Deadlines,
+        stats: StatementStats,
+    ) -> tuple[set[str], StatementStats]:
         sql, parameters = presence_query(self._table, record_ids, rows)
         run = self._runner.run(target, sql, parameters, deadlines)
+        stats = stats + run.stats
         result = run.result
         if not isinstance(result, Ran) or result.outcome.status is not StatementStatus.FINISHED:
             detail = getattr(result, "reason", None) or getattr(result, "message", None)
             if isinstance(result, Ran):
                 detail = f"{result.outcome.status.value}: {result.outcome.error}"
-            raise PresenceUnknown(f"cannot ask which records the target holds: {detail}")
+            unconfirmed = [result.unconfirmed_name] if isinstance(result, GaveUp) else []
+            raise PresenceUnknown(
+                f"cannot ask which records the target holds: {detail}",
+                [name for name in unconfirmed if name],
+                stats,
+            )
         try:
             found = self._api.result_rows(result.outcome.statement_id, deadlines)
         except DataApiError as exc:
-            raise PresenceUnknown(f"cannot read which records the target holds: {exc}") from exc
-        return {str(row[0]) for row in found if row and row[0] is not None}
+            raise PresenceUnknown(
+                f"cannot read which records the target holds: {exc}", (), stats
+            ) from exc
+        return {str(row[0]) for row in found if row and row[0] is not None}, stats

@@ -376,7 +376,7 @@ def _timestamp(column: Column, raw: Any) -> str | None:
     if parsed is None:
         raise _Invalid(
             Reason.INVALID_TIMESTAMP,
-            f"{column.name} is not 'YYYY-MM-DD HH:MM:SS[.fff]' or ISO-8601",
+            f"{column.name} is not YYYY-MM-DD HH:MM:SS[.fff] or ISO-8601",
         )
     if parsed.tzinfo is not None and column.local_time:
         parsed = parsed.replace(tzinfo=None)  # a local time: its wall clock is the value

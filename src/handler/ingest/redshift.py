@@ -101,7 +101,9 @@ _INTERNAL_ERRORS = re.compile(
 )
 _TRANSIENT_ERRORS = re.compile(
     r"serializable isolation|\b1023\b|conflict with concurrent|deadlock|terminat|connection|"
-    r"timeout|timed out|out of memory|disk full|temporarily|try again|canceled on user",
+    r"timeout|timed out|out of memory|disk full|temporarily|try again|canceled on user|"
+    # ExecuteStatementException's own message (the Data API's service model describes it so)
+    r"environmental error",
     re.IGNORECASE,
 )
 # A value the table cannot take, in the words Redshift (and PostgreSQL) open such errors with.
@@ -115,7 +117,7 @@ _DATA_ERRORS = re.compile(
     r"overflow|invalid json|json parsing error|invalid byte sequence|invalid digit|"
     r"date/time field value out of range|timestamp out of range|"
     r"(integer|smallint|bigint|value) out of range|"
-    r"null value in column .* violates not-null constraint|"
+    r"null value in column .* violates not-null constraint|cannot insert a null value|"
     r"character with byte sequence|string length exceeds|invalid (timestamp|value)"
     r")",
     re.IGNORECASE,

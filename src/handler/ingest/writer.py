@@ -93,12 +93,16 @@ class TargetWriter:
         maybe_written = [r for r in rows if r.may_be_written]
         if maybe_written:
             try:
-                held_ids = self._presence.held(target, maybe_written, deadlines)
+                presence = self._presence.held(target, maybe_written, deadlines)
             except PresenceUnknown as unknown:
                 # Without the target's answer a redelivered row could land twice: send none.
                 progress.give_back(maybe_written, str(unknown), None)
                 progress.unconfirmed.extend(unknown.unconfirmed)
-                held_ids = frozenset()
+                progress.stats = progress.stats + unknown.stats
+                held_ids: frozenset[str] = frozenset()
+            else:
+                progress.stats = progress.stats + presence.stats
+                held_ids = presence.held
             held = frozenset(r.message_id for r in maybe_written if r.record_id in held_ids)
         todo = [
             r for r in rows if r.message_id not in held and r.message_id not in progress.returned
