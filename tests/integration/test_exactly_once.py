@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+import app
 from local.stack import LocalDataApi
 from tests.integration.conftest import ADDRESS, PRIMARY, Stack, configure
 from tests.support import payload, sqs_event
@@ -111,3 +112,71 @@ def test_split_outcome_then_redelivery_then_redrive_leaves_each_row_once(
     # Then each record is in each target exactly once, under its original id
     for target in ADDRESS:
         assert stack.counts(target) == {"split-00000": 1, "split-00001": 1}
+
+
+def test_lost_reply_then_throttled_retries_is_found_by_name_and_never_rewritten(
+    stack: Stack, data_api: LocalDataApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(monkeypatch, [PRIMARY], MAX_TRANSIENT_RETRIES="2")
+    # Given a submit that commits but whose reply is lost, and retries that are all throttled
+    data_api.lose_reply_next("primary-cluster", 1)
+    data_api.set_throttle({"ExecuteStatement": 0.01})  # the first submit passes, then 100 s of no
+    event = sqs_event([payload(customer_user_id=f"u{i}") for i in range(4)])
+    ids = [r["messageId"] for r in event["Records"]]
+    # When the batch runs, the statement is found by its name and its rows count as written
+    assert stack.invoke(event) == []
+    assert stack.counts("primary") == dict.fromkeys(ids, 1)
+    assert data_api.api_calls()["ExecuteStatement"] == 3  # the retries were refused
+    # And a redelivery (SQS at least once) writes nothing again
+    data_api.set_throttle({})
+    assert stack.invoke(redeliver(event)) == []
+    assert stack.counts("primary") == dict.fromkeys(ids, 1)
+
+
+def test_reply_held_past_the_read_timeout_is_never_written_twice(
+    stack: Stack, data_api: LocalDataApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(monkeypatch, [PRIMARY], STATEMENT_WAIT_SECONDS="1")
+    # Given the service takes the submit at once but answers only after the client gave up
+    data_api.delay_reply_next("ExecuteStatement", 8.0, 1, "primary-cluster")
+    event = sqs_event([payload(customer_user_id=f"u{i}") for i in range(3)])
+    ids = [r["messageId"] for r in event["Records"]]
+    retried = stack.invoke(event, remaining_ms=40_000)
+    # Then each row is there once, whatever this invocation concluded, and once after redelivery
+    assert stack.counts("primary") == dict.fromkeys(ids, 1)
+    if retried:
+        assert stack.invoke(redeliver(event)) == []
+    assert stack.counts("primary") == dict.fromkeys(ids, 1)
+
+
+def test_refused_cancels_are_retried_until_no_statement_of_the_invocation_runs(
+    stack: Stack, data_api: LocalDataApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(monkeypatch, [PRIMARY])
+    data_api.hang_next("primary-cluster", 1)
+    data_api.fail_cancel_next("primary-cluster", 3, "ThrottlingException")
+    event = sqs_event([payload()])
+    with pytest.raises(app.BatchNotProcessed):
+        stack.invoke(event, remaining_ms=25_000)
+    stats = data_api.stats("primary-cluster")
+    assert (stats.aborted, stats.active) == (1, 0)
+    assert data_api.api_calls()["CancelStatement"] == 4
+
+
+@pytest.mark.parametrize("outcome", ["ABORTED", "FINISHED"])
+def test_slow_cancel_settles_to_what_the_statement_really_did(
+    stack: Stack, data_api: LocalDataApi, monkeypatch: pytest.MonkeyPatch, outcome: str
+) -> None:
+    configure(monkeypatch, [PRIMARY])
+    data_api.hang_next("primary-cluster", 1)
+    data_api.slow_cancel_next("primary-cluster", 1, 1.5, outcome)
+    event = sqs_event([payload()])
+    ids = [r["messageId"] for r in event["Records"]]
+    if outcome == "FINISHED":
+        assert stack.invoke(event, remaining_ms=25_000) == []  # it committed: written
+    else:
+        with pytest.raises(app.BatchNotProcessed):
+            stack.invoke(event, remaining_ms=25_000)
+    assert data_api.stats("primary-cluster").active == 0
+    stack.invoke(redeliver(event)) if outcome == "ABORTED" else None
+    assert stack.counts("primary") == dict.fromkeys(ids, 1)
