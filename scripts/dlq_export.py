@@ -1,4 +1,4 @@
-"""Export a dead-letter queue to a JSON-lines file without losing or doubling a message, and archive it with a message move task.
+"""Export a dead-letter queue to a file without losing or doubling a message; archive it by a move.
 
 Operators run it (docs/runbook.md); it is not part of the function. Usage::
 
@@ -164,7 +164,9 @@ def _on_disk(out: IO[str]) -> None:
     os.fsync(descriptor)
 
 
-def _batches(items: Sequence[tuple[str, str]], size: int = 10) -> Iterator[Sequence[tuple[str, str]]]:
+def _batches(
+    items: Sequence[tuple[str, str]], size: int = 10
+) -> Iterator[Sequence[tuple[str, str]]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 

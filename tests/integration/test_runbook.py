@@ -91,7 +91,7 @@ class _HoldExpiresOnce:
             self._first = []
         reply = self._sqs.receive_message(**request)
         if self._first is None:
-            self._first = list(reply.get("Messages", []))
+            self._first = [dict(message) for message in reply.get("Messages", [])]
         return reply
 
 
@@ -298,7 +298,10 @@ def test_duplicate_removal_is_a_no_op_without_duplicates(data_api: LocalDataApi)
         conn.commit()
     client = data_api.client()
     submitted = client.batch_execute_statement(
-        ClusterIdentifier="primary", Database="dev", DbUser="awsuser", Sqls=_statements(DEDUPLICATE_SQL)
+        ClusterIdentifier="primary",
+        Database="dev",
+        DbUser="awsuser",
+        Sqls=_statements(DEDUPLICATE_SQL),
     )
     assert _wait(client, submitted["Id"])["Status"] == "FINISHED"
     with data_api.connect("primary", "dev") as conn:

@@ -87,7 +87,6 @@ def test_function_timeout_stays_within_lambda_and_batch_windows_allow_large_batc
 
 def test_dead_letter_queue_catches_what_the_queue_gives_up_on() -> None:
     queue = RESOURCES["Queue"]["Properties"]
-    dlq = RESOURCES["DeadLetterQueue"]["Properties"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
         "Fn::GetAtt": ["DeadLetterQueue", "Arn"]
     }
@@ -117,7 +116,11 @@ def test_queues_are_encrypted_retained_and_refuse_plain_http() -> None:
         assert RESOURCES[name]["DeletionPolicy"] == "Retain"
         assert RESOURCES[name]["UpdateReplacePolicy"] == "Retain"
     policy = RESOURCES["QueuePolicy"]["Properties"]
-    assert policy["Queues"] == [{"Ref": "Queue"}, {"Ref": "DeadLetterQueue"}, {"Ref": "ArchiveQueue"}]
+    assert policy["Queues"] == [
+        {"Ref": "Queue"},
+        {"Ref": "DeadLetterQueue"},
+        {"Ref": "ArchiveQueue"},
+    ]
     (deny,) = policy["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -259,7 +262,6 @@ class Scenario:
     targets: list[dict[str, str]]
     execute_on: set[str]
     credentials: set[tuple[str, str]]  # (action, resource)
-
 
 
 SCENARIOS = {
@@ -521,7 +523,10 @@ def test_rules_refuse_incomplete_or_ambiguous_targets(
         ("PrimaryWorkgroupId", "events-wg"),  # a name where IAM needs the ID
         ("PrimarySecretArn", "arn:aws:secretsmanager:us-east-1:123456789012:secret:*"),
         # No 6-character suffix: IAM would match the policy against the full ARN and deny.
-        ("PrimarySecretArn", "arn:aws:secretsmanager:us-east-1:123456789012:secret:redshift/ingest"),
+        (
+            "PrimarySecretArn",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:redshift/ingest",
+        ),
         ("PrimarySecretArn", "arn:aws-foo:secretsmanager:us-east-1:123456789012:secret:a-AbC123"),
         ("PrimarySecretArn", "arn:aws:secretsmanager:*:123456789012:secret:a-AbC123"),
         ("MaximumConcurrency", "7"),  # off the ladder the quota Rules compare against
@@ -535,8 +540,6 @@ def test_rules_refuse_incomplete_or_ambiguous_targets(
 def test_parameters_refuse_values_that_would_break_json_or_widen_iam(name: str, value: str) -> None:
     with pytest.raises(ParameterError):
         Evaluator(TEMPLATE, {**PRIMARY_CLUSTER, name: value})
-
-
 
 
 # ---------------------------------------------------------------------------- dashboard
@@ -650,7 +653,10 @@ def test_dashboard_shows_statement_duration_percentiles_and_dead_letters_per_rea
     duration_stats = {s.stat for s in shown if s.metric == "StatementDuration"}
     assert {"p50", "p99"} <= duration_stats
     (per_reason,) = [s for s in shown if s.metric == "RecordsDeadLettered"]
-    assert per_reason.dimensions == ("Reason", "service")  # SEARCH: new reasons appear by themselves
+    assert per_reason.dimensions == (
+        "Reason",
+        "service",
+    )  # SEARCH: new reasons appear by themselves
 
 
 def test_dashboard_shows_the_queues_and_the_function() -> None:
@@ -683,7 +689,9 @@ def test_no_widget_mixes_an_alarm_annotation_with_a_metrics_array() -> None:
 
 def _horizontal(title_start: str) -> dict[str, float]:
     (widget,) = [
-        w for w in _dashboard()["widgets"] if w["properties"].get("title", "").startswith(title_start)
+        w
+        for w in _dashboard()["widgets"]
+        if w["properties"].get("title", "").startswith(title_start)
     ]
     return {a["label"]: a["value"] for a in widget["properties"]["annotations"]["horizontal"]}
 
@@ -742,9 +750,7 @@ def test_alarms_reach_an_existing_topic_when_no_email_is_given() -> None:
 
 @pytest.mark.parametrize("timeout", _allowed("FunctionTimeoutSeconds"))
 @pytest.mark.parametrize("window", _allowed("BatchingWindowSeconds"))
-def test_queue_age_alarm_is_above_any_single_retry(
-    timeout: int, window: int
-) -> None:
+def test_queue_age_alarm_is_above_any_single_retry(timeout: int, window: int) -> None:
     parameters = {
         **STACK,
         "FunctionTimeoutSeconds": str(timeout),
@@ -801,7 +807,9 @@ def test_dead_letter_arrivals_alarm_counts_new_messages_and_does_not_latch() -> 
     (returned,) = [q for q in queries.values() if q["ReturnData"]]
     # Growth of visible + in flight (SQS's own moves) or sends (the function's): an arrival.
     # A depth alarm (>= 1 visible) would stay in ALARM and never page for a second outage.
-    assert returned["Expression"] == "MAX([FILL(sent, 0), DIFF(FILL(visible, 0) + FILL(hidden, 0))])"
+    assert (
+        returned["Expression"] == "MAX([FILL(sent, 0), DIFF(FILL(visible, 0) + FILL(hidden, 0))])"
+    )
     assert alarm["Threshold"] == 1
     assert alarm["TreatMissingData"] == "notBreaching"
 
@@ -824,7 +832,8 @@ def test_silent_queue_alarm_is_optional_and_treats_no_data_as_silence() -> None:
         assert alarm["MetricName"] == "NumberOfMessagesSent"
         assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": "<Queue.QueueName>"}]
         assert int(alarm["Period"]) == seconds
-        assert int(alarm["Period"]) % 60 == 0 and int(alarm["Period"]) <= 86_400
+        assert int(alarm["Period"]) % 60 == 0
+        assert int(alarm["Period"]) <= 86_400
         assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "LessThanThreshold")
         assert alarm["TreatMissingData"] == "breaching"
 
@@ -881,7 +890,8 @@ def test_alarm_topic_uses_a_key_whose_policy_lets_cloudwatch_publish() -> None:
     stack = Evaluator(TEMPLATE, STACK)
     topic = stack.resource("AlarmTopic")
     key = stack.resource("AlarmTopicKey")
-    assert topic is not None and key is not None
+    assert topic is not None
+    assert key is not None
     # Not alias/aws/sns: the AWS-managed key's policy cannot grant CloudWatch its use.
     assert topic["Properties"]["KmsMasterKeyId"] == "<AlarmTopicKey>"
     assert topic["Properties"]["Subscription"] == [
@@ -951,7 +961,9 @@ def test_log_group_is_kept_when_asked(retain: str, policy: str) -> None:
     # A generated name: a retained group never blocks re-creating a stack of the same name.
     assert "LogGroupName" not in group["Properties"]
     config = tomllib.loads((REPO / "samconfig.toml").read_text(encoding="utf-8"))
-    assert "RetainLogsOnDelete=true" in config["prod"]["global"]["parameters"]["parameter_overrides"]
+    assert (
+        "RetainLogsOnDelete=true" in config["prod"]["global"]["parameters"]["parameter_overrides"]
+    )
 
 
 def test_nothing_of_the_ledger_is_left() -> None:
