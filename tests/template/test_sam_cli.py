@@ -152,7 +152,9 @@ def test_sam_transform_yields_the_event_source_and_no_extra_permissions() -> Non
     roles = [name for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"]
     assert roles == ["FunctionRole"]
     function = resources["IngestFunction"]["Properties"]
-    assert function["ReservedConcurrentExecutions"] == {"Ref": "MaximumConcurrency"}
+    # MaximumConcurrency is the cap; no reserved concurrency (docs/capacity.md).
+    assert "ReservedConcurrentExecutions" not in function
+    assert function["TracingConfig"] == {"Mode": "Active"}
     assert function["Architectures"] == ["arm64"]
 
 
