@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt src/handler/requirements.txt | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lint format test unit integration demo local-api ddl bench bench-quick chaos sam-setup validate events clean
+.PHONY: help setup lint format test unit integration demo local-api ddl bench bench-quick chaos sam-setup checkov-setup validate events clean
 
 help:
 	@echo "make demo        run the function over events/*.json against the local stack (PostgreSQL + local Data API)"
@@ -39,7 +39,7 @@ unit: setup
 integration: setup
 	$(PY) -m pytest tests/integration
 
-test: lint sam-setup
+test: lint sam-setup checkov-setup
 	$(PY) -m pytest
 
 # pytest reads its pythonpath from pyproject.toml; plain `python -m` needs it spelled out.
@@ -76,6 +76,17 @@ $(SAM_STAMP): requirements-sam.txt
 	rm -f $(SAM_VENV)/.installed-* && touch $@
 
 sam-setup: $(SAM_STAMP)
+
+# checkov pins conflict with the SAM CLI's: a venv of its own too (tests/template runs it).
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt 2>/dev/null | cksum | cut -d' ' -f1)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-checkov.txt
+	rm -f $(CHECKOV_VENV)/.installed-* && touch $@
+
+checkov-setup: $(CHECKOV_STAMP)
 
 # sam build needs the function's runtime (python3.13) on PATH; a pyenv install counts even
 # when pyenv has not selected it (its shim then fails).

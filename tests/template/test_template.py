@@ -40,6 +40,11 @@ WORKGROUP_ARN = "arn:aws:redshift-serverless:us-east-1:123456789012:workgroup/{}
 DBUSER_ARN = "arn:aws:redshift:us-east-1:123456789012:dbuser:{}/{}"
 DBNAME_ARN = "arn:aws:redshift:us-east-1:123456789012:dbname:{}/{}"
 
+PRIMARY_CLUSTER = {"PrimaryClusterIdentifier": "analytics", "PrimaryDbUser": "ingest"}
+# Every deployment names an alarm destination (a Rule); the default stack of these tests.
+ALARMS = {"AlarmEmail": "oncall@example.com"}
+STACK = {**PRIMARY_CLUSTER, **ALARMS}
+
 
 def _allowed(name: str) -> list[int]:
     return [int(value) for value in PARAMETERS[name]["AllowedValues"]]
@@ -82,27 +87,40 @@ def test_function_timeout_stays_within_lambda_and_batch_windows_allow_large_batc
 
 def test_dead_letter_queue_catches_what_the_queue_gives_up_on() -> None:
     queue = RESOURCES["Queue"]["Properties"]
-    dlq = RESOURCES["DeadLetterQueue"]["Properties"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {
         "Fn::GetAtt": ["DeadLetterQueue", "Arn"]
     }
     assert queue["RedrivePolicy"]["maxReceiveCount"] == {"Ref": "MaxReceiveCount"}
     assert PARAMETERS["MaxReceiveCount"]["MinValue"] >= 5
     assert PARAMETERS["MaxReceiveCount"]["Default"] >= 5
-    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600
-    # A redriven message keeps its enqueue time: the DLQ must outlive the source's retention.
-    assert queue["MessageRetentionPeriod"] < dlq["MessageRetentionPeriod"]
+    assert _retention("DeadLetterQueue") == 14 * 24 * 3600
+    # A message SQS moves to the DLQ keeps its first enqueue time, and expiry counts from it:
+    # the DLQ must outlive the source's retention.
+    assert _retention("Queue") < _retention("DeadLetterQueue")
+    # The archive keeps what a move task puts there as long as the DLQ would.
+    assert _retention("ArchiveQueue") == _retention("DeadLetterQueue")
     # The function dead-letters poison records itself, to the same queue.
     assert FUNCTION["Environment"]["Variables"]["DEAD_LETTER_QUEUE_URL"] == {
         "Ref": "DeadLetterQueue"
     }
 
 
-def test_queues_are_encrypted_and_refuse_plain_http() -> None:
-    for name in ("Queue", "DeadLetterQueue"):
+def _retention(queue: str) -> int:
+    seconds = Evaluator(TEMPLATE, STACK).value(RESOURCES[queue]["Properties"])
+    return int(seconds["MessageRetentionPeriod"])
+
+
+def test_queues_are_encrypted_retained_and_refuse_plain_http() -> None:
+    for name in ("Queue", "DeadLetterQueue", "ArchiveQueue"):
         assert RESOURCES[name]["Properties"]["SqsManagedSseEnabled"] is True
+        assert RESOURCES[name]["DeletionPolicy"] == "Retain"
+        assert RESOURCES[name]["UpdateReplacePolicy"] == "Retain"
     policy = RESOURCES["QueuePolicy"]["Properties"]
-    assert policy["Queues"] == [{"Ref": "Queue"}, {"Ref": "DeadLetterQueue"}]
+    assert policy["Queues"] == [
+        {"Ref": "Queue"},
+        {"Ref": "DeadLetterQueue"},
+        {"Ref": "ArchiveQueue"},
+    ]
     (deny,) = policy["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
@@ -119,21 +137,94 @@ def test_event_source_reports_partial_failures_and_caps_concurrency() -> None:
     assert EVENT["ScalingConfig"] == {"MaximumConcurrency": {"Ref": "MaximumConcurrency"}}
     batch = PARAMETERS["BatchSize"]
     assert (batch["MinValue"], batch["MaxValue"]) == (1, 10_000)
-    concurrency = PARAMETERS["MaximumConcurrency"]
-    assert concurrency["MinValue"] >= 2  # Lambda's own floor for MaximumConcurrency
-    # One statement in flight per target per invocation: the cap bounds active statements,
-    # which must stay under the Data API's 500 per cluster or workgroup.
-    assert concurrency["MaxValue"] < 500
+    # Lambda's own range for MaximumConcurrency; the quota Rules narrow it further.
+    assert min(_allowed("MaximumConcurrency")) >= 2
+    assert max(_allowed("MaximumConcurrency")) <= max(_allowed("ActiveStatementQuota"))
 
 
-def test_reserved_concurrency_is_at_least_the_event_source_maximum() -> None:
-    reserved = FUNCTION["ReservedConcurrentExecutions"]
-    maximum = EVENT["ScalingConfig"]["MaximumConcurrency"]
-    if isinstance(reserved, int):
-        assert reserved >= PARAMETERS["MaximumConcurrency"]["MaxValue"]
-    else:
-        # The same parameter: equal for every value CloudFormation accepts.
-        assert reserved == maximum
+def test_no_reserved_concurrency_the_event_source_maximum_is_the_cap() -> None:
+    # docs/capacity.md, "Reserved concurrency": equal to MaximumConcurrency it let any manual
+    # invoke throttle the poller; it also held that much of the account's pool while idle.
+    assert "ReservedConcurrentExecutions" not in FUNCTION
+    assert "Reserved concurrency" in (REPO / "docs" / "capacity.md").read_text(encoding="utf-8")
+
+
+# ---------------------------------------------------------------------------- quota bound
+
+
+def _targets_on_one_cluster(parameters: dict[str, str]) -> int:
+    """How many of this stack's targets share the primary's cluster or workgroup."""
+    same = any(
+        parameters.get(f"Secondary{key}", "") != ""
+        and parameters.get(f"Secondary{key}") == parameters.get(f"Primary{key}")
+        for key in ("ClusterIdentifier", "WorkgroupName", "WorkgroupId")
+    )
+    return 2 if same else 1
+
+
+SHARED_CLUSTER = {
+    "PrimaryClusterIdentifier": "analytics",
+    "PrimaryDbUser": "ingest",
+    "SecondaryClusterIdentifier": "analytics",
+    "SecondaryDbUser": "ingest",
+    "SecondaryDatabase": "mirror",
+}
+SHARED_WORKGROUP = {
+    "PrimaryWorkgroupName": "events-wg",
+    "PrimaryWorkgroupId": WORKGROUP_ID,
+    "SecondaryWorkgroupName": "events-wg",
+    "SecondaryWorkgroupId": WORKGROUP_ID,
+    "SecondaryDatabase": "mirror",
+}
+
+
+@pytest.mark.parametrize("quota", _allowed("ActiveStatementQuota"))
+@pytest.mark.parametrize(
+    "targets",
+    [PRIMARY_CLUSTER, SHARED_CLUSTER, SHARED_WORKGROUP],
+    ids=["one target", "two databases on one cluster", "two databases on one workgroup"],
+)
+def test_maximum_concurrency_times_targets_on_a_cluster_stays_within_the_quota(
+    quota: int, targets: dict[str, str]
+) -> None:
+    # Given every MaximumConcurrency CloudFormation accepts, with this quota and these targets
+    per_cluster = _targets_on_one_cluster(targets)
+    for concurrency in _allowed("MaximumConcurrency"):
+        parameters = {
+            **targets,
+            **ALARMS,
+            "ActiveStatementQuota": str(quota),
+            "MaximumConcurrency": str(concurrency),
+        }
+        # When the Rules are evaluated
+        failures = Evaluator(TEMPLATE, parameters).failed_rules()
+        # Then exactly the values whose statements exceed the quota are refused
+        assert (failures == []) is (concurrency * per_cluster <= quota), (concurrency, failures)
+
+
+def test_the_quota_defaults_to_the_figure_the_old_system_hit() -> None:
+    assert PARAMETERS["ActiveStatementQuota"]["Default"] == 500
+    assert 200 in _allowed("ActiveStatementQuota")  # the figure some AWS pages give
+
+
+@pytest.mark.parametrize(
+    "secondary",
+    [
+        {"SecondaryClusterIdentifier": "analytics", "SecondaryDbUser": "ingest"},
+        {"SecondaryClusterIdentifier": "analytics", "SecondarySecretArn": SECRET},
+    ],
+)
+def test_a_secondary_equal_to_the_primary_is_refused(secondary: dict[str, str]) -> None:
+    failures = Evaluator(TEMPLATE, {**PRIMARY_CLUSTER, **ALARMS, **secondary}).failed_rules()
+    assert any("may not be the primary" in failure for failure in failures), failures
+    other_database = {**PRIMARY_CLUSTER, **ALARMS, **secondary, "SecondaryDatabase": "mirror"}
+    assert Evaluator(TEMPLATE, other_database).failed_rules() == []
+
+
+def test_a_workgroup_secondary_equal_to_the_primary_is_refused() -> None:
+    same = {**SHARED_WORKGROUP, **ALARMS, "SecondaryDatabase": "dev"}
+    failures = Evaluator(TEMPLATE, same).failed_rules()
+    assert any("may not be the primary" in failure for failure in failures), failures
 
 
 def test_function_matches_the_handler_package() -> None:
@@ -148,13 +239,13 @@ def test_function_matches_the_handler_package() -> None:
 
 
 def test_function_logs_to_its_own_group_with_retention() -> None:
-    assert FUNCTION["LoggingConfig"] == {"LogGroup": {"Ref": "FunctionLogGroup"}}
+    assert FUNCTION["LoggingConfig"]["LogGroup"] == {"Ref": "FunctionLogGroup"}
     group = RESOURCES["FunctionLogGroup"]["Properties"]
     assert group["RetentionInDays"] == {"Ref": "LogRetentionDays"}
 
 
 def test_powertools_settings_name_the_dashboards_namespace_and_service() -> None:
-    variables = Evaluator(TEMPLATE, PRIMARY_CLUSTER).value(FUNCTION["Environment"]["Variables"])
+    variables = Evaluator(TEMPLATE, STACK).value(FUNCTION["Environment"]["Variables"])
     assert variables["POWERTOOLS_METRICS_NAMESPACE"] == _namespace()
     assert variables["POWERTOOLS_SERVICE_NAME"] == PSEUDO["AWS::StackName"]
     assert variables["POWERTOOLS_LOG_LEVEL"] == "INFO"
@@ -171,10 +262,7 @@ class Scenario:
     targets: list[dict[str, str]]
     execute_on: set[str]
     credentials: set[tuple[str, str]]  # (action, resource)
-    ledger: bool = False
 
-
-PRIMARY_CLUSTER = {"PrimaryClusterIdentifier": "analytics", "PrimaryDbUser": "ingest"}
 
 SCENARIOS = {
     "cluster with db user": Scenario(
@@ -255,7 +343,6 @@ SCENARIOS = {
             ("redshift:GetClusterCredentials", DBNAME_ARN.format("analytics", "dev")),
             ("redshift-serverless:GetCredentials", WORKGROUP_ARN.format(WORKGROUP_ID_2)),
         },
-        ledger=True,
     ),
     "two clusters with secrets": Scenario(
         {
@@ -280,7 +367,6 @@ SCENARIOS = {
         ],
         {CLUSTER_ARN.format("analytics"), CLUSTER_ARN.format("analytics-dr")},
         {("secretsmanager:GetSecretValue", SECRET), ("secretsmanager:GetSecretValue", SECRET_2)},
-        ledger=True,
     ),
 }
 
@@ -300,47 +386,40 @@ def _as_list(value: Any) -> list[Any]:
 @pytest.mark.parametrize("scenario", SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_targets_reach_the_function_in_the_shape_its_config_accepts(scenario: Scenario) -> None:
     # Given a deployment's parameters that the template's Rules accept
-    stack = Evaluator(TEMPLATE, scenario.parameters)
+    stack = Evaluator(TEMPLATE, {**scenario.parameters, **ALARMS})
     assert stack.failed_rules() == []
     # When CloudFormation resolves the function's environment
     variables = stack.value(FUNCTION["Environment"]["Variables"])
     # Then REDSHIFT_TARGETS is exactly the intended targets, and the code's own loader agrees
     assert json.loads(variables["REDSHIFT_TARGETS"]) == scenario.targets
-    assert ("LEDGER_TABLE" in variables) is scenario.ledger
-    settings = load_settings(
-        {
-            **variables,
-            "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
-        }
-    )
+    assert not [name for name in variables if name.startswith("LEDGER")]
+    environment = {
+        **variables,
+        "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/dlq",
+    }
+    settings = load_settings(environment)
     assert [t.name for t in settings.targets] == [t["name"] for t in scenario.targets]
     assert settings.table == "public.appsflyer_events"
-    assert (stack.resource("LedgerTable") is not None) is scenario.ledger
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS.values(), ids=SCENARIOS.keys())
 def test_role_grants_only_scoped_resources(scenario: Scenario) -> None:
-    stack = Evaluator(TEMPLATE, scenario.parameters)
+    stack = Evaluator(TEMPLATE, {**scenario.parameters, **ALARMS})
     role = stack.resource("FunctionRole")
     assert role is not None
     assert "ManagedPolicyArns" not in role["Properties"]
     statements = _statements(role)
     granted: set[tuple[str, str]] = set()
+    wildcard: list[tuple[list[str], Any]] = []
     for statement in statements:
         assert statement["Effect"] == "Allow"
         actions, resources = _as_list(statement["Action"]), _as_list(statement["Resource"])
         assert all("*" not in action for action in actions), actions
         if resources == ["*"]:
-            # Only where IAM has no resource to name: the Data API's statement IDs, limited to
-            # the statements this role submitted.
-            assert sorted(actions) == [
-                "redshift-data:CancelStatement",
-                "redshift-data:DescribeStatement",
-                "redshift-data:GetStatementResult",
-            ]
-            assert statement["Condition"] == {
-                "StringEquals": {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}
-            }
+            # Only where IAM has no resource to name: the Data API's statement IDs (limited to
+            # the statements this role submitted), ListStatements (which lists only the
+            # caller's role's statements) and X-Ray's trace upload.
+            wildcard.append((sorted(actions), statement.get("Condition")))
             continue
         for resource in resources:
             assert "*" not in resource, (actions, resource)
@@ -349,8 +428,22 @@ def test_role_grants_only_scoped_resources(scenario: Scenario) -> None:
     def on(action: str) -> set[str]:
         return {resource for granted_action, resource in granted if granted_action == action}
 
+    assert sorted(wildcard, key=str) == sorted(
+        [
+            (
+                [
+                    "redshift-data:CancelStatement",
+                    "redshift-data:DescribeStatement",
+                    "redshift-data:GetStatementResult",
+                ],
+                {"StringEquals": {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}},
+            ),
+            (["redshift-data:ListStatements"], None),
+            (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], None),
+        ],
+        key=str,
+    )
     assert on("redshift-data:ExecuteStatement") == scenario.execute_on
-    assert on("redshift-data:BatchExecuteStatement") == scenario.execute_on
     credential_actions = {
         "redshift:GetClusterCredentials",
         "secretsmanager:GetSecretValue",
@@ -361,22 +454,11 @@ def test_role_grants_only_scoped_resources(scenario: Scenario) -> None:
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
         assert on(action) == {"<Queue.Arn>"}
     assert on("logs:PutLogEvents") == {"<FunctionLogGroup.Arn>"}
-    ledger_actions = {
-        "dynamodb:GetItem",
-        "dynamodb:BatchGetItem",
-        "dynamodb:PutItem",
-        "dynamodb:BatchWriteItem",
-    }
-    expected_ledger = (
-        {(a, "<LedgerTable.Arn>") for a in ledger_actions} if scenario.ledger else set()
-    )
-    assert {g for g in granted if g[0].startswith("dynamodb:")} == expected_ledger
+    # Exactly what the code calls (the lead's decision 3): no BatchExecuteStatement, no DynamoDB.
     every_action = {action for action, _ in granted}
     assert every_action <= {
         *credential_actions,
-        *ledger_actions,
         "redshift-data:ExecuteStatement",
-        "redshift-data:BatchExecuteStatement",
         "sqs:SendMessage",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",
@@ -420,6 +502,7 @@ def test_function_uses_the_scoped_role_so_sam_adds_no_policies() -> None:
             "exactly one of SecondaryDbUser or SecondarySecretArn",
         ),
         ({**PRIMARY_CLUSTER, "SecondaryWorkgroupName": "wg-2"}, "needs SecondaryWorkgroupId"),
+        (PRIMARY_CLUSTER, "Give AlarmEmail or AlarmTopicArn"),
     ],
 )
 def test_rules_refuse_incomplete_or_ambiguous_targets(
@@ -436,6 +519,16 @@ def test_rules_refuse_incomplete_or_ambiguous_targets(
         ("PrimaryDatabase", "dev; drop"),
         ("PrimaryWorkgroupId", "events-wg"),  # a name where IAM needs the ID
         ("PrimarySecretArn", "arn:aws:secretsmanager:us-east-1:123456789012:secret:*"),
+        # No 6-character suffix: IAM would match the policy against the full ARN and deny.
+        (
+            "PrimarySecretArn",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:redshift/ingest",
+        ),
+        ("PrimarySecretArn", "arn:aws-foo:secretsmanager:us-east-1:123456789012:secret:a-AbC123"),
+        ("PrimarySecretArn", "arn:aws:secretsmanager:*:123456789012:secret:a-AbC123"),
+        ("MaximumConcurrency", "7"),  # off the ladder the quota Rules compare against
+        ("ActiveStatementQuota", "1000"),
+        ("LogLevel", "WARNING"),  # Lambda's ApplicationLogLevel says WARN
         ("TargetTable", "appsflyer_events"),  # not schema-qualified
         ("MaximumConcurrency", "1"),
         ("BatchSize", "10001"),
@@ -444,23 +537,6 @@ def test_rules_refuse_incomplete_or_ambiguous_targets(
 def test_parameters_refuse_values_that_would_break_json_or_widen_iam(name: str, value: str) -> None:
     with pytest.raises(ParameterError):
         Evaluator(TEMPLATE, {**PRIMARY_CLUSTER, name: value})
-
-
-def test_ledger_table_matches_what_the_code_reads_and_writes() -> None:
-    ledger = RESOURCES["LedgerTable"]
-    assert ledger["Condition"] == "HasSecondary"
-    table = ledger["Properties"]
-    assert table["BillingMode"] == "PAY_PER_REQUEST"
-    assert table["KeySchema"] == [
-        {"AttributeName": "message_id", "KeyType": "HASH"},
-        {"AttributeName": "target", "KeyType": "RANGE"},
-    ]
-    assert {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]} == {
-        "message_id": "S",
-        "target": "S",
-    }
-    assert table["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
-    assert table["SSESpecification"]["SSEEnabled"] is True
 
 
 # ---------------------------------------------------------------------------- dashboard
@@ -476,10 +552,9 @@ def _dashboard_body() -> tuple[str, dict[str, Any]]:
     return text, variables
 
 
-def _dashboard() -> dict[str, Any]:
-    text, _ = _dashboard_body()
-    stack = Evaluator(TEMPLATE, PRIMARY_CLUSTER)
-    body: dict[str, Any] = json.loads(stack.value({"Fn::Sub": [text, _dashboard_body()[1]]}))
+def _dashboard(parameters: dict[str, str] | None = None) -> dict[str, Any]:
+    stack = Evaluator(TEMPLATE, parameters or STACK)
+    body: dict[str, Any] = json.loads(stack.value({"Fn::Sub": list(_dashboard_body())}))
     return body
 
 
@@ -533,44 +608,46 @@ def test_dashboard_body_is_json_and_every_substitution_resolves() -> None:
     assert _dashboard()["widgets"]
 
 
-# Dimensions per metric as the code emits them (ingest/telemetry.py); service is Powertools'.
-_CODE_DIMENSIONS = {
-    MetricName.RECORDS_RECEIVED: ("service",),
-    MetricName.RECORDS_RETRIED: ("service",),
-    MetricName.DEAD_LETTER_SEND_FAILURES: ("service",),
-    MetricName.LEDGER_ERRORS: ("service",),
-    MetricName.ROWS_WRITTEN: ("Target", "service"),
-    MetricName.STATEMENTS_SUBMITTED: ("Target", "service"),
-    MetricName.STATEMENTS_CANCELLED: ("Target", "service"),
-    MetricName.QUOTA_REJECTIONS: ("Target", "service"),
-    MetricName.THROTTLES: ("Target", "service"),
-    MetricName.BISECTION_STEPS: ("Target", "service"),
-    MetricName.STATEMENT_DURATION: ("Target", "service"),
-    MetricName.RECORDS_DEAD_LETTERED: ("Reason", "service"),
+# The metrics the code emits, with the dimensions it emits them with (the lead's decision 4).
+# TRANSITIONAL: written out here until the handler's MetricName carries exactly this list; at
+# the merge, `test_dashboard_metric_list_is_the_codes` compares it with MetricName.
+EMITTED_METRICS: dict[str, tuple[str, ...]] = {
+    "RecordsReceived": ("service",),
+    "RecordsRetried": ("service",),
+    "DeadLetterSendFailures": ("service",),
+    "RowsWritten": ("Target", "service"),
+    "RowsAlreadyPresent": ("Target", "service"),
+    "StatementsSubmitted": ("Target", "service"),
+    "StatementsCancelled": ("Target", "service"),
+    "StatementsUnconfirmed": ("Target", "service"),
+    "QuotaRejections": ("Target", "service"),
+    "Throttles": ("Target", "service"),
+    "BisectionSteps": ("Target", "service"),
+    "StatementDuration": ("Target", "service"),
+    "RecordsDeadLettered": ("Reason", "service"),
 }
 
 
+def test_dashboard_metric_list_is_the_codes() -> None:
+    assert {str(member) for member in MetricName} == set(EMITTED_METRICS)
+
+
 def test_dashboard_shows_exactly_the_metrics_the_code_emits() -> None:
-    ours = [shown for shown in _shown() if shown.namespace == _namespace()]
-    on_dashboard = {shown.metric for shown in ours}
-    emitted = {str(member) for member in MetricName}
-    assert on_dashboard - emitted == set(), "the dashboard shows metrics the code never emits"
-    assert emitted - on_dashboard == set(), "the code emits metrics the dashboard does not show"
+    on_dashboard = {shown.metric for shown in _shown() if shown.namespace == _namespace()}
+    assert on_dashboard == set(EMITTED_METRICS)
 
 
 def test_dashboard_queries_each_metric_with_the_dimensions_it_is_emitted_with() -> None:
-    assert set(_CODE_DIMENSIONS) == set(MetricName), "add the new metric's dimensions here"
     for shown in _shown():
         if shown.namespace == _namespace():
-            expected = tuple(sorted(_CODE_DIMENSIONS[MetricName(shown.metric)]))
-            assert shown.dimensions == expected, shown
+            assert shown.dimensions == tuple(sorted(EMITTED_METRICS[shown.metric])), shown
 
 
 def test_dashboard_shows_statement_duration_percentiles_and_dead_letters_per_reason() -> None:
     shown = [s for s in _shown() if s.namespace == _namespace()]
-    duration_stats = {s.stat for s in shown if s.metric == MetricName.STATEMENT_DURATION}
+    duration_stats = {s.stat for s in shown if s.metric == "StatementDuration"}
     assert {"p50", "p99"} <= duration_stats
-    (per_reason,) = [s for s in shown if s.metric == MetricName.RECORDS_DEAD_LETTERED]
+    (per_reason,) = [s for s in shown if s.metric == "RecordsDeadLettered"]
     assert per_reason.dimensions == (
         "Reason",
         "service",
@@ -581,6 +658,7 @@ def test_dashboard_shows_the_queues_and_the_function() -> None:
     aws = {(s.namespace, s.metric) for s in _shown()}
     assert {
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesNotVisible"),
         ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
         ("AWS/Lambda", "Invocations"),
         ("AWS/Lambda", "Errors"),
@@ -597,67 +675,296 @@ def test_dashboard_shows_the_queues_and_the_function() -> None:
     assert queues == {"<Queue.QueueName>", "<DeadLetterQueue.QueueName>"}
 
 
-# ---------------------------------------------------------------------------- alarms, outputs
+def test_no_widget_mixes_an_alarm_annotation_with_a_metrics_array() -> None:
+    for widget in _dashboard()["widgets"]:
+        properties = widget["properties"]
+        if "metrics" in properties:
+            assert "alarms" not in properties.get("annotations", {}), properties["title"]
 
 
-def test_alarms_cover_the_dead_letter_queue_queue_age_quota_and_errors() -> None:
-    stack = Evaluator(TEMPLATE, {**PRIMARY_CLUSTER, "AlarmEmail": "ops@example.com"})
-    alarms = {
-        name: stack.resource(name)
-        for name, spec in RESOURCES.items()
-        if spec["Type"] == "AWS::CloudWatch::Alarm"
+def _horizontal(title_start: str) -> dict[str, float]:
+    (widget,) = [
+        w
+        for w in _dashboard()["widgets"]
+        if w["properties"].get("title", "").startswith(title_start)
+    ]
+    return {a["label"]: a["value"] for a in widget["properties"]["annotations"]["horizontal"]}
+
+
+def test_duration_graph_shows_the_timeout_and_the_alarm_line() -> None:
+    timeout_ms = int(PARAMETERS["FunctionTimeoutSeconds"]["Default"]) * 1000
+    lines = _horizontal("Function duration vs timeout")
+    assert lines == {"timeout": timeout_ms, "alarm: 80 % of timeout": timeout_ms * 0.8}
+
+
+def test_dashboard_alarm_widget_lists_every_alarm_of_the_stack() -> None:
+    every = {**SCENARIOS["cluster and workgroup"].parameters, **ALARMS}
+    for parameters in (STACK, {**every, "SilentQueueAlarmSeconds": "3600"}):
+        stack = Evaluator(TEMPLATE, parameters)
+        deployed = {
+            f"<{name}.Arn>"
+            for name, spec in RESOURCES.items()
+            if spec["Type"] == "AWS::CloudWatch::Alarm" and stack.resource(name) is not None
+        }
+        (widget,) = [w for w in _dashboard(parameters)["widgets"] if w["type"] == "alarm"]
+        assert set(widget["properties"]["alarms"]) == deployed
+
+
+# ---------------------------------------------------------------------------- alarms
+
+
+def _alarms(parameters: dict[str, str]) -> dict[str, dict[str, Any]]:
+    stack = Evaluator(TEMPLATE, parameters)
+    alarms = {}
+    for name, spec in RESOURCES.items():
+        if spec["Type"] == "AWS::CloudWatch::Alarm":
+            evaluated = stack.resource(name)
+            if evaluated is not None:
+                alarms[name] = evaluated["Properties"]
+    return alarms
+
+
+def test_every_alarm_has_a_runbook_entry_and_notifies_the_destination() -> None:
+    runbook = (REPO / "docs" / "runbook.md").read_text(encoding="utf-8")
+    for name, alarm in _alarms({**STACK, "SilentQueueAlarmSeconds": "3600"}).items():
+        anchor = re.search(r"docs/runbook\.md#([a-z]+)", alarm["AlarmDescription"])
+        assert anchor, name
+        assert f'<a id="{anchor[1]}"></a>' in runbook, (name, anchor[1])
+        assert alarm["AlarmActions"] == ["<AlarmTopic>"], name
+        assert alarm["OKActions"] == ["<AlarmTopic>"], name  # recovery is news too
+
+
+def test_alarms_reach_an_existing_topic_when_no_email_is_given() -> None:
+    topic = "arn:aws:sns:us-east-1:123456789012:oncall"
+    existing = {**PRIMARY_CLUSTER, "AlarmTopicArn": topic}
+    assert Evaluator(TEMPLATE, existing).failed_rules() == []
+    assert Evaluator(TEMPLATE, existing).resource("AlarmTopic") is None
+    for name, alarm in _alarms(existing).items():
+        assert alarm["AlarmActions"] == [topic], name
+
+
+@pytest.mark.parametrize("timeout", _allowed("FunctionTimeoutSeconds"))
+@pytest.mark.parametrize("window", _allowed("BatchingWindowSeconds"))
+def test_queue_age_alarm_is_above_any_single_retry(timeout: int, window: int) -> None:
+    parameters = {
+        **STACK,
+        "FunctionTimeoutSeconds": str(timeout),
+        "BatchingWindowSeconds": str(window),
     }
+    alarm = _alarms(parameters)["OldestMessageAgeAlarm"]
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": "<Queue.QueueName>"}]
+    visibility = 6 * timeout + window
+    assert alarm["Threshold"] == 2 * visibility + window
+    # A message retried once is deleted by: wait for a batch, the failed invocation, the
+    # visibility timeout, a new batch window and the successful invocation (+ a poll minute).
+    one_retry = window + timeout + visibility + window + timeout + 60
+    assert alarm["Threshold"] > one_retry
+    assert alarm["Threshold"] > visibility
+
+
+def test_queue_age_alarm_table_has_every_combination() -> None:
+    table = TEMPLATE["Mappings"]["OldestMessageAgeAlarm"]
+    visibility = TEMPLATE["Mappings"]["VisibilityTimeout"]
+    assert set(table) == set(visibility)
+    for timeout, row in table.items():
+        assert row == {window: 2 * v + int(window) for window, v in visibility[timeout].items()}
+
+
+def test_dead_letter_age_alarm_fires_before_any_dead_letter_can_expire() -> None:
+    alarm = _alarms(STACK)["DeadLetterAgeAlarm"]
+    assert alarm["MetricName"] == "ApproximateAgeOfOldestMessage"
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": "<DeadLetterQueue.QueueName>"}]
+    # A message SQS moved there may have spent the source's whole retention in the source
+    # queue, and expires at the DLQ's retention counted from its first enqueue: warn 2 days
+    # before the earliest such expiry.
+    earliest_expiry = _retention("DeadLetterQueue") - _retention("Queue")
+    assert int(alarm["Threshold"]) == earliest_expiry - 2 * 24 * 3600
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_dead_letter_arrivals_alarm_counts_new_messages_and_does_not_latch() -> None:
+    alarm = _alarms(STACK)["DeadLetterArrivalsAlarm"]
+    queries = {query["Id"]: query for query in alarm["Metrics"]}
     watched = {
-        (a["Properties"]["Namespace"], a["Properties"]["MetricName"])
-        for a in alarms.values()
-        if a is not None
+        query_id: query["MetricStat"]["Metric"]["MetricName"]
+        for query_id, query in queries.items()
+        if "MetricStat" in query
     }
     assert watched == {
-        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
-        ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
-        (_namespace(), MetricName.QUOTA_REJECTIONS),
-        ("AWS/Lambda", "Errors"),
+        "sent": "NumberOfMessagesSent",  # the function's own dead letters
+        "visible": "ApproximateNumberOfMessagesVisible",
+        "hidden": "ApproximateNumberOfMessagesNotVisible",
     }
-    dlq = alarms["DeadLetterQueueNotEmptyAlarm"]
-    assert dlq is not None
-    assert dlq["Properties"]["Dimensions"] == [
-        {"Name": "QueueName", "Value": "<DeadLetterQueue.QueueName>"}
-    ]
-    assert dlq["Properties"]["Threshold"] == 1
-    age = alarms["OldestMessageAgeAlarm"]
-    assert age is not None
-    assert age["Properties"]["Threshold"] == str(
-        PARAMETERS["OldestMessageAgeAlarmSeconds"]["Default"]
+    for query_id in watched:
+        dimensions = queries[query_id]["MetricStat"]["Metric"]["Dimensions"]
+        assert dimensions == [{"Name": "QueueName", "Value": "<DeadLetterQueue.QueueName>"}]
+        assert queries[query_id]["ReturnData"] is False
+    (returned,) = [q for q in queries.values() if q["ReturnData"]]
+    # Growth of visible + in flight (SQS's own moves) or sends (the function's): an arrival.
+    # A depth alarm (>= 1 visible) would stay in ALARM and never page for a second outage.
+    assert (
+        returned["Expression"] == "MAX([FILL(sent, 0), DIFF(FILL(visible, 0) + FILL(hidden, 0))])"
     )
-    for alarm in alarms.values():
-        if alarm is not None:
-            assert alarm["Properties"]["AlarmActions"] == ["<AlarmTopic>"]
-            assert alarm["Properties"]["TreatMissingData"] == "notBreaching"
-    # A secondary target gets its own quota alarm.
-    assert stack.resource("SecondaryQuotaRejectionsAlarm") is None
-    two = Evaluator(TEMPLATE, SCENARIOS["cluster and workgroup"].parameters)
-    assert two.resource("SecondaryQuotaRejectionsAlarm") is not None
+    assert alarm["Threshold"] == 1
+    assert alarm["TreatMissingData"] == "notBreaching"
 
 
-def test_alarm_topic_is_optional_and_an_existing_one_can_be_used() -> None:
-    topic = "arn:aws:sns:us-east-1:123456789012:oncall"
-    quiet = Evaluator(TEMPLATE, PRIMARY_CLUSTER)
-    assert quiet.resource("AlarmTopic") is None
-    alarm = quiet.resource("FunctionErrorsAlarm")
-    assert alarm is not None
-    assert alarm["Properties"]["AlarmActions"] == []
-    existing = Evaluator(TEMPLATE, {**PRIMARY_CLUSTER, "AlarmTopicArn": topic})
-    alarm = existing.resource("FunctionErrorsAlarm")
-    assert alarm is not None
-    assert alarm["Properties"]["AlarmActions"] == [topic]
+def test_duration_alarm_is_eighty_percent_of_the_timeout_for_every_timeout() -> None:
+    for timeout in _allowed("FunctionTimeoutSeconds"):
+        alarm = _alarms({**STACK, "FunctionTimeoutSeconds": str(timeout)})["FunctionDurationAlarm"]
+        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "Duration")
+        assert alarm["Threshold"] == timeout * 1000 * 0.8
+        assert alarm["Statistic"] == "Maximum"
+        assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 3
+
+
+def test_silent_queue_alarm_is_optional_and_treats_no_data_as_silence() -> None:
+    assert "SilentQueueAlarm" not in _alarms(STACK)
+    for seconds in _allowed("SilentQueueAlarmSeconds"):
+        if seconds == 0:
+            continue
+        alarm = _alarms({**STACK, "SilentQueueAlarmSeconds": str(seconds)})["SilentQueueAlarm"]
+        assert alarm["MetricName"] == "NumberOfMessagesSent"
+        assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": "<Queue.QueueName>"}]
+        assert int(alarm["Period"]) == seconds
+        assert int(alarm["Period"]) % 60 == 0
+        assert int(alarm["Period"]) <= 86_400
+        assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (1, "LessThanThreshold")
+        assert alarm["TreatMissingData"] == "breaching"
+
+
+# Count alarms: any occurrence is news. (metric, dimensions) -> threshold 1 on Sum per 5 min.
+_COUNT_ALARMS = {
+    "PrimaryQuotaRejectionsAlarm": ("QuotaRejections", "primary"),
+    "SecondaryQuotaRejectionsAlarm": ("QuotaRejections", "secondary"),
+    "PrimaryStatementsUnconfirmedAlarm": ("StatementsUnconfirmed", "primary"),
+    "SecondaryStatementsUnconfirmedAlarm": ("StatementsUnconfirmed", "secondary"),
+    "DeadLetterSendFailuresAlarm": ("DeadLetterSendFailures", None),
+    "FunctionErrorsAlarm": ("Errors", None),
+    "FunctionThrottlesAlarm": ("Throttles", None),
+}
+
+
+def test_count_alarms_fire_on_the_first_occurrence_with_the_codes_dimensions() -> None:
+    two_targets = {**SCENARIOS["cluster and workgroup"].parameters, **ALARMS}
+    alarms = _alarms(two_targets)
+    for name, (metric, target) in _COUNT_ALARMS.items():
+        alarm = alarms[name]
+        assert alarm["MetricName"] == metric, name
+        assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 300, 1), name
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        if alarm["Namespace"] == _namespace():
+            dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+            assert set(dimensions) == set(EMITTED_METRICS[metric])
+            assert dimensions["service"] == PSEUDO["AWS::StackName"]
+            assert dimensions.get("Target") == target
+        else:
+            assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": "<IngestFunction>"}]
+    one_target = _alarms(STACK)
+    assert "SecondaryQuotaRejectionsAlarm" not in one_target
+    assert "SecondaryStatementsUnconfirmedAlarm" not in one_target
+
+
+def test_every_alarm_is_accounted_for_by_a_threshold_test() -> None:
+    tested = {
+        *_COUNT_ALARMS,
+        "OldestMessageAgeAlarm",
+        "DeadLetterAgeAlarm",
+        "DeadLetterArrivalsAlarm",
+        "FunctionDurationAlarm",
+        "SilentQueueAlarm",
+    }
+    every = {name for name, spec in RESOURCES.items() if spec["Type"] == "AWS::CloudWatch::Alarm"}
+    assert every == tested
+
+
+# ---------------------------------------------------------------------------- alarm delivery
+
+
+def test_alarm_topic_uses_a_key_whose_policy_lets_cloudwatch_publish() -> None:
+    stack = Evaluator(TEMPLATE, STACK)
+    topic = stack.resource("AlarmTopic")
+    key = stack.resource("AlarmTopicKey")
+    assert topic is not None
+    assert key is not None
+    # Not alias/aws/sns: the AWS-managed key's policy cannot grant CloudWatch its use.
+    assert topic["Properties"]["KmsMasterKeyId"] == "<AlarmTopicKey>"
+    assert topic["Properties"]["Subscription"] == [
+        {"Protocol": "email", "Endpoint": ALARMS["AlarmEmail"]}
+    ]
+    assert key["Properties"]["EnableKeyRotation"] is True
+    statements = {s["Sid"]: s for s in key["Properties"]["KeyPolicy"]["Statement"]}
+    cloudwatch = statements["CloudWatchAlarmsPublish"]
+    assert cloudwatch["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert sorted(cloudwatch["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    own_alarms = {
+        "StringEquals": {"aws:SourceAccount": PSEUDO["AWS::AccountId"]},
+        "ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:*"},
+    }
+    assert cloudwatch["Condition"] == own_alarms
+    admin = statements["AccountAdministersTheKey"]
+    assert admin["Principal"] == {"AWS": "arn:aws:iam::123456789012:root"}
+    policy = stack.resource("AlarmTopicPolicy")
+    assert policy is not None
+    publish = {s["Sid"]: s for s in policy["Properties"]["PolicyDocument"]["Statement"]}
+    allow = publish["CloudWatchAlarmsPublish"]
+    assert (allow["Principal"], allow["Action"]) == (
+        {"Service": "cloudwatch.amazonaws.com"},
+        "sns:Publish",
+    )
+    assert allow["Condition"] == own_alarms
+    assert policy["Properties"]["Topics"] == ["<AlarmTopic>"]
+
+
+def test_no_topic_and_no_key_without_an_email() -> None:
+    existing = {**PRIMARY_CLUSTER, "AlarmTopicArn": "arn:aws:sns:us-east-1:123456789012:oncall"}
+    stack = Evaluator(TEMPLATE, existing)
+    for name in ("AlarmTopic", "AlarmTopicKey", "AlarmTopicKeyAlias", "AlarmTopicPolicy"):
+        assert stack.resource(name) is None, name
 
 
 def test_outputs_give_the_dashboard_and_queue_urls() -> None:
-    outputs = Evaluator(TEMPLATE, PRIMARY_CLUSTER).value(TEMPLATE["Outputs"])
+    outputs = Evaluator(TEMPLATE, STACK).value(TEMPLATE["Outputs"])
     assert outputs["DashboardUrl"]["Value"].startswith("https://us-east-1.console.aws.amazon.com/")
     assert outputs["DashboardUrl"]["Value"].endswith("#dashboards:name=<Dashboard>")
     assert outputs["QueueUrl"]["Value"] == "<Queue>"
     assert outputs["DeadLetterQueueUrl"]["Value"] == "<DeadLetterQueue>"
+    assert outputs["ArchiveQueueArn"]["Value"] == "<ArchiveQueue.Arn>"
+
+
+# ---------------------------------------------------------------------------- polish
+
+
+def test_function_traces_and_logs_json_at_the_chosen_level() -> None:
+    assert FUNCTION["Tracing"] == "Active"
+    function = Evaluator(TEMPLATE, {**STACK, "LogLevel": "DEBUG"}).value(FUNCTION)
+    assert function["LoggingConfig"]["LogFormat"] == "JSON"
+    # Lambda filters application logs below ApplicationLogLevel; Powertools filters its own.
+    assert function["LoggingConfig"]["ApplicationLogLevel"] == "DEBUG"
+    assert function["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == "DEBUG"
+    assert function["Environment"]["Variables"]["POWERTOOLS_TRACER_CAPTURE_RESPONSE"] == "false"
+    assert function["Tags"] == {"project": "sqs-redshift-ingest"}
+
+
+@pytest.mark.parametrize(("retain", "policy"), [("true", "Retain"), ("false", "Delete")])
+def test_log_group_is_kept_when_asked(retain: str, policy: str) -> None:
+    group = Evaluator(TEMPLATE, {**STACK, "RetainLogsOnDelete": retain}).resource(
+        "FunctionLogGroup"
+    )
+    assert group is not None
+    assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == (policy, policy)
+    # A generated name: a retained group never blocks re-creating a stack of the same name.
+    assert "LogGroupName" not in group["Properties"]
+    config = tomllib.loads((REPO / "samconfig.toml").read_text(encoding="utf-8"))
+    assert (
+        "RetainLogsOnDelete=true" in config["prod"]["global"]["parameters"]["parameter_overrides"]
+    )
+
+
+def test_nothing_of_the_ledger_is_left() -> None:
+    text = (REPO / "template.yaml").read_text(encoding="utf-8")
+    for word in ("Ledger", "LEDGER", "dynamodb", "DYNAMODB", "BatchExecuteStatement"):
+        assert word not in text, word
 
 
 # ---------------------------------------------------------------------------- around it
@@ -668,14 +975,25 @@ def test_samconfig_environments_pass_the_templates_parameter_constraints() -> No
     assert {"default", "prod"} <= set(config)
     names = set()
     for env in ("default", "prod"):
-        names.add(config[env]["global"]["parameters"]["stack_name"])
+        shared = config[env]["global"]["parameters"]
+        names.add(shared["stack_name"])
         deploy = config[env]["deploy"]["parameters"]
-        assert deploy["capabilities"] == "CAPABILITY_IAM"
+        # The Transform list includes AWS::LanguageExtensions, a macro: AUTO_EXPAND is needed.
+        assert deploy["capabilities"] == "CAPABILITY_IAM CAPABILITY_AUTO_EXPAND"
         assert deploy["confirm_changeset"] is True
-        for pair in deploy.get("parameter_overrides", "").split():
-            name, value = pair.split("=", 1)
+        # `sam deploy` and `sam sync` see the same parameters: they live in the global section
+        # and neither command's own section overrides them.
+        for command in ("deploy", "sync"):
+            assert "parameter_overrides" not in config[env][command]["parameters"], command
+            assert config[env][command]["parameters"]["capabilities"] == deploy["capabilities"]
+        overrides = dict(pair.split("=", 1) for pair in shared["parameter_overrides"].split())
+        for name, value in overrides.items():
             assert name in PARAMETERS, name
             check_parameter(name, PARAMETERS[name], value)
+        rules_see = {**overrides, **STACK}
+        quota_failures = [f for f in Evaluator(TEMPLATE, rules_see).failed_rules() if "Quota" in f]
+        assert quota_failures == []
+        assert 'project="sqs-redshift-ingest"' in shared["tags"]
     assert len(names) == 2, "default and prod must be different stacks"
     env_vars = config["default"]["local_invoke"]["parameters"]["env_vars"]
     assert (REPO / env_vars).is_file()
@@ -693,5 +1011,5 @@ def test_local_env_file_sets_only_variables_the_template_declares() -> None:
 
 
 def test_local_endpoint_variables_are_absent_from_the_deployed_function() -> None:
-    variables = Evaluator(TEMPLATE, PRIMARY_CLUSTER).value(FUNCTION["Environment"]["Variables"])
+    variables = Evaluator(TEMPLATE, STACK).value(FUNCTION["Environment"]["Variables"])
     assert not [name for name in variables if name.startswith("AWS_ENDPOINT_URL")]

@@ -81,8 +81,8 @@ def log_report(logger: Logger, report: BatchReport) -> None:
     for result in report.targets:
         if result.unconfirmed:
             logger.error(
-                "statements whose end could not be confirmed: the redelivery cancels them and "
-                "asks the target which rows it holds before writing",
+                "statement not confirmed: its end is unknown; the redelivery cancels it if it "
+                "still runs and asks the target which rows it holds before writing",
                 extra={"target": result.target, "statements": list(result.unconfirmed)},
             )
     logger.info("batch processed", extra=report.summary())
