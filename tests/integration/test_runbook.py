@@ -255,9 +255,9 @@ def _wait(client: Any, statement_id: str) -> dict[str, Any]:
 def test_duplicate_removal_keeps_the_first_copy_of_each_message(data_api: LocalDataApi) -> None:
     # Given a table with duplicates: later copies, same-second copies, and a message held once
     data_api.execute_ddl(
-        "primary", "dev", (REPO / "sql" / "create_table.sql").read_text(encoding="utf-8")
+        "primary-cluster", "dev", (REPO / "sql" / "create_table.sql").read_text(encoding="utf-8")
     )
-    with data_api.connect("primary", "dev") as conn:
+    with data_api.connect("primary-cluster", "dev") as conn:
         _insert(conn, "m-later", "2026-01-01 10:00:00", "first")
         _insert(conn, "m-later", "2026-01-01 10:05:00", "second")
         _insert(conn, "m-later", "2026-01-01 11:00:00", "third")
@@ -268,7 +268,7 @@ def test_duplicate_removal_keeps_the_first_copy_of_each_message(data_api: LocalD
     # When the runbook's SQL runs as one transaction through the Data API
     client = data_api.client()
     submitted = client.batch_execute_statement(
-        ClusterIdentifier="primary",
+        ClusterIdentifier="primary-cluster",
         Database="dev",
         DbUser="awsuser",
         Sqls=_statements(DEDUPLICATE_SQL),
@@ -276,7 +276,7 @@ def test_duplicate_removal_keeps_the_first_copy_of_each_message(data_api: LocalD
     described = _wait(client, submitted["Id"])
     assert described["Status"] == "FINISHED", described.get("Error")
     # Then one row per message id remains: the earliest, with its ingested_at unchanged
-    with data_api.connect("primary", "dev") as conn:
+    with data_api.connect("primary-cluster", "dev") as conn:
         rows = conn.execute(
             "SELECT sqs_message_id, appsflyer_id, ingested_at::text"
             " FROM public.appsflyer_events ORDER BY sqs_message_id"
@@ -290,19 +290,19 @@ def test_duplicate_removal_keeps_the_first_copy_of_each_message(data_api: LocalD
 
 def test_duplicate_removal_is_a_no_op_without_duplicates(data_api: LocalDataApi) -> None:
     data_api.execute_ddl(
-        "primary", "dev", (REPO / "sql" / "create_table.sql").read_text(encoding="utf-8")
+        "primary-cluster", "dev", (REPO / "sql" / "create_table.sql").read_text(encoding="utf-8")
     )
-    with data_api.connect("primary", "dev") as conn:
+    with data_api.connect("primary-cluster", "dev") as conn:
         _insert(conn, "a", "2026-01-01 10:00:00")
         _insert(conn, "b", "2026-01-01 10:00:00")
         conn.commit()
     client = data_api.client()
     submitted = client.batch_execute_statement(
-        ClusterIdentifier="primary",
+        ClusterIdentifier="primary-cluster",
         Database="dev",
         DbUser="awsuser",
         Sqls=_statements(DEDUPLICATE_SQL),
     )
     assert _wait(client, submitted["Id"])["Status"] == "FINISHED"
-    with data_api.connect("primary", "dev") as conn:
+    with data_api.connect("primary-cluster", "dev") as conn:
         assert conn.execute("SELECT count(*) FROM public.appsflyer_events").fetchone() == (2,)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -12,7 +13,13 @@ from enum import StrEnum
 from typing import Any
 
 from ingest import exact_json
-from ingest.exact_json import SUPER_MAX_DEPTH, DuplicateKeyError, JsonNumber, super_problem
+from ingest.exact_json import (
+    SUPER_MAX_DEPTH,
+    SUPER_MAX_STRING_BYTES,
+    DuplicateKeyError,
+    JsonNumber,
+    super_problem,
+)
 from ingest.schema import (
     EXTRA_COLUMN,
     INSERT_COLUMNS,
@@ -244,9 +251,24 @@ def _row_values(message: SqsMessage) -> tuple[tuple[SqlValue, ...], tuple[int, .
     values[_MESSAGE_ID_INDEX] = _varchar(MESSAGE_ID_COLUMN, message.record_id)
     present.append(_MESSAGE_ID_INDEX)
     if extra:
-        values[_EXTRA_INDEX] = _super(EXTRA_COLUMN, extra)
+        values[_EXTRA_INDEX] = _extra(extra, plain_ascii and len(message.body) <= _ONE_STRING)
         present.append(_EXTRA_INDEX)
     return tuple(values), tuple(present)
+
+
+# A body no longer than this cannot hold a string over SUPER's limit.
+_ONE_STRING = SUPER_MAX_STRING_BYTES
+_PLAIN_JSON = frozenset({str, bool, type(None)})  # what the C encoder writes exactly as sent
+
+
+def _extra(fields: dict[str, Any], plain_short_body: bool) -> str | None:
+    """The overflow SUPER value. When every field is a string, boolean or null of a short ASCII
+    body,
+    nothing in it can break a SUPER rule and no number needs its literal kept, so the C encoder
+    writes it; otherwise the exact, checked path does."""
+    if plain_short_body and all(type(value) in _PLAIN_JSON for value in fields.values()):
+        return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+    return _super(EXTRA_COLUMN, fields)
 
 
 _PAYLOAD_INDEX = {c.name: i for i, c in enumerate(INSERT_COLUMNS) if c.name in PAYLOAD_COLUMN_NAMES}
