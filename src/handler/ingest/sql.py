@@ -74,6 +74,7 @@ def insert_prefix(table: str) -> str:
 # a kind 57.3 (equal values of different kinds are rare), VARCHAR only 53.1, none 38.5.
 _KIND_SLOT = tuple(list(ColumnKind).index(c.kind) for c in INSERT_COLUMNS)
 _KINDS = len(ColumnKind)
+_IS_TEXT = tuple(c.kind is ColumnKind.VARCHAR for c in INSERT_COLUMNS)
 
 
 class _Builder:
@@ -82,11 +83,11 @@ class _Builder:
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        by_kind: list[dict[str, str]] = [{} for _ in range(_KINDS)]  # per kind: value -> name
-        # Per column, its kind's dictionary and that dictionary's `get`, looked up once here
-        # rather than once per value in the hot loop.
-        self.names = tuple(by_kind[slot] for slot in _KIND_SLOT)
-        self.lookups = tuple(names.get for names in self.names)
+        # VARCHAR values, most of every row, map straight to their finished token (":p12");
+        # typed values map to a parameter name per kind (their casts differ by column).
+        self.text_tokens: dict[str, str] = {}
+        by_kind: list[dict[str, str]] = [{} for _ in range(_KINDS)]
+        self.typed_names = tuple(by_kind[slot] for slot in _KIND_SLOT)
         self.parameters: list[tuple[str, str]] = []  # (name, value), in name order
         self.fragments: list[str] = []
         self.rows: list[Row] = []
@@ -94,8 +95,8 @@ class _Builder:
 
     def try_add(self, row: Row, max_bytes: int, max_parameters: int) -> bool:
         # The hot loop of the function: start from all-NULL and visit only present values.
-        names, lookups, parameters = self.names, self.lookups, self.parameters  # locals: hot
-        before, after = _BEFORE, _AFTER
+        text_tokens, typed_names, parameters = self.text_tokens, self.typed_names, self.parameters
+        token_of, is_text, before, after = text_tokens.get, _IS_TEXT, _BEFORE, _AFTER  # locals
         first_new = len(parameters)
         added_bytes = 0
         tokens = list(_ALL_NULL)
@@ -107,32 +108,49 @@ class _Builder:
                 continue
             if type(value) is bool:
                 tokens[index] = "TRUE" if value else "FALSE"
-            elif not value:
+                continue
+            if not value:
                 tokens[index] = "''"
+                continue
+            if is_text[index]:
+                token = token_of(value)
+                if token is not None:
+                    tokens[index] = token
+                    continue
+                name = f"p{len(parameters)}"
+                tokens[index] = text_tokens[value] = ":" + name
             else:
-                name = lookups[index](value)
-                if name is None:
-                    name = f"p{len(parameters)}"
-                    names[index][value] = name
-                    parameters.append((name, value))
-                    size = len(value) if value.isascii() else len(value.encode("utf-8"))
-                    added_bytes += len(name) + size
+                names = typed_names[index]
+                known = names.get(value)
+                if known is not None:
+                    tokens[index] = before[index] + known + after[index]
+                    continue
+                name = names[value] = f"p{len(parameters)}"
                 tokens[index] = before[index] + name + after[index]
+            parameters.append((name, value))
+            size = len(value) if value.isascii() else len(value.encode("utf-8"))
+            added_bytes += len(name) + size
         fragment = "(" + ",".join(tokens) + ")"
         added_bytes += len(fragment) + (1 if self.fragments else 0)
         if self.size + added_bytes > max_bytes or len(parameters) > max_parameters:
-            # The row goes to the next statement: forget the parameters it added.
-            for name, value in parameters[first_new:]:
-                for kind_names in names:
-                    if kind_names.get(value) == name:
-                        del kind_names[value]
-                        break
-            del parameters[first_new:]
+            self._forget(first_new)  # the row goes to the next statement
             return False
         self.fragments.append(fragment)
         self.rows.append(row)
         self.size += added_bytes
         return True
+
+    def _forget(self, first_new: int) -> None:
+        """Drop the parameters added since `first_new`, from every map that names them."""
+        for name, value in self.parameters[first_new:]:
+            if self.text_tokens.get(value) == ":" + name:
+                del self.text_tokens[value]
+                continue
+            for names in self.typed_names:
+                if names.get(value) == name:
+                    del names[value]
+                    break
+        del self.parameters[first_new:]
 
     def build(self) -> Statement:
         return Statement(
