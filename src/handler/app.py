@@ -6,7 +6,7 @@ import functools
 import os
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ingest.batch import BatchIngest, NothingProgressed
@@ -19,6 +19,8 @@ DEFAULT_SERVICE = "sqs-redshift-ingest"
 
 logger = Logger()
 metrics = Metrics()
+# Off outside Lambda (tests, the demo); responses are never captured: they name message ids.
+tracer = Tracer()
 
 
 class BatchNotProcessed(RuntimeError):
@@ -38,6 +40,7 @@ def ingest() -> BatchIngest:
 
 
 @logger.inject_lambda_context
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     batch = ingest()
