@@ -125,6 +125,9 @@ class ChaosRun:
             QueueName=f"chaos-{suffix}", Attributes={"VisibilityTimeout": "300"}
         )["QueueUrl"]
         self._dlq = self._sqs.create_queue(QueueName=f"chaos-dlq-{suffix}")["QueueUrl"]
+        self._queue_arn = self._sqs.get_queue_attributes(
+            QueueUrl=self._queue, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
         self._flaky = FlakySqs(boto3.client("sqs", endpoint_url=sqs_endpoint))
         settings = load_settings(
             {
@@ -212,7 +215,7 @@ class ChaosRun:
         if fault is not None:
             self._report.faults[fault] += 1
             self._inject(fault)
-        event = {"Records": [_lambda_record(m) for m in batch]}
+        event = {"Records": [_lambda_record(m, self._queue_arn) for m in batch]}
         ingest = self._ingest
         deadlines = deadlines_for(ingest.settings, REMAINING_SECONDS, Timing(), TIMEOUTS)
         try:
@@ -326,7 +329,7 @@ def _ddl() -> str:
     return (Path(__file__).resolve().parents[2] / "sql" / "create_table.sql").read_text()
 
 
-def _lambda_record(message: dict[str, Any]) -> dict[str, Any]:
+def _lambda_record(message: dict[str, Any], arn: str) -> dict[str, Any]:
     """An SQS API message as the Lambda event source hands it to the function."""
     return {
         "messageId": message["MessageId"],
@@ -338,4 +341,5 @@ def _lambda_record(message: dict[str, Any]) -> dict[str, Any]:
             for name, value in message.get("MessageAttributes", {}).items()
         },
         "eventSource": "aws:sqs",
+        "eventSourceARN": arn,
     }

@@ -267,3 +267,37 @@ def test_database_error_text_is_masked_in_the_dead_letter(world: World) -> None:
     [letter] = world.dead_letters()
     detail = letter["MessageAttributes"]["reason_detail"]["StringValue"]
     assert detail == "invalid input syntax for type numeric: …"
+
+
+def test_a_dead_lettered_record_is_deleted_from_its_queue_at_once(world: World) -> None:
+    # Given a bad record delivered from a real queue
+    source = world.sqs.create_queue(QueueName="appsflyer-events")["QueueUrl"]
+    world.sqs.send_message(QueueUrl=source, MessageBody="{oops")
+    [message] = world.sqs.receive_message(QueueUrl=source, VisibilityTimeout=0)["Messages"]
+    arn = world.sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])
+    event = sqs_event(["{oops"])
+    record = event["Records"][0]
+    record.update(
+        messageId=message["MessageId"],
+        receiptHandle=message["ReceiptHandle"],
+        eventSourceARN=arn["Attributes"]["QueueArn"],
+    )
+    # When the batch runs (and the invocation would be killed before Lambda deletes it)
+    report = world.report(event)
+    # Then its letter is in the DLQ and the record is already gone from the source queue:
+    # a kill now cannot bring it back to be dead-lettered twice
+    assert [m["Body"] for m in world.dead_letters()] == ["{oops"]
+    assert report.dead_letters_not_deleted == 0
+    assert world.sqs.receive_message(QueueUrl=source).get("Messages", []) == []
+
+
+def test_queue_url_from_an_arn() -> None:
+    from ingest.source_queue import queue_url
+
+    assert queue_url("arn:aws:sqs:eu-west-1:123456789012:events") == (
+        "https://sqs.eu-west-1.amazonaws.com/123456789012/events"
+    )
+    assert queue_url("arn:aws-cn:sqs:cn-north-1:123456789012:q.fifo") == (
+        "https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q.fifo"
+    )
+    assert queue_url("not-an-arn") is None

@@ -21,6 +21,7 @@ from ingest.records import (
     validate,
 )
 from ingest.settle import Letter, Outcome, Retry, settle
+from ingest.source_queue import Receipt, SourceQueue
 from ingest.writer import TargetOutcome, TargetWriter
 
 
@@ -50,6 +51,9 @@ class BatchReport:
     retried: tuple[str, ...] = ()  # message ids handed back to SQS, in batch order
     dead_lettered: Counter[str] = field(default_factory=Counter)
     dead_letter_send_failures: int = 0
+    # Dead-lettered records that could not be deleted from their queue at once: if this
+    # invocation were killed, SQS would deliver them (and they would be dead-lettered) again.
+    dead_letters_not_deleted: int = 0
     targets: tuple[TargetOutcome, ...] = ()
     failures: tuple[FailureLine, ...] = ()
 
@@ -67,6 +71,7 @@ class BatchReport:
             "throttles": {t.target: t.stats.throttles for t in self.targets},
             "statements_unconfirmed": {t.target: list(t.unconfirmed) for t in self.targets},
             "dead_letter_send_failures": self.dead_letter_send_failures,
+            "dead_letters_not_deleted": self.dead_letters_not_deleted,
         }
 
 
@@ -84,6 +89,7 @@ class BatchIngest:
     settings: Settings
     writer: TargetWriter
     dead_letters: DeadLetterQueue
+    source: SourceQueue
 
     def process(self, event: Any, deadlines: Deadlines) -> BatchReport:
         """What happened to every record; raises NothingProgressed when nothing could."""
@@ -95,12 +101,15 @@ class BatchIngest:
         settled = settle(validated.rows, outcomes, self._target_names)
         letters = validated.letters + settled.letters
         unsent = self._send(letters, messages, deadlines)
+        not_deleted = self._delete_sent(letters, unsent, messages, deadlines)
         retries = (
             validated.retries
             + settled.retries
             + tuple(Retry(m, "dead-letter send failed") for m in sorted(unsent))
         )
-        report = _report(messages, outcomes, letters, unsent, retries)
+        report = _report(
+            messages, outcomes, letters, unsent=unsent, retries=retries, not_deleted=not_deleted
+        )
         progressed = report.dead_lettered or any(t.written for t in outcomes)
         if messages and not progressed and len(report.retried) == len(messages):
             raise NothingProgressed(report)
@@ -167,13 +176,35 @@ class BatchIngest:
         ]
         return self.dead_letters.send(dead_letters, deadlines.hard)
 
+    def _delete_sent(
+        self,
+        letters: Sequence[Letter],
+        unsent: set[str],
+        messages: Sequence[SqsMessage],
+        deadlines: Deadlines,
+    ) -> int:
+        by_id = {m.message_id: m for m in messages}
+        receipts = []
+        for letter in letters:
+            message = by_id[letter.message_id]
+            if letter.message_id in unsent:
+                continue
+            if message.receipt_handle is None or message.source_arn is None:
+                continue  # not from SQS (a test's or an operator's event): nothing to delete
+            receipts.append(Receipt(message.message_id, message.receipt_handle, message.source_arn))
+        if not receipts:
+            return 0
+        return len(self.source.delete(receipts, deadlines.hard))
+
 
 def _report(
     messages: Sequence[SqsMessage],
     outcomes: tuple[TargetOutcome, ...],
     letters: Sequence[Letter],
+    *,
     unsent: set[str],
     retries: Sequence[Retry],
+    not_deleted: int,
 ) -> BatchReport:
     sent = [letter for letter in letters if letter.message_id not in unsent]
     retried = {r.message_id: r for r in retries}
@@ -195,6 +226,7 @@ def _report(
         retried=tuple(m.message_id for m in messages if m.message_id in retried),
         dead_lettered=Counter(letter.reason.value for letter in sent),
         dead_letter_send_failures=len(unsent),
+        dead_letters_not_deleted=not_deleted,
         targets=outcomes,
         failures=tuple(failures),
     )

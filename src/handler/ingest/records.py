@@ -110,6 +110,9 @@ class SqsMessage:
     # From the attributes our dead letters carry, for a redrive (see dead_letter.py).
     original_message_id: str | None = None
     failed_targets: tuple[str, ...] | None = None
+    # Where it came from, to delete it from there once its dead letter is sent.
+    receipt_handle: str | None = None
+    source_arn: str | None = None
 
     @property
     def record_id(self) -> str:
@@ -176,12 +179,16 @@ def read_message(record: Mapping[str, Any], position: int = 0) -> SqsMessage:
     targets = _string_attribute(custom, "failed_targets", where)
     if targets is not None and not _TARGET_LIST.fullmatch(targets):
         raise InvalidEvent(f"{where} attribute failed_targets is not a list of target names")
+    receipt_handle = record.get("receiptHandle")
+    source_arn = record.get("eventSourceARN")
     return SqsMessage(
         message_id,
         body,
         max(1, receive_count),
         original,
         tuple(targets.split(",")) if targets is not None else None,
+        receipt_handle if isinstance(receipt_handle, str) and receipt_handle else None,
+        source_arn if isinstance(source_arn, str) else None,
     )
 
 

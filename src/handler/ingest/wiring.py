@@ -17,6 +17,7 @@ from ingest.dead_letter import DeadLetterQueue
 from ingest.deadline import Deadlines
 from ingest.presence import TargetPresence
 from ingest.redshift import CallTimes, DataApi
+from ingest.source_queue import SourceQueue
 from ingest.statement_runner import StatementRunner
 from ingest.writer import TargetWriter
 
@@ -97,7 +98,8 @@ def deadlines_for(
         remaining_seconds - settings.deadline_margin_seconds,
         # One cancel and one describe at least, after the last statement stops being awaited.
         cancel_seconds=2 * timeouts.call_times(settings).control,
-        dead_letter_seconds=timeouts.sqs_call_seconds(),
+        # One dead-letter send and one delete of the sent records from their queue.
+        dead_letter_seconds=2 * timeouts.sqs_call_seconds(),
         clock=timing.clock,
     )
 
@@ -146,4 +148,5 @@ def build_ingest(
         dead_letters=DeadLetterQueue(
             clients.sqs, settings.dead_letter_queue_url, call_seconds=timeouts.sqs_call_seconds()
         ),
+        source=SourceQueue(clients.sqs, call_seconds=timeouts.sqs_call_seconds()),
     )
