@@ -34,7 +34,7 @@ TARGETS = (
 ADDRESS = {"primary": "chaos-cluster", "secondary": "chaos-wg"}
 # Short timeouts keep rounds quick; the deadline logic is the same as with the defaults.
 TIMEOUTS = ClientTimeouts(connect=0.5, control_read=1.0, submit_read_extra=1.0, sqs_read=1.0)
-REMAINING_SECONDS = 10.0
+REMAINING_SECONDS = 13.0  # work deadline 4 s: margin 1, cancels 4, dead letters 4
 
 SERVER_FAULTS = (
     "InternalServerException",
@@ -54,17 +54,26 @@ FAULTS = (
     "describe_error",
     "dead_letter_failure",
     "kill",
+    "kill_after_commit",
 )
 
 
+class Killed(BaseException):
+    """Lambda stopping the invocation: nothing in the function catches it."""
+
+
 class FlakySqs:
-    """moto's SQS client, whose next SendMessageBatch can be made to fail."""
+    """moto's SQS client, whose next SendMessageBatch can be made to fail, or to be the moment
+    the invocation is killed (after its statements committed, before any letter is sent)."""
 
     def __init__(self, client: Any) -> None:
         self._client = client
         self.fail_next_send = False
+        self.kill_at_next_send = False
 
     def send_message_batch(self, **request: Any) -> Any:
+        if self.kill_at_next_send:
+            raise Killed
         if self.fail_next_send:
             self.fail_next_send = False
             raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "x"}}, "Send")
@@ -218,25 +227,30 @@ class ChaosRun:
         event = {"Records": [_lambda_record(m, self._queue_arn) for m in batch]}
         ingest = self._ingest
         deadlines = deadlines_for(ingest.settings, REMAINING_SECONDS, Timing(), TIMEOUTS)
+        killed = fault == "kill"
         try:
             retried = set(ingest.process(event, deadlines).retried)
         except NothingProgressed:
             retried = {m["MessageId"] for m in batch}
+        except Killed:
+            killed, retried = True, set()
         finally:
             self._api.service.faults.clear()
-            self._flaky.fail_next_send = False
+            self._flaky.fail_next_send = self._flaky.kill_at_next_send = False
         for message in batch:
-            if fault == "kill" or message["MessageId"] in retried:
-                # Killed (SQS never hears back) or handed back: visible again at once.
-                self._sqs.change_message_visibility(
-                    QueueUrl=self._queue,
-                    ReceiptHandle=message["ReceiptHandle"],
-                    VisibilityTimeout=0,
-                )
-            else:
-                self._sqs.delete_message(
-                    QueueUrl=self._queue, ReceiptHandle=message["ReceiptHandle"]
-                )
+            handle = message["ReceiptHandle"]
+            try:
+                if killed or message["MessageId"] in retried:
+                    # Killed (SQS never hears back) or handed back: visible again at once.
+                    self._sqs.change_message_visibility(
+                        QueueUrl=self._queue, ReceiptHandle=handle, VisibilityTimeout=0
+                    )
+                else:
+                    self._sqs.delete_message(QueueUrl=self._queue, ReceiptHandle=handle)
+            except ClientError as exc:
+                # The function deletes a record itself once its dead letter is sent.
+                if exc.response["Error"]["Code"] != "ReceiptHandleIsInvalid":
+                    raise
 
     def _inject(self, fault: str) -> None:
         address = ADDRESS[self._rng.choice(list(ADDRESS))]
@@ -267,6 +281,8 @@ class ChaosRun:
                 self._flaky.fail_next_send = True
             case "kill":
                 pass  # applied when SQS would have been answered
+            case "kill_after_commit":
+                self._flaky.kill_at_next_send = True  # else, with no letter, killed at the end
 
     def _queue_is_empty(self) -> bool:
         return self._visible_or_in_flight() == 0
