@@ -161,6 +161,19 @@ def _function_environment(
     }
 
 
+def _runtime_python() -> Path:
+    """The python3.13 binary itself: a pyenv shim would need pyenv's variables, which the
+    function's clean environment does not carry."""
+    found = subprocess.run(
+        [str(find_python313()), "-c", "import sys; print(sys.executable)"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    return Path(found.stdout.strip())
+
+
 def _declared_runtime(build_dir: Path) -> tuple[int, int]:
     found = re.findall(r"Runtime:\s*python(\d+)\.(\d+)", (build_dir / "template.yaml").read_text())
     assert len(set(found)) == 1, f"expected one python runtime in the template, found {found}"
@@ -189,7 +202,7 @@ def test_the_built_package_processes_a_clean_batch_on_its_runtime(
     response_file = tmp_path / "response.json"
 
     # When the runtime's interpreter, isolated, runs the handler from the package on the event
-    python = find_python313()
+    python = _runtime_python()
     result = subprocess.run(
         [str(python), "-I", "-S", "-c", _RUNNER, str(package), str(EVENT), str(response_file)],
         cwd=tmp_path,
