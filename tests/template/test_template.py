@@ -454,7 +454,7 @@ def test_role_grants_only_scoped_resources(scenario: Scenario) -> None:
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
         assert on(action) == {"<Queue.Arn>"}
     assert on("logs:PutLogEvents") == {"<FunctionLogGroup.Arn>"}
-    # Exactly what the code calls (the lead's decision 3): no BatchExecuteStatement, no DynamoDB.
+    # Exactly what the code calls: no BatchExecuteStatement (unused), no DynamoDB (no ledger).
     every_action = {action for action, _ in granted}
     assert every_action <= {
         *credential_actions,
