@@ -133,6 +133,7 @@ def local_stack() -> Iterator[tuple[LocalDataApi, str]]:
 
 def _prepare_target(data_api: LocalDataApi) -> None:
     """The one place the local stack learns about the target and gets its table."""
+    data_api.declare_target(CLUSTER, "cluster", databases=(DATABASE,))
     data_api.execute_ddl(CLUSTER, DATABASE, DDL)
 
 
