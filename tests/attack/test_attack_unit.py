@@ -8,7 +8,13 @@ from typing import Any
 
 import pytest
 
-from ingest.dead_letter import SQS_MESSAGE_MAX_BYTES, DeadLetter, entry_for, message_size
+from ingest.dead_letter import (
+    DEAD_LETTER_MAX_BYTES,
+    SOURCE_MESSAGE_MAX_BYTES,
+    DeadLetter,
+    entry_for,
+    message_size,
+)
 from ingest.deadline import Deadline, Deadlines
 from ingest.masking import mask
 from ingest.records import Reason, SqsMessage, validate
@@ -53,7 +59,7 @@ def test_a_cancel_answered_status_false_is_retried_until_the_statement_ends() ->
     assert outcome.status is StatementStatus.ABORTED
 
 
-@pytest.mark.parametrize("body_bytes", [SQS_MESSAGE_MAX_BYTES - 40, SQS_MESSAGE_MAX_BYTES])
+@pytest.mark.parametrize("body_bytes", [SOURCE_MESSAGE_MAX_BYTES - 40, SOURCE_MESSAGE_MAX_BYTES])
 def test_every_dead_letter_fits_the_sqs_message_limit(body_bytes: int) -> None:
     """A source message may be up to 256 KiB (body plus its attributes). Dead-lettering it adds
     `reason` and `original_message_id` (about 80 bytes) that entry_for never trims: for a body
@@ -70,7 +76,7 @@ def test_every_dead_letter_fits_the_sqs_message_limit(body_bytes: int) -> None:
         ("primary", "secondary"),
     )
     entry = entry_for(letter)
-    assert message_size(entry["MessageBody"], entry["MessageAttributes"]) <= SQS_MESSAGE_MAX_BYTES
+    assert message_size(entry["MessageBody"], entry["MessageAttributes"]) <= DEAD_LETTER_MAX_BYTES
 
 
 @pytest.mark.parametrize(

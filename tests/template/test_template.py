@@ -1013,3 +1013,13 @@ def test_local_env_file_sets_only_variables_the_template_declares() -> None:
 def test_local_endpoint_variables_are_absent_from_the_deployed_function() -> None:
     variables = Evaluator(TEMPLATE, STACK).value(FUNCTION["Environment"]["Variables"])
     assert not [name for name in variables if name.startswith("AWS_ENDPOINT_URL")]
+
+
+def test_every_dead_letter_fits_the_dead_letter_queue() -> None:
+    # The function budgets its letters against these two figures (ingest/dead_letter.py).
+    from ingest.dead_letter import DEAD_LETTER_MAX_BYTES, SOURCE_MESSAGE_MAX_BYTES
+
+    assert RESOURCES["Queue"]["Properties"]["MaximumMessageSize"] == SOURCE_MESSAGE_MAX_BYTES
+    dlq = RESOURCES["DeadLetterQueue"]["Properties"]["MaximumMessageSize"]
+    assert dlq == DEAD_LETTER_MAX_BYTES
+    assert dlq > SOURCE_MESSAGE_MAX_BYTES

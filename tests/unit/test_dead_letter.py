@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from ingest.dead_letter import SQS_MESSAGE_MAX_BYTES, DeadLetter, entry_for, message_size
+from ingest.dead_letter import (
+    DEAD_LETTER_MAX_BYTES,
+    SOURCE_MESSAGE_MAX_BYTES,
+    DeadLetter,
+    entry_for,
+    message_size,
+)
 from ingest.records import Reason
 
 
@@ -27,8 +33,8 @@ def test_reason_detail_is_bounded_and_free_of_control_characters() -> None:
 
 
 def test_body_near_the_limit_still_fits_with_its_attributes() -> None:
-    body = "x" * (SQS_MESSAGE_MAX_BYTES - 150)
+    body = "x" * (SOURCE_MESSAGE_MAX_BYTES - 150)
     entry = entry_for(letter(body, "value too long for type character varying(10) " * 10))
-    assert message_size(entry["MessageBody"], entry["MessageAttributes"]) <= SQS_MESSAGE_MAX_BYTES
+    assert message_size(entry["MessageBody"], entry["MessageAttributes"]) <= DEAD_LETTER_MAX_BYTES
     assert entry["MessageBody"] == body
     assert entry["MessageAttributes"]["reason"]["StringValue"] == "rejected_by_database"

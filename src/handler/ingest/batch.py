@@ -127,6 +127,13 @@ class BatchIngest:
         identities: set[str] = set()
         for message in messages:
             owed = message.failed_targets or self._target_names
+            if message.redrive_problem is not None:
+                letters.append(
+                    Letter(
+                        message.message_id, Reason.INVALID_REDRIVE, message.redrive_problem, owed
+                    )
+                )
+                continue
             outcome = validate(message)
             if isinstance(outcome, Rejection):
                 letters.append(Letter(message.message_id, outcome.reason, outcome.detail, owed))

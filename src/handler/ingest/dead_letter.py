@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ingest.bounded_call import call_within
 from ingest.deadline import Deadline
 from ingest.masking import mask
 from ingest.records import Reason
@@ -18,10 +20,13 @@ else:
     SQSClient = Any
 
 _BATCH_ENTRIES = 10  # SendMessageBatch's entry limit
-# SQS counts a message's body plus every attribute's name, type and value against its maximum
-# size; 256 KiB is the classic maximum (a queue may allow more, never less is assumed).
-SQS_MESSAGE_MAX_BYTES = 256 * 1024
-_BATCH_BYTES = SQS_MESSAGE_MAX_BYTES  # a batch's payload limit, whatever the queue's maximum
+# SQS counts a message's body plus every attribute's name, type and value against its queue's
+# maximum size. The source queue keeps SQS's default (256 KiB, so a body is at most that); the
+# dead-letter queue takes SQS's maximum (1 MiB, template.yaml), so a body plus our attributes
+# always fits it. A batch's payload is limited to the same 1 MiB.
+SOURCE_MESSAGE_MAX_BYTES = 262_144
+DEAD_LETTER_MAX_BYTES = 1_048_576
+_BATCH_BYTES = DEAD_LETTER_MAX_BYTES
 _DETAIL_MAX = 1024  # reason_detail is for reading, not for forensics
 
 
@@ -48,12 +53,12 @@ class DeadLetterQueue:
             if not deadline.allows(self._call_seconds):
                 failed.update(letter.message_id for letter, _ in chunk)
                 continue
-            entries = [{**entry, "Id": str(i)} for i, (_, entry) in enumerate(chunk)]
+            entries: list[Any] = [{**entry, "Id": str(i)} for i, (_, entry) in enumerate(chunk)]
             try:
-                response = self._client.send_message_batch(
-                    QueueUrl=self._queue_url,
-                    Entries=entries,  # type: ignore[arg-type]  # built by entry_for()
+                send = functools.partial(
+                    self._client.send_message_batch, QueueUrl=self._queue_url, Entries=entries
                 )
+                response = call_within(self._call_seconds, send)
             except (ClientError, BotoCoreError):
                 failed.update(letter.message_id for letter, _ in chunk)
                 continue
@@ -71,7 +76,7 @@ def entry_for(letter: DeadLetter) -> dict[str, Any]:
     }
     if letter.failed_targets:
         attributes["failed_targets"] = _string(",".join(letter.failed_targets))
-    room = SQS_MESSAGE_MAX_BYTES - message_size(letter.body, attributes)
+    room = DEAD_LETTER_MAX_BYTES - message_size(letter.body, attributes)
     room -= len("reason_detail") + len("String")
     detail = mask(letter.detail, _DETAIL_MAX) or letter.reason.value
     while detail and len(detail.encode("utf-8")) > room:

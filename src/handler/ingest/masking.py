@@ -6,7 +6,8 @@ import re
 
 # Database errors can quote the offending value ('invalid input syntax for type ...: "x"'),
 # and a value may itself contain quotes: everything from the first quote on is dropped.
-_FIRST_QUOTE = re.compile(r"[\"'`]")
+# ASCII quotes and backticks, and the typographic ones a localised message or a proxy may use.
+_FIRST_QUOTE = re.compile(r"[\"'`\u2018-\u201f\u00ab\u00bb\u2039\u203a]")
 # Redshift's multi-line errors carry a DETAIL block that can echo a row ("Key (...)=(...)").
 _DETAIL = re.compile(r"\s*\b(DETAIL|Detail|HINT|CONTEXT|Failing row contains)\b.*", re.DOTALL)
 _CONTROL = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # also folds runs of spaces

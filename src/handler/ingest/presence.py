@@ -71,8 +71,10 @@ def _sort_key_window(rows: Sequence[Row]) -> tuple[str, str] | None:
             return None
     if not stamps:
         return None
-    low = max(min(stamps) - SORT_KEY_SLACK, datetime.min)
-    high = min(max(stamps) + SORT_KEY_SLACK, datetime.max)
+    # Clamped before the arithmetic: 0001-01-01 minus a day does not exist.
+    low, high = min(stamps), max(stamps)
+    low = low - SORT_KEY_SLACK if low - datetime.min > SORT_KEY_SLACK else datetime.min
+    high = high + SORT_KEY_SLACK if datetime.max - high > SORT_KEY_SLACK else datetime.max
     return low.isoformat(sep=" "), high.isoformat(sep=" ")
 
 

@@ -46,6 +46,7 @@ _PLAIN_DECIMAL = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,6})?")  # ASCII digits onl
 # optional point. Python's Decimal() also takes "1_000", "١٢", " 5 ", "1e3" and "NaN": a sender's
 # typo must not become a number nobody sent.
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
+_ZERO = re.compile(r"[+-]?(?:0+(?:\.0*)?|\.0+)(?:[eE][+-]?[0-9]+)?")
 _TIMESTAMP_SHAPE = re.compile(
     r"^\d{4}-\d{2}-\d{2}([ T]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}(:?\d{2})?)?)?\Z",
     re.ASCII,
@@ -113,6 +114,9 @@ class SqsMessage:
     # Where it came from, to delete it from there once its dead letter is sent.
     receipt_handle: str | None = None
     source_arn: str | None = None
+    # Redrive attributes that cannot be honoured: anyone who sends to the queue sets message
+    # attributes, so a bad one makes this record a letter, never the whole batch an error.
+    redrive_problem: str | None = None
 
     @property
     def record_id(self) -> str:
@@ -173,12 +177,7 @@ def read_message(record: Mapping[str, Any], position: int = 0) -> SqsMessage:
         custom = {}
     if not isinstance(custom, Mapping):
         raise InvalidEvent(f"{where}.messageAttributes must be an object")
-    original = _string_attribute(custom, "original_message_id", where)
-    if original is not None and not _MESSAGE_ID.fullmatch(original):
-        raise InvalidEvent(f"{where} attribute original_message_id is not an SQS message id")
-    targets = _string_attribute(custom, "failed_targets", where)
-    if targets is not None and not _TARGET_LIST.fullmatch(targets):
-        raise InvalidEvent(f"{where} attribute failed_targets is not a list of target names")
+    original, targets, problem = _redrive_attributes(custom)
     receipt_handle = record.get("receiptHandle")
     source_arn = record.get("eventSourceARN")
     return SqsMessage(
@@ -186,20 +185,37 @@ def read_message(record: Mapping[str, Any], position: int = 0) -> SqsMessage:
         body,
         max(1, receive_count),
         original,
-        tuple(targets.split(",")) if targets is not None else None,
+        targets,
         receipt_handle if isinstance(receipt_handle, str) and receipt_handle else None,
         source_arn if isinstance(source_arn, str) else None,
+        problem,
     )
 
 
-def _string_attribute(attributes: Mapping[str, Any], name: str, where: str) -> str | None:
+def _redrive_attributes(
+    attributes: Mapping[str, Any],
+) -> tuple[str | None, tuple[str, ...] | None, str | None]:
+    """(original_message_id, failed_targets, why they cannot be honoured): never a value."""
+    original = _string_attribute(attributes, "original_message_id")
+    targets = _string_attribute(attributes, "failed_targets")
+    if original is not None and (
+        not isinstance(original, str) or not _MESSAGE_ID.fullmatch(original)
+    ):
+        return None, None, "attribute original_message_id is not an SQS message id"
+    if targets is not None and (
+        not isinstance(targets, str) or not _TARGET_LIST.fullmatch(targets)
+    ):
+        return None, None, "attribute failed_targets is not a comma-separated list of targets"
+    return original, tuple(targets.split(",")) if targets is not None else None, None
+
+
+def _string_attribute(attributes: Mapping[str, Any], name: str) -> str | bool | None:
+    """The attribute's string value; None when absent; False when it is not a String."""
     attribute = attributes.get(name)
     if attribute is None:
         return None
     value = attribute.get("stringValue") if isinstance(attribute, Mapping) else None
-    if not isinstance(value, str):
-        raise InvalidEvent(f"{where} attribute {name} must be a String attribute")
-    return value
+    return value if isinstance(value, str) else False
 
 
 def validate(message: SqsMessage) -> Row | Rejection:
@@ -461,10 +477,13 @@ def _decimal(column: Column, raw: Any) -> str | None:
         )
     else:
         raise _Invalid(Reason.INVALID_DECIMAL, f"{column.name} must be a number")
+    if _ZERO.fullmatch(text):
+        return "0"  # 0e999999999999999999999 is zero; Decimal() refuses its exponent
     try:
         number = Decimal(text)
     except InvalidOperation:
-        raise _Invalid(Reason.INVALID_DECIMAL, f"{column.name} is not a number") from None
+        # Only an exponent beyond what Decimal holds gets here: far outside any DECIMAL(p,s).
+        raise _Invalid(Reason.INVALID_DECIMAL, f"{column.name} is out of range") from None
     integer_digits = column.precision - column.scale
     # adjusted() is the exponent of the leading digit: no 10**n built for huge exponents.
     if number and number.adjusted() >= integer_digits:

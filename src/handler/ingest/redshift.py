@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import re
 import time
@@ -18,6 +19,7 @@ from botocore.exceptions import (
     EndpointConnectionError,
 )
 
+from ingest.bounded_call import call_within
 from ingest.config import Target
 from ingest.deadline import Deadline, Deadlines
 
@@ -30,6 +32,7 @@ _TERMINAL = frozenset({"FINISHED", "FAILED", "ABORTED"})
 _ACTIVE = ("SUBMITTED", "PICKED", "STARTED")
 # A statement still active this long after its owner's deadline has no owner left to end it.
 _ORPHAN_SLACK_SECONDS = 30
+_READ_ATTEMPTS = 4  # of a list or result page (throttles and server errors)
 
 
 class DataApiError(Exception):
@@ -93,10 +96,28 @@ class StatementStatus(StrEnum):
     ABORTED = "ABORTED"
 
 
-# Checked first: failures of the database itself, whatever words about values they contain
-# ("XX000" is PostgreSQL's and Redshift's internal_error; Redshift reports asserts as such).
+# A value the table cannot take, in the words Redshift (and PostgreSQL) open such errors with.
+# Anchored at the start of the message (after an optional "ERROR:"), so a statement-level error
+# that merely mentions these words later does not count. Sources: Redshift's documented error
+# texts for INSERT (value too long for type character varying(n); invalid input syntax for type
+# ...; numeric field overflow / "Numeric data overflow"; JSON parsing errors of JSON_PARSE;
+# "integer out of range"; "Cannot insert a NULL value into column").
+_DATA_ERRORS = re.compile(
+    r"^\s*(ERROR:\s*)?("
+    r"value too long for type|invalid input syntax for|numeric (field|data) overflow|"
+    r"invalid json|json parsing error|invalid byte sequence|invalid digit|"
+    r"date/time field value out of range|timestamp out of range|"
+    r"(integer|smallint|bigint) out of range|value out of range for type|"
+    r"null value in column .* violates not-null constraint|cannot insert a null value|"
+    r"character with byte sequence|string length exceeds"
+    r")",
+    re.IGNORECASE,
+)
+# Failures of the database itself ("XX000" is PostgreSQL's and Redshift's internal_error;
+# Redshift reports asserts as "Assert"), and passing ones worth retrying.
 _INTERNAL_ERRORS = re.compile(
-    r"\bassert|internal error|XX000|unexpected error|bug\b|could not (read|write|open)",
+    r"^\s*(ERROR:\s*)?(assert\b|XX000\b)|\binternal error\b|\bunexpected error\b|"
+    r"\bcould not (read|write|open)\b",
     re.IGNORECASE,
 )
 _TRANSIENT_ERRORS = re.compile(
@@ -106,35 +127,21 @@ _TRANSIENT_ERRORS = re.compile(
     r"environmental error",
     re.IGNORECASE,
 )
-# A value the table cannot take, in the words Redshift (and PostgreSQL) open such errors with.
-# Anchored at the start of the message (after an optional "ERROR:"), so a statement-level error
-# that merely mentions these words later does not count. Sources: Redshift's documented error
-# texts for INSERT (value too long for type character varying(n); invalid input syntax for type
-# ...; numeric field overflow / "Numeric data overflow"; JSON parsing errors of JSON_PARSE).
-_DATA_ERRORS = re.compile(
-    r"^\s*(ERROR:\s*)?("
-    r"value too long for type|invalid input syntax for|numeric (field|data) overflow|"
-    r"overflow|invalid json|json parsing error|invalid byte sequence|invalid digit|"
-    r"date/time field value out of range|timestamp out of range|"
-    r"(integer|smallint|bigint|value) out of range|"
-    r"null value in column .* violates not-null constraint|cannot insert a null value|"
-    r"character with byte sequence|string length exceeds|invalid (timestamp|value)"
-    r")",
-    re.IGNORECASE,
-)
+# Quoted text is a value (or an identifier): it must never decide what an error means.
+_QUOTED = re.compile(r"\"[^\"]*\"?|'[^']*'?|`[^`]*`?|[\u201c\u201e\u00ab][^\u201d\u201c\u00bb]*")
 
 
 def classify_failure(error_text: str) -> FailureKind:
     """What a FAILED statement's error means for its rows.
 
     Only an error that opens with a value error's words is about the rows; internal errors and
-    anything unknown are not, so no good row can be dead-lettered because of them.
+    anything unknown are not, so no good row can be dead-lettered because of them. Quoted parts
+    are removed first: a value such as "debug-7" or "could not open" must not change the verdict.
     """
-    if _INTERNAL_ERRORS.search(error_text):
-        return FailureKind.TRANSIENT
-    if _DATA_ERRORS.search(error_text):
+    text = _QUOTED.sub("", error_text)
+    if _DATA_ERRORS.search(text):
         return FailureKind.DATA
-    if _TRANSIENT_ERRORS.search(error_text):
+    if _INTERNAL_ERRORS.search(text) or _TRANSIENT_ERRORS.search(text):
         return FailureKind.TRANSIENT
     # Unknown failures (missing table, permissions, syntax) are not the rows' fault: the rows
     # go back to the queue rather than to the dead-letter queue, so nothing is lost.
@@ -294,7 +301,7 @@ class DataApi:
         if not deadlines.work.allows(call_seconds):
             raise OutOfTime("no time left to submit")
         try:
-            response = client.execute_statement(**request)
+            response = call_within(call_seconds, lambda: client.execute_statement(**request))
         except (ClientError, BotoCoreError) as exc:
             raise map_client_error(exc) from exc
         return Submitted(str(response["Id"]), response.get("Status"))
@@ -329,7 +336,7 @@ class DataApi:
             if not deadlines.work.allows(self._times.control):
                 return self.cancel(statement_id, deadlines, started=started)
             try:
-                described = dict(self._control.describe_statement(Id=statement_id))
+                described = self._describe(statement_id)
             except (ClientError, BotoCoreError):
                 # The statement was accepted and may already have committed: no describe error
                 # may turn its rows into "refused" (that would write them twice). Keep polling;
@@ -351,15 +358,19 @@ class DataApi:
         while deadlines.cleanup.allows(self._times.control):
             if not cancel_accepted:
                 try:
-                    self._control.cancel_statement(Id=statement_id)
-                    cancel_accepted = True
+                    answer = call_within(
+                        self._times.control,
+                        lambda: self._control.cancel_statement(Id=statement_id),
+                    )
+                    # {"Status": false}: the service did not cancel it; ask again.
+                    cancel_accepted = answer.get("Status") is not False
                 except (ClientError, BotoCoreError):
                     # Throttled, or it already ended ("Could not cancel a query that is already
                     # in FINISHED status"): the describe below tells which.
                     pass
             if deadlines.cleanup.allows(self._times.control):
                 try:
-                    described = dict(self._control.describe_statement(Id=statement_id))
+                    described = self._describe(statement_id)
                 except (ClientError, BotoCoreError):
                     described = {"Status": "POLLING"}
                 status = str(described["Status"])
@@ -400,15 +411,12 @@ class DataApi:
         rows: list[list[str | None]] = []
         token: str | None = None
         while True:
-            if not deadlines.work.allows(self._times.control):
-                raise OutOfTime("no time left to read the result")
             request: dict[str, Any] = {"Id": statement_id}
             if token:
                 request["NextToken"] = token
-            try:
-                page = self._control.get_statement_result(**request)
-            except (ClientError, BotoCoreError) as exc:
-                raise map_client_error(exc) from exc
+            page = self._control_call(
+                functools.partial(self._control.get_statement_result, **request), deadlines.work
+            )
             rows.extend([_field_text(field) for field in record] for record in page["Records"])
             token = page.get("NextToken")
             if not token:
@@ -418,8 +426,6 @@ class DataApi:
         entries: list[dict[str, Any]] = []
         token: str | None = None
         while True:
-            if not deadline.allows(self._times.control):
-                raise OutOfTime("no time left to list statements")
             request: dict[str, Any] = {
                 "StatementName": name_prefix,
                 "Status": status,
@@ -428,14 +434,40 @@ class DataApi:
             }
             if token:
                 request["NextToken"] = token
-            try:
-                page = self._control.list_statements(**request)
-            except (ClientError, BotoCoreError) as exc:
-                raise map_client_error(exc) from exc
+            page = self._control_call(
+                functools.partial(self._control.list_statements, **request), deadline
+            )
             entries.extend(dict(entry) for entry in page.get("Statements", []))
             token = page.get("NextToken")
             if not token:
                 return entries
+
+    def _describe(self, statement_id: str) -> dict[str, Any]:
+        return dict(
+            call_within(
+                self._times.control, lambda: self._control.describe_statement(Id=statement_id)
+            )
+        )
+
+    def _control_call(self, call: Callable[[], Any], deadline: Deadline) -> Any:
+        """A read that is safe to repeat: throttles and server errors are retried with jitter
+        while the deadline allows; anything else, or the deadline, raises a DataApiError."""
+        delay = self._poll_initial
+        for _ in range(_READ_ATTEMPTS):
+            if not deadline.allows(self._times.control):
+                raise OutOfTime("no time left for the call")
+            try:
+                return call_within(self._times.control, call)
+            except (ClientError, BotoCoreError) as exc:
+                error = map_client_error(exc)
+                if not isinstance(error, TransientError):
+                    raise error from exc
+            pause = self._rng.uniform(delay / 2, delay)
+            if not deadline.allows(pause + self._times.control):
+                break
+            self._sleep(pause)
+            delay = min(delay * 4, self._poll_max)
+        raise TransientError("the call kept failing")
 
     def _outcome(
         self,

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from ingest.bounded_call import call_within
 from ingest.deadline import Deadline
 
 if TYPE_CHECKING:
@@ -73,7 +74,10 @@ class SourceQueue:
             {"Id": str(i), "ReceiptHandle": r.receipt_handle} for i, r in enumerate(chunk)
         ]
         try:
-            response = self._client.delete_message_batch(QueueUrl=url, Entries=entries)
+            response = call_within(
+                self._call_seconds,
+                lambda: self._client.delete_message_batch(QueueUrl=url, Entries=entries),
+            )
         except (ClientError, BotoCoreError):
             return ids
         return {chunk[int(failure["Id"])].message_id for failure in response.get("Failed", [])}
