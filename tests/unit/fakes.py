@@ -50,7 +50,8 @@ class FakeStatement:
 class FakeDataApi:
     """Mimics the redshift-data client methods the function calls.
 
-    An INSERT FAILS with `poison_error` when any of its parameter values is in `poison`;
+    An INSERT FAILS with `poison_error` when any of its parameter values is in `poison`, and
+    every statement with `fail_all_error` when it is set;
     a SELECT answers with the parameter values (ids) that FINISHED INSERTs on its target carried;
     `submit_errors` are raised, in order, by the next ExecuteStatement calls (after the statement
     was created when `lost_replies`); `hang_next` statements stay STARTED until cancelled;
@@ -110,6 +111,9 @@ class FakeDataApi:
             request.get("StatementName", ""),
         )
         self.statements.append(statement)
+        if statement.sql.startswith("SELECT") and self.fail_all_error is not None:
+            statement.status, statement.error = "FAILED", self.fail_all_error
+            return statement
         if statement.sql.startswith("SELECT"):
             held = set(self.finished_values(target))
             statement.status = "FINISHED"

@@ -11,7 +11,7 @@ from ingest.config import Settings, Target
 from ingest.deadline import Deadline, Deadlines
 from ingest.records import Row, SqsMessage, validate
 from ingest.wiring import Clients, Timing, build_ingest, deadlines_for
-from ingest.writer import STATEMENT_LEVEL_AFTER, TargetOutcome, TargetWriter
+from ingest.writer import TargetOutcome, TargetWriter
 from tests.support import payload
 from tests.unit.fakes import FakeClock, FakeDataApi, client_error
 
@@ -96,23 +96,38 @@ def test_one_guilty_row_in_a_large_batch_costs_logarithmic_statements() -> None:
     assert result.stats.submitted == 1 + 2 * 6
 
 
-def test_failure_that_never_localises_returns_every_row_and_dead_letters_none() -> None:
-    # Given every statement fails with a value error's words, whatever rows it carries
+def test_failure_the_target_gives_every_statement_returns_rows_and_dead_letters_none() -> None:
+    # Given a target that fails every statement, with a value error's words, values or not
     fake = FakeDataApi(fail_all_error="value too long for type character varying(255)")
     result = write(fake, rows(16))
-    # Then, once single rows keep failing and nothing lands, it is the statement's failure
+    # Then at the first single row a control statement (no values) fails too: the failure is
+    # the target's, every row comes back and none is dead-lettered
     assert not result.rejected
     assert set(result.returned) == ids(*range(16))
     assert all("statement-level" in f.reason for f in result.returned.values())
+    controls = [s for s in fake.statements if s.sql.startswith("SELECT 1")]
+    assert len(controls) == 1
     singles = [
         s for s in fake.inserts() if sum(v.startswith("m-") for v in s.parameters.values()) == 1
     ]
-    assert len(singles) == STATEMENT_LEVEL_AFTER  # it stopped spending statements
+    assert len(singles) == 1  # it stopped spending statements at once
 
 
-def test_every_row_bad_in_a_small_batch_is_still_dead_lettered() -> None:
-    result = write(poisoned_fake(0, 1), rows(2, {0, 1}))
-    assert set(result.rejected) == ids(0, 1)
+def test_bad_rows_first_in_a_batch_are_dead_lettered_and_the_good_ones_land() -> None:
+    # Given the first three rows carry a value the table refuses, the other five are good
+    fake = poisoned_fake(0, 1, 2)
+    result = write(fake, rows(8, {0, 1, 2}))
+    # Then the control statement answers, so the failures are the rows': letters for them,
+    # and bisection goes on to write the good rows
+    assert set(result.rejected) == ids(0, 1, 2)
+    assert result.written == ids(3, 4, 5, 6, 7)
+
+
+def test_a_lone_bad_row_is_dead_lettered_once_the_control_statement_answers() -> None:
+    fake = poisoned_fake(0)
+    result = write(fake, rows(1, {0}))
+    assert set(result.rejected) == ids(0)
+    assert [s.sql.split()[0] for s in fake.statements] == ["INSERT", "SELECT"]
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,8 @@ _TERMINAL = frozenset({"FINISHED", "FAILED", "ABORTED"})
 _ACTIVE = ("SUBMITTED", "PICKED", "STARTED")
 # A statement still active this long after its owner's deadline has no owner left to end it.
 _ORPHAN_SLACK_SECONDS = 30
-_READ_ATTEMPTS = 4  # of a list or result page (throttles and server errors)
+_READ_ATTEMPTS = 6  # of a list or result page (throttles and server errors)
+_READ_BACKOFF_SECONDS = 0.25  # first pause; doubles up to poll_max_seconds, full jitter
 
 
 class DataApiError(Exception):
@@ -452,7 +453,7 @@ class DataApi:
     def _control_call(self, call: Callable[[], Any], deadline: Deadline) -> Any:
         """A read that is safe to repeat: throttles and server errors are retried with jitter
         while the deadline allows; anything else, or the deadline, raises a DataApiError."""
-        delay = self._poll_initial
+        delay = _READ_BACKOFF_SECONDS
         for _ in range(_READ_ATTEMPTS):
             if not deadline.allows(self._times.control):
                 raise OutOfTime("no time left for the call")
@@ -462,11 +463,11 @@ class DataApi:
                 error = map_client_error(exc)
                 if not isinstance(error, TransientError):
                     raise error from exc
-            pause = self._rng.uniform(delay / 2, delay)
+            pause = self._rng.uniform(0, delay)
             if not deadline.allows(pause + self._times.control):
                 break
             self._sleep(pause)
-            delay = min(delay * 4, self._poll_max)
+            delay = min(delay * 2, self._poll_max)
         raise TransientError("the call kept failing")
 
     def _outcome(

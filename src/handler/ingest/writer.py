@@ -11,16 +11,13 @@ from ingest.deadline import Deadlines
 from ingest.presence import PresenceUnknown, TargetPresence
 from ingest.records import Row
 from ingest.redshift import FailureKind, StatementStatus, classify_failure
+from ingest.schema import quote_identifier
 from ingest.sql import Rendering, Statement, render_inserts
-from ingest.statement_runner import GaveUp, Refused, StatementRunner, StatementStats
+from ingest.statement_runner import GaveUp, Ran, Refused, StatementRunner, StatementStats
 
 # Bisection statements one target may spend per invocation: enough to isolate a dozen bad rows
 # in a batch of 10,000 (about 2 x log2(n) each); past it the rest of the failing part comes back.
 BISECTION_BUDGET = 200
-# Single rows failing one after another while not one row of the batch could be written: the
-# failure is the statement's (or the table's), not the rows'. They come back; none is
-# dead-lettered. Below this, a value error on a single row is trusted and the row is a letter.
-STATEMENT_LEVEL_AFTER = 3
 
 
 @dataclass(frozen=True)
@@ -53,6 +50,9 @@ class _Progress:
 
     written: set[str] = field(default_factory=set)
     suspects: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    # Whether the target runs a statement on the table at all: set by the control statement
+    # run when the first single row fails before any row was written (see _corroborate).
+    table_answers: bool | None = None
     returned: dict[str, RowFailure] = field(default_factory=dict)
     stats: StatementStats = field(default_factory=StatementStats)
     bisection_steps: int = 0
@@ -149,7 +149,14 @@ class TargetWriter:
                     progress.give_back(unsent.rows, result.reason, None)
                 return
             if isinstance(result, Refused):
-                self._split(statement, result.message, None, pending, progress)
+                self._split(
+                    target,
+                    statement,
+                    failure=(result.message, None),
+                    pending=pending,
+                    progress=progress,
+                    deadlines=deadlines,
+                )
                 continue
             outcome = result.outcome
             if outcome.status is StatementStatus.FINISHED:
@@ -159,7 +166,14 @@ class TargetWriter:
                 error = outcome.error or "statement failed without an error message"
                 kind = classify_failure(error)
                 if kind is FailureKind.DATA:
-                    self._split(statement, error, outcome.statement_id, pending, progress)
+                    self._split(
+                        target,
+                        statement,
+                        failure=(error, outcome.statement_id),
+                        pending=pending,
+                        progress=progress,
+                        deadlines=deadlines,
+                    )
                     continue
                 reason = f"{kind.value}: {error}"
             else:  # ABORTED: cancelled at the deadline or by an operator; nothing committed
@@ -171,17 +185,22 @@ class TargetWriter:
 
     def _split(
         self,
+        target: Target,
         statement: Statement,
-        error: str,
-        statement_id: str | None,
+        *,
+        failure: tuple[str, str | None],
         pending: deque[Statement],
         progress: _Progress,
+        deadlines: Deadlines,
     ) -> None:
         """Bisect a statement its rows may have failed; a single row becomes a suspect."""
+        error, statement_id = failure
         if len(statement.rows) == 1:
             progress.suspects[statement.rows[0].message_id] = (error, statement_id)
-            if len(progress.suspects) >= STATEMENT_LEVEL_AFTER and not progress.written:
-                # Everything fails alike and nothing lands: stop spending statements on it.
+            if not progress.written and progress.table_answers is None:
+                progress.table_answers = self._corroborate(target, deadlines, progress)
+            if progress.table_answers is False:
+                # The target fails every statement, values or not: nothing is the rows' fault.
                 reason = f"statement-level failure, not the rows': {error}"
                 for unsent in pending:
                     progress.give_back(unsent.rows, reason, None)
@@ -197,16 +216,26 @@ class TargetWriter:
             for part in reversed(self._render(half).statements):
                 pending.appendleft(part)
 
+    def _corroborate(self, target: Target, deadlines: Deadlines, progress: _Progress) -> bool:
+        """A statement with no values (a SELECT of nothing from the table): if it fails too, the
+        failure is the target's (its session settings, an internal error), not the rows'."""
+        qualified = ".".join(quote_identifier(part) for part in self._table.split("."))
+        control = f"SELECT 1 FROM {qualified} WHERE 1 = 0"  # noqa: S608 - validated identifiers
+        run = self._runner.run(target, control, (), deadlines)
+        progress.stats = progress.stats + run.stats
+        result = run.result
+        return isinstance(result, Ran) and result.outcome.status is StatementStatus.FINISHED
+
     @staticmethod
     def _judge_suspects(
         progress: _Progress,
     ) -> tuple[dict[str, str], dict[str, tuple[str, str | None]]]:
-        """Suspects are rejected rows unless the failure never localised (see
-        STATEMENT_LEVEL_AFTER): then they are the statement's victims and come back."""
+        """Suspects are rejected rows once the failure is shown to be theirs: some row of the
+        batch was written, or the control statement ran. Otherwise they come back."""
         suspects = progress.suspects
-        if len(suspects) >= STATEMENT_LEVEL_AFTER and not progress.written:
-            return {}, {
-                m: (f"statement-level failure, not the rows': {error}", statement_id)
-                for m, (error, statement_id) in suspects.items()
-            }
-        return {m: error for m, (error, _) in suspects.items()}, {}
+        if progress.written or progress.table_answers:
+            return {m: error for m, (error, _) in suspects.items()}, {}
+        return {}, {
+            m: (f"statement-level failure, not the rows': {error}", statement_id)
+            for m, (error, statement_id) in suspects.items()
+        }
