@@ -4,9 +4,13 @@ failing test is a finding (see the attack report)."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import uuid
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from local.stack import LocalDataApi
 from tests.integration.conftest import DDL, Stack
@@ -245,21 +249,49 @@ def test_a_new_record_carrying_someone_elses_original_message_id_is_not_silently
 
 
 def test_a_redelivery_after_a_kill_does_not_dead_letter_a_record_twice(stack: Stack) -> None:
-    """`make chaos CHAOS_ARGS="--seeds 12"` fails seeds 102 and 104 with `dlq:<id>` duplicates:
+    """`make chaos CHAOS_ARGS="--seeds 12"` failed seeds 102 and 104 with `dlq:<id>` duplicates:
     an invocation sends its dead letters and is killed (or times out) before SQS hears back;
-    the redelivery validates the record again and sends a second letter. The harness (and issue
-    8 item 9) require each record once in the dead-letter queue; the README's table says the
-    record ends in exactly one place. Rows are not duplicated (a redrive of both copies is
-    deduplicated by the presence check), but DLQ counts, alarms and exports double."""
-    event = sqs_event(["{not json", payload()])
-    stack.invoke(event)
-    # When SQS redelivers the batch because the first invocation never answered
-    for record in event["Records"]:
-        record["attributes"]["ApproximateReceiveCount"] = "2"
-    stack.invoke(event)
+    the redelivery validates the record again and sends a second letter. Fixed by deleting a
+    dead-lettered record from its queue as soon as its letter is sent: here the records come
+    from a real (moto) queue, the first invocation's answer is lost, and SQS redelivers."""
+    source = stack.sqs.create_queue(QueueName=f"source-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = stack.sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["QueueArn"])
+    for body in ("{not json", json.dumps(payload())):
+        stack.sqs.send_message(QueueUrl=source, MessageBody=body)
+
+    def deliver() -> dict[str, Any]:
+        messages = stack.sqs.receive_message(
+            QueueUrl=source, MaxNumberOfMessages=10, AttributeNames=["All"]
+        ).get("Messages", [])
+        return {
+            "Records": [
+                {
+                    "messageId": m["MessageId"],
+                    "receiptHandle": m["ReceiptHandle"],
+                    "body": m["Body"],
+                    "attributes": m["Attributes"],
+                    "messageAttributes": {},
+                    "eventSourceARN": arn["Attributes"]["QueueArn"],
+                }
+                for m in messages
+            ]
+        }
+
+    first = deliver()
+    bad_id = next(r["messageId"] for r in first["Records"] if r["body"] == "{not json")
+    stack.invoke(first)
+    # When the invocation is killed before answering: SQS makes what is left visible again
+    for record in first["Records"]:
+        with contextlib.suppress(ClientError):  # the letter's record is already deleted
+            stack.sqs.change_message_visibility(
+                QueueUrl=source, ReceiptHandle=record["receiptHandle"], VisibilityTimeout=0
+            )
+    second = deliver()
+    assert [r["body"] for r in second["Records"]] == [json.dumps(payload())]
+    stack.invoke(second)
     # Then the bad record is in the dead-letter queue once
     copies = [
         m["MessageAttributes"]["original_message_id"]["StringValue"]
         for m in stack.dead_letter_messages()
     ]
-    assert copies == [event["Records"][0]["messageId"]]
+    assert copies == [bad_id]

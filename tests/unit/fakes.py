@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ class FakeStatement:
     status: str = "SUBMITTED"
     error: str | None = None
     hang: bool = False
-    result: list[str] = field(default_factory=list)  # a SELECT's single-column rows
+    result: list[list[str | None]] = field(default_factory=list)  # a SELECT's rows
 
 
 @dataclass
@@ -115,9 +116,8 @@ class FakeDataApi:
             statement.status, statement.error = "FAILED", self.fail_all_error
             return statement
         if statement.sql.startswith("SELECT"):
-            held = set(self.finished_values(target))
             statement.status = "FINISHED"
-            statement.result = [v for k, v in params.items() if k.startswith("m") and v in held]
+            statement.result = self._held_rows(target, statement.sql, params)
             return statement
         if self.hang_next > 0:
             self.hang_next -= 1
@@ -186,7 +186,12 @@ class FakeDataApi:
         with self._lock:
             self.calls.append("GetStatementResult")
             statement = self._find(Id)
-            return {"Records": [[{"stringValue": value}] for value in statement.result]}
+            return {
+                "Records": [
+                    [{"isNull": True} if v is None else {"stringValue": v} for v in row]
+                    for row in statement.result
+                ]
+            }
 
     def _find(self, statement_id: str) -> FakeStatement:
         for statement in self.statements:
@@ -195,6 +200,25 @@ class FakeDataApi:
         raise client_error(
             "ResourceNotFoundException", "Query does not exist.", "DescribeStatement"
         )
+
+    def _held_rows(self, target: str, sql: str, params: dict[str, str]) -> list[list[str | None]]:
+        """What the presence SELECT reads: the selected columns of every row a FINISHED INSERT
+        wrote whose message id is among the SELECT's `m*` parameters."""
+        selected = [
+            c.strip('" ') for c in sql[len("SELECT DISTINCT ") : sql.index(" FROM ")].split(",")
+        ]
+        wanted = {v for k, v in params.items() if k.startswith("m")}
+        found: list[list[str | None]] = []
+        for insert in self.inserts():
+            if insert.target != target or insert.status != "FINISHED":
+                continue
+            for row in _inserted_rows(insert):
+                if (
+                    row.get("sqs_message_id") in wanted
+                    and [row.get(c) for c in selected] not in found
+                ):
+                    found.append([row.get(c) for c in selected])
+        return found
 
     def finished_values(self, target: str) -> list[str]:
         """Parameter values of every FINISHED INSERT on a target (message ids among them)."""
@@ -207,3 +231,22 @@ class FakeDataApi:
 
     def inserts(self) -> list[FakeStatement]:
         return [s for s in self.statements if s.sql.startswith("INSERT")]
+
+
+_TOKEN = re.compile(
+    r"NULL|TRUE|FALSE|''|CAST\(:(\w+) AS (?:[^()]|\([^)]*\))*\)|JSON_PARSE\(:(\w+)\)|:(\w+)"
+)
+
+
+def _inserted_rows(statement: FakeStatement) -> list[dict[str, str | None]]:
+    """The rows an INSERT ... VALUES statement carries, as column -> parameter value."""
+    head, _, values = statement.sql.partition(" VALUES ")
+    columns = [c.strip('" ') for c in head[head.index("(") + 1 : head.rindex(")")].split(",")]
+    cells: list[str | None] = []
+    for token in _TOKEN.finditer(values):
+        name = token.group(1) or token.group(2) or token.group(3)
+        cells.append(statement.parameters.get(name) if name else None)
+    width = len(columns)
+    return [
+        dict(zip(columns, cells[i : i + width], strict=True)) for i in range(0, len(cells), width)
+    ]

@@ -94,3 +94,16 @@ def test_record_owed_to_one_target_is_done_when_that_target_holds_it() -> None:
 def test_record_owed_a_target_that_gave_no_answer_comes_back() -> None:
     settled = settle([row()], [answer("primary", WROTE)], TARGETS)
     assert settled.retries == (Retry("m", "no outcome from the target", "secondary"),)
+
+
+def test_redrive_naming_a_different_record_is_a_letter_never_skipped_as_held() -> None:
+    impostor = TargetOutcome("primary", impostors=frozenset({"m"}))
+    settled = settle([row()], [impostor, answer("secondary", WROTE)], TARGETS)
+    assert settled.letters == (
+        Letter(
+            "m",
+            Reason.INVALID_REDRIVE,
+            "original_message_id names a different record in primary",
+            ("primary",),
+        ),
+    )

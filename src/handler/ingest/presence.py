@@ -10,7 +10,13 @@ from ingest.config import Target
 from ingest.deadline import Deadlines
 from ingest.records import Row
 from ingest.redshift import DataApi, DataApiError, StatementStatus
-from ingest.schema import INSERT_COLUMNS, MESSAGE_ID_COLUMN, SORT_KEY, quote_identifier
+from ingest.schema import (
+    INSERT_COLUMNS,
+    MESSAGE_ID_COLUMN,
+    SORT_KEY,
+    ColumnKind,
+    quote_identifier,
+)
 from ingest.statement_runner import GaveUp, Ran, StatementRunner, StatementStats
 
 # Ids per SELECT: 500 ids of ~36 bytes keep the statement near 25 KB, far below 100 KB.
@@ -34,8 +40,21 @@ class PresenceUnknown(Exception):
 
 @dataclass(frozen=True)
 class Presence:
-    held: frozenset[str]  # record ids the target holds
+    held: frozenset[str]  # record ids the target holds, with this record's identifying values
+    # Record ids the target holds for a *different* record (same id, other identifying values):
+    # an `original_message_id` that does not name this record. Never skipped as held.
+    impostors: frozenset[str]
     stats: StatementStats  # what asking cost (the SELECTs count against the quota too)
+
+
+# The record's identifying columns, read back beside its id: the payload's required text
+# columns (AppsFlyer: appsflyer_id, event_name). A redrive attribute naming another record's
+# id is caught by them.
+_IDENTITY = tuple(
+    (i, c.name)
+    for i, c in enumerate(INSERT_COLUMNS)
+    if c.required and c.kind is ColumnKind.VARCHAR and c.name != MESSAGE_ID_COLUMN.name
+)
 
 
 def presence_query(
@@ -55,8 +74,9 @@ def presence_query(
             f"{sort_column} BETWEEN CAST(:lo AS TIMESTAMP) AND CAST(:hi AS TIMESTAMP) AND {where}"
         )
         parameters += [("lo", window[0]), ("hi", window[1])]
+    selected = ",".join([id_column, *(quote_identifier(name) for _, name in _IDENTITY)])
     # Identifiers come from validated configuration; every value is a parameter.
-    return f"SELECT DISTINCT {id_column} FROM {qualified} WHERE {where}", parameters  # noqa: S608
+    return f"SELECT DISTINCT {selected} FROM {qualified} WHERE {where}", parameters  # noqa: S608
 
 
 def _sort_key_window(rows: Sequence[Row]) -> tuple[str, str] | None:
@@ -96,15 +116,25 @@ class TargetPresence:
             raise PresenceUnknown(f"cannot list earlier statements: {exc}") from exc
         if unconfirmed:
             raise PresenceUnknown("an earlier statement may still be running", unconfirmed)
-        held: set[str] = set()
+        found: list[list[str | None]] = []
         stats = StatementStats()
         by_id = {row.record_id: row for row in rows}
         record_ids = list(by_id)
         for start in range(0, len(record_ids), IDS_PER_QUERY):
             chunk = record_ids[start : start + IDS_PER_QUERY]
-            found, stats = self._ask(target, chunk, [by_id[i] for i in chunk], deadlines, stats)
-            held.update(found)
-        return Presence(frozenset(held), stats)
+            rows_found, stats = self._ask(
+                target, chunk, [by_id[i] for i in chunk], deadlines, stats
+            )
+            found.extend(rows_found)
+        held: set[str] = set()
+        impostors: set[str] = set()
+        for stored in found:
+            row = by_id.get(str(stored[0]))
+            if row is None:
+                continue
+            same = all(stored[k + 1] == row.values[i] for k, (i, _) in enumerate(_IDENTITY))
+            (held if same else impostors).add(row.record_id)
+        return Presence(frozenset(held), frozenset(impostors - held), stats)
 
     def _ask(
         self,
@@ -113,7 +143,7 @@ class TargetPresence:
         rows: list[Row],
         deadlines: Deadlines,
         stats: StatementStats,
-    ) -> tuple[set[str], StatementStats]:
+    ) -> tuple[list[list[str | None]], StatementStats]:
         sql, parameters = presence_query(self._table, record_ids, rows)
         run = self._runner.run(target, sql, parameters, deadlines)
         stats = stats + run.stats
@@ -134,4 +164,4 @@ class TargetPresence:
             raise PresenceUnknown(
                 f"cannot read which records the target holds: {exc}", (), stats
             ) from exc
-        return {str(row[0]) for row in found if row and row[0] is not None}, stats
+        return [row for row in found if row and row[0] is not None], stats

@@ -78,6 +78,10 @@ def _decide(row: Row, owed: list[str], answers: list[TargetOutcome]) -> Letter |
             return Retry(message_id, returned.reason, answer.target, returned.statement_id)
     holding = {a.target for a in answers if _holds(a, message_id)}
     lacking = tuple(t for t in owed if t not in holding)
+    impostor_in = [a.target for a in answers if message_id in a.impostors]
+    if impostor_in:
+        detail = f"original_message_id names a different record in {', '.join(impostor_in)}"
+        return Letter(message_id, Reason.INVALID_REDRIVE, detail, lacking)
     if any(message_id in a.oversized for a in answers):
         return Letter(message_id, Reason.RECORD_TOO_LARGE, OVERSIZED_DETAIL, lacking)
     rejecting = [a for a in answers if message_id in a.rejected]

@@ -36,6 +36,8 @@ class TargetOutcome:
     target: str
     written: frozenset[str] = frozenset()
     already_held: frozenset[str] = frozenset()  # redelivered, found in the target: skipped
+    # Redriven with an original_message_id the target holds for a different record.
+    impostors: frozenset[str] = frozenset()
     rejected: Mapping[str, str] = field(default_factory=dict)  # -> the database's error
     oversized: frozenset[str] = frozenset()  # alone larger than a statement may be
     returned: Mapping[str, RowFailure] = field(default_factory=dict)  # -> why it comes back
@@ -90,6 +92,7 @@ class TargetWriter:
     def write(self, target: Target, rows: Sequence[Row], deadlines: Deadlines) -> TargetOutcome:
         progress = _Progress()
         held: frozenset[str] = frozenset()
+        impostors: frozenset[str] = frozenset()
         maybe_written = [r for r in rows if r.may_be_written]
         if maybe_written:
             try:
@@ -116,6 +119,7 @@ class TargetWriter:
             target=target.name,
             written=frozenset(progress.written),
             already_held=held,
+            impostors=impostors,
             rejected=rejected,
             oversized=frozenset(r.message_id for r in rendering.oversized),
             returned=dict(progress.returned),
