@@ -301,3 +301,15 @@ def test_queue_url_from_an_arn() -> None:
         "https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q.fifo"
     )
     assert queue_url("not-an-arn") is None
+
+
+def test_redrive_naming_another_records_id_is_dead_lettered_not_skipped(world: World) -> None:
+    world.run(sqs_event([payload(event_name="af_purchase")]), **two_targets())
+    forged = redriven(payload(event_name="af_refund"), "forged", "msg-00000", "primary,secondary")
+    report = world.report(forged, **two_targets())
+    assert report.retried == ()
+    [letter] = world.dead_letters()
+    attributes = letter["MessageAttributes"]
+    assert attributes["reason"]["StringValue"] == "invalid_redrive"
+    assert "different record" in attributes["reason_detail"]["StringValue"]
+    assert world.landed("c1") == ["msg-00000"]  # the held row alone, not overwritten or doubled

@@ -102,14 +102,16 @@ class TargetWriter:
                 progress.give_back(maybe_written, str(unknown), None)
                 progress.unconfirmed.extend(unknown.unconfirmed)
                 progress.stats = progress.stats + unknown.stats
-                held_ids: frozenset[str] = frozenset()
             else:
                 progress.stats = progress.stats + presence.stats
-                held_ids = presence.held
-            held = frozenset(r.message_id for r in maybe_written if r.record_id in held_ids)
-        todo = [
-            r for r in rows if r.message_id not in held and r.message_id not in progress.returned
-        ]
+                held = frozenset(
+                    r.message_id for r in maybe_written if r.record_id in presence.held
+                )
+                impostors = frozenset(
+                    r.message_id for r in maybe_written if r.record_id in presence.impostors
+                )
+        skip = held | impostors | progress.returned.keys()
+        todo = [r for r in rows if r.message_id not in skip]
         rendering = self._render(todo)
         self._write_statements(target, deque(rendering.statements), deadlines, progress)
         rejected, statement_level = self._judge_suspects(progress)
