@@ -192,11 +192,11 @@ _METHOD = [
     f"of up to the batch size within the window. Function timeout {FUNCTION_TIMEOUT_SECONDS:g} "
     "s; visibility timeout 6 x timeout + window, as the template derives it. The dead-letter "
     "queue lives on moto's server.",
-    "- **The old system (1, 2, 3).** Reimplemented from `BATCH_INSERT_UPGRADE.md`: each worker "
-    "receives 10 messages, sends one INSERT per message (design 1, submitted in parallel like "
-    "`Promise.allSettled`) or one 10-row INSERT (designs 2 and 3) with every value written into "
-    "the SQL text, does not wait for the statement, and deletes the messages whose submit "
-    "was accepted. Design 3 pauses 2 s after each batch.",
+    "- **The old system (1, 2, 3).** Reimplemented from its team's upgrade notes (not in this "
+    "repository): each worker receives 10 messages, sends one INSERT per message (design 1, "
+    "submitted in parallel like `Promise.allSettled`) or one 10-row INSERT (designs 2 and 3) "
+    "with every value written into the SQL text, does not wait for the statement, and deletes "
+    "the messages whose submit was accepted. Design 3 pauses 2 s after each batch.",
     "- **Sustained rows/s.** Rows committed in the first target's table are counted every 0.5 s "
     "while the design runs. The rate is taken between the moments 10% and 90% of the rows "
     "counted at the end of the measured window had landed: start-up and tail are left out. For "
