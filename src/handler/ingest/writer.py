@@ -11,7 +11,7 @@ from ingest.deadline import Deadlines
 from ingest.presence import PresenceUnknown, TargetPresence
 from ingest.records import Row
 from ingest.redshift import FailureKind, StatementStatus, classify_failure
-from ingest.sql import Rendering, Statement, render_inserts
+from ingest.sql import InsertStatement, Rendering, render_inserts
 from ingest.statement_runner import GaveUp, Refused, StatementRunner, StatementStats
 
 # Bisection statements one target may spend per invocation: enough to isolate a dozen bad rows
@@ -127,7 +127,7 @@ class TargetWriter:
     def _write_statements(
         self,
         target: Target,
-        pending: deque[Statement],
+        pending: deque[InsertStatement],
         deadlines: Deadlines,
         progress: _Progress,
     ) -> None:
@@ -171,10 +171,10 @@ class TargetWriter:
 
     def _split(
         self,
-        statement: Statement,
+        statement: InsertStatement,
         error: str,
         statement_id: str | None,
-        pending: deque[Statement],
+        pending: deque[InsertStatement],
         progress: _Progress,
     ) -> None:
         """Bisect a statement its rows may have failed; a single row becomes a suspect."""
