@@ -54,6 +54,8 @@ assert not leaked, f"importable from outside the package: {leaked}"
 
 import app
 
+# local.lambda_context.LambdaContextStub's attributes, restated: nothing outside the package
+# may be importable here.
 class Context:
     function_name = "sqs-redshift-ingest"
     memory_limit_in_mb = 512
