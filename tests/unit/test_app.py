@@ -35,7 +35,7 @@ def fake() -> Iterator[FakeDataApi]:
             dead_letter_queue_url=dlq,
         )
         data_api = FakeDataApi()
-        clients = Clients(data_api, data_api, sqs)  # type: ignore[arg-type]
+        clients = Clients(data_api, data_api, sqs)
         ingest = build_ingest(settings, clients, Timing(sleep=lambda _: None, seed=3))
         original = app.ingest
         app.metrics.provider.namespace = app.DEFAULT_METRICS_NAMESPACE
