@@ -50,7 +50,7 @@ test: lint sam-setup checkov-setup
 RUN := PYTHONPATH=src/handler:. $(PY)
 
 demo: setup
-	$(RUN) -m local.demo
+	$(RUN) -m demo.run
 
 # 0.0.0.0 so that `sam local invoke` containers reach it through host.docker.internal;
 # local-cluster is the cluster local/env.json names (add --cluster/--workgroup NAME[:db,db]).

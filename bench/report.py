@@ -1,4 +1,4 @@
-"""docs/benchmark.md: the command, the model, the figures, the targets and the assumptions."""
+"""docs/benchmark.md: the command, the model, the figures, the goals and the assumptions."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from bench.cpu import REPEATS, HandlerCpu
 from bench.designs import FUNCTION_TIMEOUT_SECONDS, LEGACY_VISIBILITY_SECONDS, Kind
+from bench.goals import Check, model_ceiling, rows_per_statement
 from bench.runner import DesignResult
-from bench.targets import Check, model_ceiling, rows_per_statement
 
 COMMAND = "make bench  # runs: PYTHONPATH=src/handler:. .venv/bin/python -m bench.run"
 QUICK_COMMAND = (
@@ -159,13 +159,13 @@ def render_report(
         f"| `json.loads` of the body alone | {cpu.json_loads_us:.1f} |",
         f"| **ratio** | **{cpu.ratio:.2f}x** |",
         "",
-        "## Targets",
+        "## Goals",
         "",
-        "| target | met | figure | why |",
+        "| goal | met | figure | why |",
         "| --- | --- | --- | --- |",
     ]
     lines += [
-        f"| {c.target} | {'**met**' if c.met else '**missed**'} | {c.figure} | {c.why} |"
+        f"| {c.goal} | {'**met**' if c.met else '**missed**'} | {c.figure} | {c.why} |"
         for c in checks
     ]
     lines += ["", *_METHOD]
@@ -192,11 +192,11 @@ _METHOD = [
     f"of up to the batch size within the window. Function timeout {FUNCTION_TIMEOUT_SECONDS:g} "
     "s; visibility timeout 6 x timeout + window, as the template derives it. The dead-letter "
     "queue lives on moto's server.",
-    "- **The old system (1, 2, 3).** Reimplemented from `BATCH_INSERT_UPGRADE.md`: each worker "
-    "receives 10 messages, sends one INSERT per message (design 1, submitted in parallel like "
-    "`Promise.allSettled`) or one 10-row INSERT (designs 2 and 3) with every value written into "
-    "the SQL text, does not wait for the statement, and deletes the messages whose submit "
-    "was accepted. Design 3 pauses 2 s after each batch.",
+    "- **The old system (1, 2, 3).** Reimplemented from its team's upgrade notes (not in this "
+    "repository): each worker receives 10 messages, sends one INSERT per message (design 1, "
+    "submitted in parallel like `Promise.allSettled`) or one 10-row INSERT (designs 2 and 3) "
+    "with every value written into the SQL text, does not wait for the statement, and deletes "
+    "the messages whose submit was accepted. Design 3 pauses 2 s after each batch.",
     "- **Sustained rows/s.** Rows committed in the first target's table are counted every 0.5 s "
     "while the design runs. The rate is taken between the moments 10% and 90% of the rows "
     "counted at the end of the measured window had landed: start-up and tail are left out. For "
@@ -240,5 +240,5 @@ _METHOD = [
     "- **The local Data API and PostgreSQL** run on the same machine as the instances, two "
     "cores for everything. The instance CPU per record column (whole process: validation, "
     "rendering, the SDK, HTTP, the invocation payload) shows the function is far from "
-    "CPU-bound; the last row of the targets puts it in cores.",
+    "CPU-bound; the last row of the goals puts it in cores.",
 ]

@@ -13,12 +13,12 @@ from pathlib import Path
 from bench.bodies import make_bodies
 from bench.cpu import measure_handler_cpu
 from bench.designs import FULL_MODEL, full_designs
+from bench.goals import check_goals, model_ceiling
 from bench.invariants import violations
 from bench.plots import plot_active, plot_throughput
 from bench.report import RunInfo, render_report
 from bench.runner import DATABASE, TABLE, DesignResult
 from bench.suite import run_quick, run_suite
-from bench.targets import check_targets, model_ceiling
 from local.model import FAST
 from local.stack import LocalDataApi
 
@@ -59,7 +59,7 @@ def full(out: Path) -> int:
         found_by = api.postgres_source.split(":", 1)[0]  # the path after it is this machine's
         postgres = f"{version[0] if version else '?'}, found by {found_by}"
     cpu = measure_handler_cpu(bodies[:_CPU_SAMPLE], TABLE)
-    checks = check_targets(results, cpu)
+    checks = check_goals(results, cpu)
     info = RunInfo(
         date=datetime.now(UTC).strftime("%Y-%m-%d"),
         seconds=time.monotonic() - started,
@@ -75,7 +75,7 @@ def full(out: Path) -> int:
     )
     plot_active(results, FULL_MODEL.active_quota, out / "benchmark-active-statements.png")
     for check in checks:
-        _say(f"{'met   ' if check.met else 'MISSED'} {check.target}: {check.figure}")
+        _say(f"{'met   ' if check.met else 'MISSED'} {check.goal}: {check.figure}")
     _say(f"wrote {out / 'benchmark.md'} and two PNGs in {info.seconds:.0f} s")
     return _report_violations(results)
 

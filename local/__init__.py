@@ -1,1 +1,1 @@
-"""Dev-only tooling: the local Redshift Data API on PostgreSQL, the demo runner (not deployed)."""
+"""Dev-only: the local Redshift Data API on PostgreSQL and moto for SQS (never deployed)."""

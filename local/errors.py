@@ -76,7 +76,7 @@ class ActiveStatementsExceededError(ApiError):
     code = "ActiveStatementsExceededException"
 
     def __init__(self, quota: int) -> None:
-        # The wording the old system logged (reference/BATCH_INSERT_UPGRADE.md).
+        # The wording the old system logged (README, "Why this exists").
         super().__init__(f"Active statements exceeded the allowed quota ({quota}).")
 
 

@@ -18,7 +18,7 @@ class ClusterModel:
     latency_seconds: float = 0.05  # added to every statement's run time
     # SUBMITTED/PICKED/STARTED statements before submits are refused. AWS's quota pages say
     # 200 per cluster or workgroup; the old system was refused at 500 ("Active statements
-    # exceeded the allowed quota (500)", reference/BATCH_INSERT_UPGRADE.md): 500 by default,
+    # exceeded the allowed quota (500)", README "Why this exists"): 500 by default,
     # and the emulator's quota tests run at both (QUOTAS).
     active_quota: int = 500
 

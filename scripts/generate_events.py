@@ -160,6 +160,34 @@ def af_local_time(moment: datetime, offset_minutes: int) -> str:
     return f"{af_time(local)}{sign}{hours:02d}{minutes:02d}"
 
 
+def sqs_record(
+    body: str,
+    *,
+    message_id: str,
+    receipt_handle: str,
+    receive_count: int,
+    sent_ms: int,
+    first_receive_ms: int,
+) -> dict[str, Any]:
+    """One record of an SQS event as Lambda delivers it (the tests build theirs with it too)."""
+    return {
+        "messageId": message_id,
+        "receiptHandle": receipt_handle,
+        "body": body,
+        "attributes": {
+            "ApproximateReceiveCount": str(receive_count),
+            "SentTimestamp": str(sent_ms),
+            "SenderId": SENDER_ID,
+            "ApproximateFirstReceiveTimestamp": str(first_receive_ms),
+        },
+        "messageAttributes": {},
+        "md5OfBody": hashlib.md5(body.encode("utf-8"), usedforsecurity=False).hexdigest(),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": QUEUE_ARN,
+        "awsRegion": REGION,
+    }
+
+
 class Generator:
     """All randomness flows from one seeded generator, so the files never drift by themselves."""
 
@@ -517,22 +545,15 @@ class Generator:
     def record(self, body: str, sent: datetime, receive_count: int = 1) -> dict[str, Any]:
         sent_ms = int(sent.timestamp() * 1000)
         first_receive_ms = sent_ms + self.rng.randint(40, 900)
-        return {
-            "messageId": self.uuid(),
-            "receiptHandle": self.receipt_handle(),
-            "body": body,
-            "attributes": {
-                "ApproximateReceiveCount": str(receive_count),
-                "SentTimestamp": str(sent_ms),
-                "SenderId": SENDER_ID,
-                "ApproximateFirstReceiveTimestamp": str(first_receive_ms),
-            },
-            "messageAttributes": {},
-            "md5OfBody": hashlib.md5(body.encode("utf-8"), usedforsecurity=False).hexdigest(),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": QUEUE_ARN,
-            "awsRegion": REGION,
-        }
+        message_id = self.uuid()
+        return sqs_record(
+            body,
+            message_id=message_id,
+            receipt_handle=self.receipt_handle(),
+            receive_count=receive_count,
+            sent_ms=sent_ms,
+            first_receive_ms=first_receive_ms,
+        )
 
     def clean_records(self, count: int, start: datetime) -> list[dict[str, Any]]:
         records = []

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 import pytest
 
 import app
-from tests.integration.conftest import PRIMARY, SECONDARY, Context
+from local.lambda_context import LambdaContextStub
+from tests.integration.conftest import PRIMARY, SECONDARY
 
 pytestmark = pytest.mark.integration
 
@@ -100,7 +101,7 @@ def test_an_endpoint_trickling_its_reply_cannot_hold_the_function_past_its_deadl
     remaining_ms, margin = 12_000, 2.0
     started = time.monotonic()
     try:
-        app.lambda_handler(event, Context(remaining_ms))
+        app.lambda_handler(event, LambdaContextStub(remaining_ms=remaining_ms))
     except app.BatchNotProcessed:
         pass
     finally:

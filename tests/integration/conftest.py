@@ -15,6 +15,7 @@ import pytest
 
 import app
 from local.aws_doubles import moto_server
+from local.lambda_context import LambdaContextStub
 from local.stack import LocalDataApi
 from local.translate import BIND_MODES, BindMode
 
@@ -44,18 +45,6 @@ SECONDARY = {"name": "secondary", "database": "dev", "workgroup_name": "secondar
 ADDRESS = {"primary": "primary-cluster", "secondary": "secondary-wg"}
 
 
-@dataclass
-class Context:
-    remaining_ms: int = 60_000
-    function_name: str = "ingest"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ingest"
-    aws_request_id: str = "integration"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
-
-
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
     """moto's server for SQS, reached over HTTP like the real service."""
@@ -70,7 +59,7 @@ class Stack:
     dlq_url: str
 
     def invoke(self, event: dict[str, Any], remaining_ms: int = 60_000) -> list[str]:
-        response = app.lambda_handler(event, Context(remaining_ms))
+        response = app.lambda_handler(event, LambdaContextStub(remaining_ms=remaining_ms))
         return [failure["itemIdentifier"] for failure in response["batchItemFailures"]]
 
     def counts(self, target: str) -> dict[str, int]:

@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import pytest
 
 import app
-from tests.integration.conftest import PRIMARY, SECONDARY, Context
+from local.lambda_context import LambdaContextStub
+from tests.integration.conftest import PRIMARY, SECONDARY
 from tests.support import payload, sqs_event
 
 pytestmark = pytest.mark.integration
@@ -69,7 +70,7 @@ def test_every_endpoint_hanging_still_returns_before_remaining_time_minus_margin
     started = time.monotonic()
     try:
         with pytest.raises(app.BatchNotProcessed):
-            app.lambda_handler(event, Context(remaining_ms))
+            app.lambda_handler(event, LambdaContextStub(remaining_ms=remaining_ms))
     finally:
         app.ingest.cache_clear()
     elapsed = time.monotonic() - started

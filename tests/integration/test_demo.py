@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 import app
-from local import demo
-from local.demo_report import BatchOutcome
-from local.demo_runtime import DeadLetterSeen, Invocation
+from demo import run as demo
+from demo.report import BatchOutcome
+from demo.runtime import DeadLetterSeen, Invocation
 from local.stack import LocalDataApi
 
 pytestmark = pytest.mark.integration
@@ -178,7 +178,7 @@ def test_ctrl_c_mid_run_stops_everything_and_removes_temp_files(shared_tmp: Path
     """The CLI as `make demo` runs it, interrupted while the batches are being replayed."""
     env = {**os.environ, "PYTHONPATH": "src/handler:.", "TMPDIR": str(shared_tmp)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "local.demo"],
+        [sys.executable, "-m", "demo.run"],
         cwd=demo.ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -24,13 +24,14 @@ def redeliver(event: dict[str, Any], receive_count: int = 2) -> dict[str, Any]:
 
 def test_numbers_are_stored_digit_for_digit(stack: Stack) -> None:
     # Given numbers no binary float holds, and literals whose spelling matters
-    body = json.dumps(payload(event_revenue=0))[:-1] + (
+    written_below = {"event_revenue_usd", "af_c_id", "af_sub1", "event_value"}
+    base = {k: v for k, v in payload(event_revenue=0).items() if k not in written_below}
+    body = json.dumps(base)[:-1] + (
         ', "event_revenue_usd": 12345678901.123456, "af_c_id": 19.90, "af_sub1": 1E400'
         ', "event_value": "{\\"price\\": 19.90, \\"big\\": 123456789012345678901234567890,'
         ' \\"name\\": \\"caf\\u00e9\\"}"'
         ', "unknown": {"n": 0.10000000000000000001, "t": "\\u00fc"}}'
     )
-    body = body.replace('"event_value": "{\\"af_revenue', '"replaced_value": "{\\"af_revenue')
     # When the handler runs
     assert stack.invoke(sqs_event([body])) == []
     # Then every column holds exactly what was sent

@@ -47,12 +47,15 @@ import importlib.util, json, os, sys, sysconfig
 build, event_path, response_path = sys.argv[1:4]
 sys.path.insert(0, build)
 # Only the package and the standard library: nothing from the dev virtualenv or the source tree.
-leaked = [name for name in ("pytest", "psycopg", "moto", "mypy_boto3_sqs", "local", "tests")
+dev_only = ("pytest", "psycopg", "moto", "mypy_boto3_sqs", "local", "demo", "tests")
+leaked = [name for name in dev_only
           if importlib.util.find_spec(name) is not None]
 assert not leaked, f"importable from outside the package: {leaked}"
 
 import app
 
+# local.lambda_context.LambdaContextStub's attributes, restated: nothing outside the package
+# may be importable here.
 class Context:
     function_name = "sqs-redshift-ingest"
     memory_limit_in_mb = 512

@@ -7,9 +7,21 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Unpack
 
 from botocore.exceptions import ClientError, ReadTimeoutError
+
+from ingest.ports import (
+    CancelStatementReply,
+    DescribeStatementReply,
+    ExecuteStatementReply,
+    ExecuteStatementRequest,
+    GetStatementResultRequest,
+    ListedStatement,
+    ListStatementsReply,
+    ListStatementsRequest,
+    StatementResultPage,
+)
 
 
 class FakeClock:
@@ -49,7 +61,7 @@ class FakeStatement:
 
 @dataclass
 class FakeDataApi:
-    """Mimics the redshift-data client methods the function calls.
+    """Mimics the redshift-data client methods the function calls (an ingest.ports.DataApiClient).
 
     An INSERT FAILS with `poison_error` when any of its parameter values is in `poison`, and
     every statement with `fail_all_error` when it is set;
@@ -80,7 +92,9 @@ class FakeDataApi:
     _ids: Any = field(default_factory=lambda: itertools.count(1))
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def execute_statement(self, **request: Any) -> dict[str, Any]:
+    def execute_statement(
+        self, **request: Unpack[ExecuteStatementRequest]
+    ) -> ExecuteStatementReply:
         target = request.get("ClusterIdentifier") or request.get("WorkgroupName") or "?"
         with self._lock:
             self.calls.append("ExecuteStatement")
@@ -102,7 +116,7 @@ class FakeDataApi:
             self.on_execute(statement)
         return self._answer(statement, request)
 
-    def _create(self, target: str, request: dict[str, Any]) -> FakeStatement:
+    def _create(self, target: str, request: ExecuteStatementRequest) -> FakeStatement:
         params = {p["name"]: p["value"] for p in request.get("Parameters", [])}
         statement = FakeStatement(
             f"stmt-{next(self._ids)}",
@@ -135,24 +149,24 @@ class FakeDataApi:
             self.active[target] -= 1
         return statement
 
-    def _answer(self, statement: FakeStatement, request: dict[str, Any]) -> dict[str, Any]:
-        response: dict[str, Any] = {"Id": statement.id}
+    def _answer(
+        self, statement: FakeStatement, request: ExecuteStatementRequest
+    ) -> ExecuteStatementReply:
         if self.answer_with_status and "WaitTimeSeconds" in request:
-            response["Status"] = statement.status
-        return response
+            return {"Id": statement.id, "Status": statement.status}
+        return {"Id": statement.id}
 
-    def describe_statement(self, Id: str) -> dict[str, Any]:
+    def describe_statement(self, *, Id: str) -> DescribeStatementReply:
         with self._lock:
             self.calls.append("DescribeStatement")
             if self.describe_errors:
                 raise self.describe_errors.pop(0)
             statement = self._find(Id)
-            described: dict[str, Any] = {"Id": Id, "Status": statement.status}
             if statement.error:
-                described["Error"] = statement.error
-            return described
+                return {"Status": statement.status, "Error": statement.error}
+            return {"Status": statement.status}
 
-    def cancel_statement(self, Id: str) -> dict[str, Any]:
+    def cancel_statement(self, *, Id: str) -> CancelStatementReply:
         with self._lock:
             self.calls.append("CancelStatement")
             if self.cancel_errors:
@@ -169,23 +183,25 @@ class FakeDataApi:
             self.active[statement.target] -= 1
             return {"Status": True}
 
-    def list_statements(self, **request: Any) -> dict[str, Any]:
+    def list_statements(self, **request: Unpack[ListStatementsRequest]) -> ListStatementsReply:
         with self._lock:
             self.calls.append("ListStatements")
             if self.list_errors:
                 raise self.list_errors.pop(0)
             prefix, status = request.get("StatementName", ""), request.get("Status", "ALL")
-            chosen = [
+            chosen: list[ListedStatement] = [
                 {"Id": s.id, "StatementName": s.name, "Status": s.status}
                 for s in self.statements
                 if s.name.startswith(prefix) and status in ("ALL", s.status)
             ]
             return {"Statements": chosen}
 
-    def get_statement_result(self, Id: str, NextToken: str | None = None) -> dict[str, Any]:
+    def get_statement_result(
+        self, **request: Unpack[GetStatementResultRequest]
+    ) -> StatementResultPage:
         with self._lock:
             self.calls.append("GetStatementResult")
-            statement = self._find(Id)
+            statement = self._find(request["Id"])
             return {
                 "Records": [
                     [{"isNull": True} if v is None else {"stringValue": v} for v in row]

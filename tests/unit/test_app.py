@@ -6,7 +6,6 @@ import io
 import json
 import logging
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -17,23 +16,12 @@ import app
 from ingest.config import ConfigError, Settings, Target
 from ingest.telemetry import MetricName
 from ingest.wiring import Clients, Timing, build_ingest
+from local.lambda_context import LambdaContextStub
 from tests.support import payload, sqs_event
 from tests.unit.fakes import FakeDataApi
 
 SECRET_IDFA = "AAAAAAAA-SECRET-IDFA-0000-000000000001"
 SECRET_IP = "198.51.100.23"
-
-
-@dataclass
-class LambdaContextStub:
-    function_name: str = "ingest"
-    memory_limit_in_mb: int = 512
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:ingest"
-    aws_request_id: str = "req-1"
-    remaining_ms: int = 60_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 @pytest.fixture
@@ -47,7 +35,7 @@ def fake() -> Iterator[FakeDataApi]:
             dead_letter_queue_url=dlq,
         )
         data_api = FakeDataApi()
-        clients = Clients(data_api, data_api, sqs)  # type: ignore[arg-type]
+        clients = Clients(data_api, data_api, sqs)
         ingest = build_ingest(settings, clients, Timing(sleep=lambda _: None, seed=3))
         original = app.ingest
         app.metrics.provider.namespace = app.DEFAULT_METRICS_NAMESPACE

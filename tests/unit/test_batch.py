@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, Unpack
 
 import boto3
 import pytest
@@ -13,6 +13,7 @@ from moto import mock_aws
 
 from ingest.batch import BatchIngest, BatchReport, NothingProgressed
 from ingest.config import Settings, Target
+from ingest.ports import ExecuteStatementReply, ExecuteStatementRequest
 from ingest.wiring import Clients, Timing, build_ingest, deadlines_for
 from tests.support import payload, sqs_event
 from tests.unit.fakes import FakeClock, FakeDataApi, client_error
@@ -31,7 +32,7 @@ class World:
 
     def ingest(self, **overrides: Any) -> BatchIngest:
         settings = replace(self.settings, **overrides)
-        clients = Clients(self.fake, self.fake, self.sqs)  # type: ignore[arg-type]
+        clients = Clients(self.fake, self.fake, self.sqs)
         timing = Timing(self.clock, self.clock.sleep, lambda: 1.7e9 + self.clock(), seed=1)
         return build_ingest(settings, clients, timing)
 
@@ -192,7 +193,9 @@ def test_record_rejected_by_one_target_and_written_to_another_is_dead_lettered(
     world.fake.poison = {"POISON"}
     original = world.fake.execute_statement
 
-    def primary_accepts_everything(**request: Any) -> dict[str, Any]:
+    def primary_accepts_everything(
+        **request: Unpack[ExecuteStatementRequest],
+    ) -> ExecuteStatementReply:
         poison, world.fake.poison = (
             world.fake.poison,
             set() if "ClusterIdentifier" in request else world.fake.poison,

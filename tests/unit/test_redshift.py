@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any, Unpack, cast
 
 import boto3
 import pytest
@@ -10,6 +10,12 @@ from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
 
 from ingest.config import Target
 from ingest.deadline import Deadline, Deadlines
+from ingest.ports import (
+    CancelStatementReply,
+    DescribeStatementReply,
+    ExecuteStatementReply,
+    ExecuteStatementRequest,
+)
 from ingest.redshift import (
     AmbiguousSubmit,
     CallTimes,
@@ -106,7 +112,7 @@ def test_the_shipped_botocore_knows_wait_time_seconds() -> None:
 
 def make_api(fake: FakeDataApi, clock: FakeClock, *, supports_wait: bool = True) -> DataApi:
     return DataApi(
-        fake,  # type: ignore[arg-type]
+        fake,
         call_times=CallTimes(submit=25.0, control=4.0),
         supports_wait=supports_wait,
         sleep=clock.sleep,
@@ -143,11 +149,11 @@ def test_execute_finishes_with_or_without_wait_time(supports_wait: bool) -> None
 
 
 def test_request_carries_addressing_parameters_token_and_a_findable_name() -> None:
-    seen = {}
+    seen: dict[str, object] = {}
     fake, clock = FakeDataApi(), FakeClock()
     original = fake.execute_statement
 
-    def spy(**request: object) -> dict[str, object]:
+    def spy(**request: Unpack[ExecuteStatementRequest]) -> ExecuteStatementReply:
         seen.update(request)
         return original(**request)
 
@@ -166,11 +172,11 @@ def test_request_carries_addressing_parameters_token_and_a_findable_name() -> No
 
 
 def test_no_wait_on_the_slow_client_when_its_timeout_could_pass_the_deadline() -> None:
-    seen = {}
+    seen: dict[str, object] = {}
     fake, clock = FakeDataApi(), FakeClock()
     original = fake.execute_statement
 
-    def spy(**request: object) -> dict[str, object]:
+    def spy(**request: Unpack[ExecuteStatementRequest]) -> ExecuteStatementReply:
         seen.update(request)
         return original(**request)
 
@@ -228,7 +234,11 @@ def test_describe_errors_after_submit_never_refuse_the_rows(code: str) -> None:
 
 def test_cancel_confirmation_never_passes_the_cleanup_deadline() -> None:
     fake, clock = FakeDataApi(hang_next=1), FakeClock()
-    fake.cancel_statement = lambda Id: {"Status": True}  # type: ignore[method-assign]
+
+    def cancel_accepted(*, Id: str) -> CancelStatementReply:
+        return {"Status": True}  # yet the statement runs on
+
+    fake.cancel_statement = cancel_accepted  # type: ignore[method-assign]
     deadlines = phases(clock, 5, cleanup=3)
     with pytest.raises(StatementUnconfirmed):
         run(make_api(fake, clock), deadlines)
@@ -241,11 +251,11 @@ def test_polling_backs_off_and_survives_transient_describe_errors() -> None:
     original = fake.describe_statement
     failures = iter([True, True, False])
 
-    def flaky(Id: str) -> dict[str, object]:
+    def flaky(*, Id: str) -> DescribeStatementReply:
         if next(failures, False):
             raise client_error("InternalServerException", operation="DescribeStatement")
         fake.statements[0].status = "FINISHED"
-        return original(Id)
+        return original(Id=Id)
 
     fake.describe_statement = flaky  # type: ignore[method-assign]
     outcome = run(make_api(fake, clock, supports_wait=False), phases(clock, 60))

@@ -13,7 +13,8 @@ from ingest.schema import (
 )
 
 ROOT = Path(__file__).resolve().parents[2]
-# A copy of the original system's column list (shared/reference/appsflyer_columns.tsv).
+# The original system's `appsflyer_events` columns (name and Redshift type), as its owners
+# handed them over; kept here because the project's declaration must stay faithful to them.
 ORIGINAL = ROOT / "tests" / "data" / "appsflyer_columns.tsv"
 
 

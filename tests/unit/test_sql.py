@@ -11,7 +11,7 @@ import pytest
 
 from ingest.records import Row, SqsMessage, validate
 from ingest.schema import INSERT_COLUMNS
-from ingest.sql import Statement, insert_prefix, render_inserts
+from ingest.sql import InsertStatement, insert_prefix, render_inserts
 from tests.support import payload
 
 TABLE = "public.appsflyer_events"
@@ -27,13 +27,13 @@ def row(message_id: str = "m-1", **overrides: Any) -> Row:
 
 def render(
     rows: list[Row], max_bytes: int = LIMIT, max_parameters: int = PARAMS
-) -> list[Statement]:
+) -> list[InsertStatement]:
     rendering = render_inserts(TABLE, rows, max_bytes=max_bytes, max_parameters=max_parameters)
     assert not rendering.oversized
     return list(rendering.statements)
 
 
-def values_tuple(statement: Statement) -> str:
+def values_tuple(statement: InsertStatement) -> str:
     return statement.sql[len(insert_prefix(TABLE)) :]
 
 
@@ -44,7 +44,7 @@ _TOKEN = (
 _ROW = rf"\({_TOKEN}(?:,{_TOKEN})*\)"
 
 
-def assert_only_generated_tokens(statement: Statement) -> None:
+def assert_only_generated_tokens(statement: InsertStatement) -> None:
     """The SQL after the column list is nothing but tokens we generate: no value leaks in."""
     assert re.fullmatch(rf"{_ROW}(?:,{_ROW})*", values_tuple(statement))
 

@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 # Redshift identifiers we accept: unquoted-style names only, so quoting them can never be abused.
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]{0,126}")  # always fullmatch: `$` allows a "\n"
@@ -19,6 +19,119 @@ _POSTGRES_PARAMETER_LIMIT = 32_767
 
 class ConfigError(ValueError):
     """A setting is missing or wrong; the message names the variable."""
+
+
+# ---- every variable the function reads, declared once ----------------------------------------
+# The loader and the Settings defaults below follow these declarations; a test checks that the
+# README's configuration table lists exactly them (tests/unit/test_config_readme.py).
+
+
+@dataclass(frozen=True)
+class Required:
+    variable: str
+    meaning: str
+
+    def read(self, environ: Mapping[str, str]) -> str:
+        value = environ.get(self.variable, "").strip()
+        if not value:
+            raise ConfigError(f"{self.variable} is required and is not set")
+        return value
+
+
+Number = TypeVar("Number", int, float)
+
+
+@dataclass(frozen=True)
+class Tunable(Generic[Number]):
+    """An optional number: its default when unset, refused outside [low, high]."""
+
+    kind: type[Number]
+    variable: str
+    default: Number
+    low: Number
+    high: Number
+    meaning: str
+
+    def read(self, environ: Mapping[str, str]) -> Number:
+        raw = environ.get(self.variable, "").strip()
+        if not raw:
+            return self.default
+        try:
+            value = self.kind(raw)
+        except ValueError:
+            noun = "an integer" if self.kind is int else "a number"
+            raise ConfigError(f"{self.variable} must be {noun}, got {raw!r}") from None
+        if not self.low <= value <= self.high:
+            raise ConfigError(
+                f"{self.variable} must be between {self.low} and {self.high}, got {value}"
+            )
+        return value
+
+
+REDSHIFT_TARGETS = Required(
+    "REDSHIFT_TARGETS",
+    "JSON array of targets. Each: `name`, `database`, and either `cluster_identifier` with "
+    "`db_user` or `secret_arn`, or `workgroup_name` with an optional `secret_arn`. Example: "
+    '`[{"name":"primary","database":"dev","workgroup_name":"ingest"}]`',
+)
+TARGET_TABLE = Required(
+    "TARGET_TABLE", "schema-qualified table, lower-case identifiers: `public.appsflyer_events`"
+)
+DEAD_LETTER_QUEUE_URL = Required(
+    "DEAD_LETTER_QUEUE_URL", "SQS queue URL for permanently bad records"
+)
+STATEMENT_MAX_BYTES = Tunable(
+    int,
+    "STATEMENT_MAX_BYTES",
+    default=_DATA_API_STATEMENT_LIMIT,
+    low=8_192,
+    high=_DATA_API_STATEMENT_LIMIT,
+    meaning="budget per statement: SQL text plus parameter names and values",
+)
+STATEMENT_MAX_PARAMETERS = Tunable(
+    int,
+    "STATEMENT_MAX_PARAMETERS",
+    default=_POSTGRES_PARAMETER_LIMIT,
+    low=200,
+    high=_POSTGRES_PARAMETER_LIMIT,
+    meaning="bind parameters per statement",
+)
+STATEMENT_WAIT_SECONDS = Tunable(
+    int,
+    "STATEMENT_WAIT_SECONDS",
+    default=20,
+    low=1,
+    high=30,  # the Data API's own bounds of WaitTimeSeconds
+    meaning="`WaitTimeSeconds` per `ExecuteStatement`; older SDKs fall back to polling",
+)
+MAX_TRANSIENT_RETRIES = Tunable(
+    int,
+    "MAX_TRANSIENT_RETRIES",
+    default=3,
+    low=0,
+    high=10,
+    meaning="jittered retries of a statement inside one invocation",
+)
+DEADLINE_MARGIN_SECONDS = Tunable(
+    float,
+    "DEADLINE_MARGIN_SECONDS",
+    # Answering SQS and flushing metrics after the last call need a moment of their own.
+    default=5.0,
+    low=1.0,
+    high=60.0,
+    meaning="every call has returned this long before the Lambda timeout; cancels and one "
+    "dead-letter send get their own time before it",
+)
+SETTINGS: tuple[Required | Tunable[int] | Tunable[float], ...] = (
+    REDSHIFT_TARGETS,
+    TARGET_TABLE,
+    DEAD_LETTER_QUEUE_URL,
+    STATEMENT_MAX_BYTES,
+    STATEMENT_MAX_PARAMETERS,
+    STATEMENT_WAIT_SECONDS,
+    MAX_TRANSIENT_RETRIES,
+    DEADLINE_MARGIN_SECONDS,
+)
 
 
 @dataclass(frozen=True)
@@ -60,40 +173,36 @@ class Settings:
     targets: tuple[Target, ...]
     table: str
     dead_letter_queue_url: str
-    statement_max_bytes: int = _DATA_API_STATEMENT_LIMIT
-    statement_max_parameters: int = _POSTGRES_PARAMETER_LIMIT
-    statement_wait_seconds: int = 20
+    statement_max_bytes: int = STATEMENT_MAX_BYTES.default
+    statement_max_parameters: int = STATEMENT_MAX_PARAMETERS.default
+    statement_wait_seconds: int = STATEMENT_WAIT_SECONDS.default
+    max_transient_retries: int = MAX_TRANSIENT_RETRIES.default
+    deadline_margin_seconds: float = DEADLINE_MARGIN_SECONDS.default
+    # Not read from the environment: fixed pacing of polls and retries (tests shorten them).
     poll_initial_seconds: float = 0.05
     poll_max_seconds: float = 2.0
-    max_transient_retries: int = 3
     retry_base_seconds: float = 0.2
     retry_max_seconds: float = 5.0
-    deadline_margin_seconds: float = 5.0
     # Names every statement (`<prefix>/<target>/...`) so a lost reply or an orphan is found again.
     statement_name_prefix: str = "sqs-redshift-ingest"
 
 
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Build and validate the settings; raise ConfigError naming the first bad variable."""
-    targets = _parse_targets(_required(environ, "REDSHIFT_TARGETS"))
-    table = _parse_table(_required(environ, "TARGET_TABLE"))
-    dlq_url = _required(environ, "DEAD_LETTER_QUEUE_URL")
+    targets = _parse_targets(REDSHIFT_TARGETS.read(environ))
+    table = _parse_table(TARGET_TABLE.read(environ))
+    dlq_url = DEAD_LETTER_QUEUE_URL.read(environ)
     if not re.match(r"^https?://", dlq_url):
         raise ConfigError("DEAD_LETTER_QUEUE_URL must be an SQS queue URL (https://...)")
     return Settings(
         targets=targets,
         table=table,
         dead_letter_queue_url=dlq_url,
-        statement_max_bytes=_int(
-            environ, "STATEMENT_MAX_BYTES", 100_000, 8_192, _DATA_API_STATEMENT_LIMIT
-        ),
-        statement_max_parameters=_int(
-            environ, "STATEMENT_MAX_PARAMETERS", 32_767, 200, _POSTGRES_PARAMETER_LIMIT
-        ),
-        statement_wait_seconds=_int(environ, "STATEMENT_WAIT_SECONDS", 20, 1, 30),
-        max_transient_retries=_int(environ, "MAX_TRANSIENT_RETRIES", 3, 0, 10),
-        # Answering SQS and flushing metrics after the last call need a moment of their own.
-        deadline_margin_seconds=_float(environ, "DEADLINE_MARGIN_SECONDS", 5.0, 1.0, 60.0),
+        statement_max_bytes=STATEMENT_MAX_BYTES.read(environ),
+        statement_max_parameters=STATEMENT_MAX_PARAMETERS.read(environ),
+        statement_wait_seconds=STATEMENT_WAIT_SECONDS.read(environ),
+        max_transient_retries=MAX_TRANSIENT_RETRIES.read(environ),
+        deadline_margin_seconds=DEADLINE_MARGIN_SECONDS.read(environ),
         statement_name_prefix=_statement_name_prefix(environ),
     )
 
@@ -103,39 +212,6 @@ def _statement_name_prefix(environ: Mapping[str, str]) -> str:
     # statements (and orphans) with each other's.
     name = environ.get("AWS_LAMBDA_FUNCTION_NAME", "").strip() or "sqs-redshift-ingest"
     return re.sub(r"[^A-Za-z0-9_.-]", "-", name)[:140]
-
-
-def _required(environ: Mapping[str, str], name: str) -> str:
-    value = environ.get(name, "").strip()
-    if not value:
-        raise ConfigError(f"{name} is required and is not set")
-    return value
-
-
-def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be an integer, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
-    return value
-
-
-def _float(environ: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}, got {value}")
-    return value
 
 
 def _parse_table(raw: str) -> str:

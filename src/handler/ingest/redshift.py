@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from botocore.exceptions import (
     BotoCoreError,
@@ -22,11 +22,7 @@ from botocore.exceptions import (
 from ingest.bounded_call import call_within
 from ingest.config import Target
 from ingest.deadline import Deadline, Deadlines
-
-if TYPE_CHECKING:
-    from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
-else:
-    RedshiftDataAPIServiceClient = Any
+from ingest.ports import DataApiClient
 
 _TERMINAL = frozenset({"FINISHED", "FAILED", "ABORTED"})
 _ACTIVE = ("SUBMITTED", "PICKED", "STARTED")
@@ -234,9 +230,9 @@ class DataApi:
 
     def __init__(
         self,
-        client: RedshiftDataAPIServiceClient,
+        client: DataApiClient,
         *,
-        control_client: RedshiftDataAPIServiceClient | None = None,
+        control_client: DataApiClient | None = None,
         call_times: CallTimes = CallTimes(submit=30.0, control=5.0),
         statement_name_prefix: str = "sqs-redshift-ingest",
         wait_seconds: int = 20,

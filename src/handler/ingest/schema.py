@@ -216,7 +216,8 @@ def render_create_table(table: str) -> str:
     )
     qualified = ".".join(quote_identifier(part) for part in table.split("."))
     return (
-        "-- Generated from src/handler/schema.py by `make ddl`; tests fail if this file drifts.\n"
+        "-- Generated from src/handler/ingest/schema.py by `make ddl`; "
+        "tests fail if this file drifts.\n"
         f"CREATE TABLE IF NOT EXISTS {qualified} (\n"
         + "\n".join(lines)
         + "\n)\n"

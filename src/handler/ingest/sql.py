@@ -10,7 +10,7 @@ from ingest.schema import INSERT_COLUMNS, Column, ColumnKind, quote_identifier
 
 
 @dataclass(frozen=True)
-class Statement:
+class InsertStatement:
     """One INSERT: its SQL, its named parameters, and the rows it carries."""
 
     sql: str
@@ -28,7 +28,7 @@ class Statement:
 
 @dataclass(frozen=True)
 class Rendering:
-    statements: tuple[Statement, ...]
+    statements: tuple[InsertStatement, ...]
     oversized: tuple[Row, ...]  # rows that alone exceed a statement's budget
 
 
@@ -152,8 +152,8 @@ class _Builder:
                     break
         del self.parameters[first_new:]
 
-    def build(self) -> Statement:
-        return Statement(
+    def build(self) -> InsertStatement:
+        return InsertStatement(
             self.prefix + ",".join(self.fragments), tuple(self.parameters), tuple(self.rows)
         )
 
@@ -163,7 +163,7 @@ def render_inserts(
 ) -> Rendering:
     """Pack rows, in order, into as few INSERTs as the byte and parameter limits allow."""
     prefix = insert_prefix(table)
-    statements: list[Statement] = []
+    statements: list[InsertStatement] = []
     oversized: list[Row] = []
     builder = _Builder(prefix)
     for row in rows:

@@ -15,6 +15,7 @@ from ingest.batch import BatchIngest
 from ingest.config import Settings
 from ingest.dead_letter import DeadLetterQueue
 from ingest.deadline import Deadlines
+from ingest.ports import DataApiClient
 from ingest.presence import TargetPresence
 from ingest.redshift import CallTimes, DataApi
 from ingest.source_queue import SourceQueue
@@ -22,10 +23,9 @@ from ingest.statement_runner import StatementRunner
 from ingest.writer import TargetWriter
 
 if TYPE_CHECKING:
-    from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
     from mypy_boto3_sqs import SQSClient
 else:
-    SQSClient = RedshiftDataAPIServiceClient = Any
+    SQSClient = Any
 
 
 @dataclass(frozen=True)
@@ -61,8 +61,8 @@ class ClientTimeouts:
 
 @dataclass(frozen=True)
 class Clients:
-    redshift_submit: RedshiftDataAPIServiceClient
-    redshift_control: RedshiftDataAPIServiceClient
+    redshift_submit: DataApiClient
+    redshift_control: DataApiClient
     sqs: SQSClient
 
 

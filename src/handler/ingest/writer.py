@@ -12,7 +12,7 @@ from ingest.presence import PresenceUnknown, TargetPresence
 from ingest.records import Row
 from ingest.redshift import FailureKind, StatementStatus, classify_failure
 from ingest.schema import quote_identifier
-from ingest.sql import Rendering, Statement, render_inserts
+from ingest.sql import InsertStatement, Rendering, render_inserts
 from ingest.statement_runner import GaveUp, Ran, Refused, StatementRunner, StatementStats
 
 # Bisection statements one target may spend per invocation: enough to isolate a dozen bad rows
@@ -133,7 +133,7 @@ class TargetWriter:
     def _write_statements(
         self,
         target: Target,
-        pending: deque[Statement],
+        pending: deque[InsertStatement],
         deadlines: Deadlines,
         progress: _Progress,
     ) -> None:
@@ -192,10 +192,10 @@ class TargetWriter:
     def _split(
         self,
         target: Target,
-        statement: Statement,
+        statement: InsertStatement,
         *,
         failure: tuple[str, str | None],
-        pending: deque[Statement],
+        pending: deque[InsertStatement],
         progress: _Progress,
         deadlines: Deadlines,
     ) -> None:

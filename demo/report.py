@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from local.demo_runtime import DeadLetterSeen, Invocation
+from demo.runtime import DeadLetterSeen, Invocation
 
 LABEL = 18  # width of the label column
 DETAIL_MAX = 80  # reason_detail is up to 1,024 characters: the demo shows the start

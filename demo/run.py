@@ -1,4 +1,4 @@
-"""`python -m local.demo`: events/*.json through the real handler into two local targets."""
+"""`python -m demo.run`: events/*.json through the real handler into two local targets."""
 
 from __future__ import annotations
 
@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import app
-from local.aws_doubles import moto_server
-from local.demo_report import (
+from demo.report import (
     BatchOutcome,
     FinalState,
     last_outcomes,
@@ -23,13 +22,14 @@ from local.demo_report import (
     render_batch,
     render_final,
 )
-from local.demo_runtime import (
+from demo.runtime import (
     FakeAws,
     Handler,
     cold_start,
     environment,
     sdk_environment,
 )
+from local.aws_doubles import moto_server
 from local.model import FAST, RA3_LARGE, ClusterModel
 from local.stack import LocalDataApi
 
@@ -134,7 +134,7 @@ class DemoResult:
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m local.demo",
+        prog="python -m demo.run",
         description="Replay events/*.json through the handler into a local primary and "
         "secondary (PostgreSQL behind the local Data API; moto for SQS).",
     )

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO, cast
@@ -20,28 +20,15 @@ import boto3
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 import app
+from local.lambda_context import LambdaContextStub
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 REGION = "us-east-1"
-ACCOUNT_ID = "123456789012"
 FUNCTION_NAME = "sqs-redshift-ingest-demo"
 # A 60 s function: long enough that the handler's deadline never cuts a demo batch short.
 FUNCTION_TIMEOUT_MS = 60_000
-
-
-@dataclass(frozen=True)
-class LambdaContextStub:
-    """The attributes Powertools' inject_lambda_context and the handler read."""
-
-    function_name: str = FUNCTION_NAME
-    memory_limit_in_mb: int = 1024
-    invoked_function_arn: str = f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{FUNCTION_NAME}"
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-
-    def get_remaining_time_in_millis(self) -> int:
-        return FUNCTION_TIMEOUT_MS
 
 
 @contextlib.contextmanager
@@ -165,7 +152,8 @@ class Handler:
         ):
             started = time.perf_counter()
             try:
-                response = app.lambda_handler(dict(event), cast(LambdaContext, LambdaContextStub()))
+                context = LambdaContextStub(FUNCTION_NAME, 1024, FUNCTION_TIMEOUT_MS)
+                response = app.lambda_handler(dict(event), cast(LambdaContext, context))
                 retry_ids = [item["itemIdentifier"] for item in response["batchItemFailures"]]
             except app.BatchNotProcessed:
                 raised = "BatchNotProcessed: nothing written, found written or dead-lettered"

@@ -1,0 +1,47 @@
+"""The README's configuration table lists exactly the settings ingest.config declares."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ingest.config import SETTINGS, Required
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+HEADER = "| variable | required | default | bounds | meaning |"
+
+
+def expected_rows() -> list[str]:
+    """Each declared setting as its README row, in declaration order."""
+    rows = []
+    for setting in SETTINGS:
+        if isinstance(setting, Required):
+            cells = ["yes", "", ""]
+        else:
+            cells = ["no", f"{setting.default:g}", f"{setting.low:g}-{setting.high:g}"]
+        rows.append("| " + " | ".join([f"`{setting.variable}`", *cells, setting.meaning]) + " |")
+    return rows
+
+
+def readme_rows() -> list[str]:
+    """The rows of the table under "## Configuration", separator left out."""
+    section = README.read_text(encoding="utf-8").split("\n## Configuration\n", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    lines = section.splitlines()
+    start = lines.index(HEADER)
+    table = []
+    for text in lines[start + 2 :]:
+        if not text.startswith("|"):
+            break
+        table.append(text)
+    return table
+
+
+def test_readme_configuration_table_matches_the_declarations() -> None:
+    expected = expected_rows()
+    # On failure the assertion shows the rows to paste into README.md.
+    assert readme_rows() == expected, "\n" + "\n".join([HEADER, *expected])
+
+
+def test_every_variable_is_declared_once() -> None:
+    variables = [setting.variable for setting in SETTINGS]
+    assert len(set(variables)) == len(variables)
