@@ -191,13 +191,25 @@ def recursion_limit(request: pytest.FixtureRequest) -> Iterator[int]:
     sys.setrecursionlimit(max(before, sys.getrecursionlimit()))
 
 
-@pytest.mark.parametrize("recursion_limit", [1000, 2000], indirect=True)
-def test_1000_levels_are_accepted_whatever_recursion_limit_the_process_starts_with(
-    recursion_limit: int,
+def _from_a_stack_already(frames: int, body: str) -> Row | Rejection:
+    # The function's caller (Lambda's runtime, Powertools' decorators) already uses some stack.
+    if frames:
+        return _from_a_stack_already(frames - 1, body)
+    return check(body)
+
+
+@pytest.mark.parametrize(
+    ("recursion_limit", "frames"),
+    [(1000, 0), (1000, 700), (2000, 1200)],
+    indirect=["recursion_limit"],
+)
+def test_1000_levels_are_accepted_whatever_stack_and_recursion_limit_the_caller_has(
+    recursion_limit: int, frames: int
 ) -> None:
     # Python 3.11 shares its recursion limit between the caller's stack and the JSON scanner.
     deepest = _nested(1000, "array")
-    assert value_of(check(payload(event_value=deepest)), "event_value") == deepest
+    outcome = _from_a_stack_already(frames, json.dumps(payload(event_value=deepest)))
+    assert value_of(outcome, "event_value") == deepest
 
 
 # ---- values stored exactly ---------------------------------------------------------------------
