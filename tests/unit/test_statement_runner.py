@@ -240,6 +240,22 @@ def test_ambiguous_submits_the_service_never_saw_say_so() -> None:
     assert run.stats.throttles == 1
 
 
+def test_misconfigured_after_a_submit_the_service_never_saw_says_both() -> None:
+    internal = client_error("InternalServerException", "boom")
+    denied = client_error("AccessDeniedException", "not allowed")
+    world = Harness(FakeDataApi(submit_errors={"c1": [internal, denied]}))
+    run = world.run(world.runner(retries=3))
+    reason = "target misconfigured: AccessDeniedException: not allowed"
+    assert gave_up(run) == GaveUp(f"{reason}; the service has no such statement")
+
+
+def test_connection_failures_past_the_retries_say_transient() -> None:
+    unavailable = [client_error("ServiceUnavailable", "try later") for _ in range(3)]
+    world = Harness(FakeDataApi(submit_errors={"c1": unavailable}))
+    run = world.run(world.runner(retries=2))
+    assert gave_up(run) == GaveUp("transient: ServiceUnavailable: try later")
+
+
 def test_lost_reply_that_cannot_be_looked_up_is_unconfirmed_by_name() -> None:
     world = lost_then(throttles(9))
     world.fake.list_errors = [client_error("InternalServerException") for _ in range(9)]

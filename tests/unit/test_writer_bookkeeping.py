@@ -21,14 +21,20 @@ def rows_of(fake: FakeDataApi, index: int) -> set[str]:
     return {v for v in statement.parameters.values() if v.startswith("m-")}
 
 
+def assert_some_rows_unsent(fake: FakeDataApi) -> None:
+    sent = set().union(*(rows_of(fake, i) for i in range(len(fake.inserts()))))
+    assert 0 < len(sent) < 40  # the rows of later statements were never sent
+
+
 def test_failed_statement_names_its_id_and_the_database_error_for_its_rows_only() -> None:
     error = 'relation "public.appsflyer_events" does not exist'
     fake = FakeDataApi(fail_all_error=error)
-    result = write(fake, rows(12), settings=SMALL_STATEMENTS)
+    result = write(fake, rows(40), settings=SMALL_STATEMENTS)
     [failed] = fake.inserts()
     sent = rows_of(fake, 0)
+    assert_some_rows_unsent(fake)
     assert failure_lines(result) == {
-        m: (f"configuration: {error}", failed.id if m in sent else None) for m in ids(*range(12))
+        m: (f"configuration: {error}", failed.id if m in sent else None) for m in ids(*range(40))
     }
 
 
@@ -42,11 +48,12 @@ def test_failed_statement_without_an_error_text_still_says_what_happened() -> No
 
 def test_aborted_statement_names_its_id_and_unsent_rows_none() -> None:
     fake = FakeDataApi(hang_next=1)
-    result = write(fake, rows(12), seconds=40, settings=SMALL_STATEMENTS)
+    result = write(fake, rows(40), seconds=40, settings=SMALL_STATEMENTS)
     [aborted] = fake.inserts()
     sent = rows_of(fake, 0)
+    assert_some_rows_unsent(fake)
     assert failure_lines(result) == {
-        m: ("statement ABORTED", aborted.id if m in sent else None) for m in ids(*range(12))
+        m: ("statement ABORTED", aborted.id if m in sent else None) for m in ids(*range(40))
     }
     assert result.stats.cancelled == 1
 
@@ -62,12 +69,13 @@ def test_transient_failures_past_the_retries_name_the_last_statement_tried() -> 
     error = "ERROR: 1023 DETAIL: Serializable isolation violation on table"
     fake = FakeDataApi(fail_all_error=error)
     settings = replace(SMALL_STATEMENTS, max_transient_retries=1)
-    result = write(fake, rows(12), settings=settings)
+    result = write(fake, rows(40), settings=settings)
     first, retried = fake.inserts()  # the same rows, twice; nothing after them was sent
     assert rows_of(fake, 0) == rows_of(fake, 1)
     sent = rows_of(fake, 0)
+    assert_some_rows_unsent(fake)
     assert failure_lines(result) == {
-        m: (f"transient: {error}", retried.id if m in sent else None) for m in ids(*range(12))
+        m: (f"transient: {error}", retried.id if m in sent else None) for m in ids(*range(40))
     }
     assert first.id != retried.id
 
@@ -76,9 +84,10 @@ def test_throttled_past_the_retries_every_row_says_throttled() -> None:
     throttled = [client_error("ThrottlingException", "Rate exceeded") for _ in range(9)]
     fake = FakeDataApi(submit_errors={"c1": throttled})
     settings = replace(SMALL_STATEMENTS, max_transient_retries=1)
-    result = write(fake, rows(12), settings=settings)
+    result = write(fake, rows(40), settings=settings)
+    assert len(fake.inserts()) == 0  # nothing ever ran: no statement to name
     assert failure_lines(result) == dict.fromkeys(
-        ids(*range(12)), ("throttled: Rate exceeded", None)
+        ids(*range(40)), ("throttled: Rate exceeded", None)
     )
     assert result.stats.throttles == 2
 
