@@ -20,22 +20,9 @@ from ingest.records import (
     SqsMessage,
     read_message,
     read_records,
-    validate,
 )
-from ingest.schema import INSERT_COLUMNS
 from tests.support import payload, sqs_record
-
-COLUMN_INDEX = {c.name: i for i, c in enumerate(INSERT_COLUMNS)}
-
-
-def check(body: Any, message_id: str = "m-1") -> Row | Rejection:
-    text = body if isinstance(body, str) else json.dumps(body)
-    return validate(SqsMessage(message_id, text, 1))
-
-
-def value_of(outcome: Row | Rejection, column: str) -> Any:
-    assert isinstance(outcome, Row), outcome
-    return outcome.values[COLUMN_INDEX[column]]
+from tests.unit.test_records import check, value_of
 
 
 def rejection(outcome: Row | Rejection) -> tuple[Reason, str]:
