@@ -114,7 +114,6 @@ def test_statement_level_failure_lines_name_each_rows_own_single_statement() -> 
     }
     assert len(singles) == 3
     assert failure_lines(result) == {m: (reason, singles.get(m)) for m in ids(*range(16))}
-    assert all(f.message_ids == (m,) for m, f in result.returned.items() if m in singles)
 
 
 def test_rows_refused_as_too_large_down_to_one_row_are_rejected_with_the_services_words() -> None:
