@@ -1,0 +1,288 @@
+"""One statement to a confirmed end: the retry bookkeeping (backoff schedule, no backoff after
+the last attempt, counters carried through every exit) and lost replies resolved by name."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from ingest.deadline import Deadlines
+from ingest.redshift import StatementStatus
+from ingest.statement_runner import GaveUp, Ran, Refused, Run, StatementRunner
+from tests.unit.fakes import FakeClock, FakeDataApi, FakeStatement, client_error
+from tests.unit.test_redshift import TARGET, make_api, phases
+
+SQL = "INSERT INTO t VALUES (:p0)"
+THROTTLED = "throttled: Rate exceeded"
+SERIALIZABLE = "ERROR: 1023 DETAIL: Serializable isolation violation on table"
+
+
+class Highest(random.Random):
+    """Full jitter drawing its largest delay every time."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+class Lowest(random.Random):
+    def uniform(self, a: float, b: float) -> float:
+        return a
+
+
+def throttles(count: int) -> list[Exception]:
+    return [client_error("ThrottlingException", "Rate exceeded") for _ in range(count)]
+
+
+@dataclass
+class Harness:
+    fake: FakeDataApi = field(default_factory=FakeDataApi)
+    clock: FakeClock = field(default_factory=FakeClock)
+    slept: list[float] = field(default_factory=list)  # the runner's backoffs only
+
+    def runner(
+        self,
+        retries: int = 2,
+        base: float = 0.2,
+        cap: float = 5.0,
+        rng: random.Random | None = None,
+    ) -> StatementRunner:
+        def sleep(seconds: float) -> None:
+            self.slept.append(seconds)
+            self.clock.sleep(seconds)
+
+        return StatementRunner(
+            make_api(self.fake, self.clock),
+            max_transient_retries=retries,
+            retry_base_seconds=base,
+            retry_max_seconds=cap,
+            rng=rng,
+            sleep=sleep,
+            clock=self.clock,
+        )
+
+    def run(self, runner: StatementRunner, deadlines: Deadlines | None = None) -> Run:
+        return runner.run(TARGET, SQL, [("p0", "v")], deadlines or phases(self.clock, 60))
+
+
+def gave_up(run: Run) -> GaveUp:
+    assert isinstance(run.result, GaveUp), run.result
+    return run.result
+
+
+def ran(run: Run) -> Ran:
+    assert isinstance(run.result, Ran), run.result
+    return run.result
+
+
+# ---- backoff -----------------------------------------------------------------------------------
+
+
+def test_no_backoff_after_the_last_attempt_and_nothing_to_look_up() -> None:
+    world = Harness(FakeDataApi(submit_errors={"c1": throttles(9)}))
+    run = world.run(world.runner(retries=2))
+    assert gave_up(run) == GaveUp(THROTTLED)
+    assert world.fake.calls.count("ExecuteStatement") == 3
+    assert len(world.slept) == 2  # between attempts only
+    assert run.stats.throttles == 3
+    assert "ListStatements" not in world.fake.calls  # no submit could have reached the service
+
+
+def test_backoff_doubles_from_the_base_up_to_the_cap() -> None:
+    world = Harness(FakeDataApi(submit_errors={"c1": throttles(9)}))
+    world.run(world.runner(retries=4, base=0.5, cap=1.5, rng=Highest()))
+    assert world.slept == [0.5, 1.0, 1.5, 1.5]
+
+
+def test_full_jitter_may_retry_at_once() -> None:
+    world = Harness(FakeDataApi(submit_errors={"c1": throttles(9)}))
+    world.run(world.runner(retries=3, base=0.5, rng=Lowest()))
+    assert world.slept == [0.0, 0.0, 0.0]
+
+
+def test_default_jitter_stays_within_the_schedule() -> None:
+    world = Harness(FakeDataApi(submit_errors={"c1": throttles(2)}))
+    run = world.run(world.runner(retries=2, base=0.5))
+    assert ran(run).outcome.status is StatementStatus.FINISHED
+    assert len(world.slept) == 2
+    assert 0 <= world.slept[0] <= 0.5
+    assert 0 <= world.slept[1] <= 1.0
+
+
+def test_a_backoff_that_would_pass_the_work_deadline_is_not_taken() -> None:
+    # Given 30 s of work time and backoffs of 15 s, then 30 s
+    world = Harness(FakeDataApi(submit_errors={"c1": throttles(9)}))
+    run = world.run(
+        world.runner(retries=5, base=15, cap=100, rng=Highest()), phases(world.clock, 30)
+    )
+    # Then the second backoff is not slept: the rows come back saying why
+    assert world.slept == [15]
+    assert gave_up(run) == GaveUp(f"{THROTTLED} (deadline reached while backing off)")
+    assert run.stats.throttles == 2
+
+
+# ---- counters and reasons through every exit ---------------------------------------------------
+
+
+def test_size_refusal_after_a_throttle_keeps_the_count_and_the_services_words() -> None:
+    too_big = client_error("ValidationException", "Cannot process query string larger than 100kB")
+    world = Harness(FakeDataApi(submit_errors={"c1": [*throttles(1), too_big]}))
+    run = world.run(world.runner())
+    assert run.result == Refused("Cannot process query string larger than 100kB")
+    assert run.stats.throttles == 1
+
+
+def test_misconfigured_target_gives_up_at_once_keeping_the_quota_count() -> None:
+    quota = client_error("ActiveStatementsExceededException", "quota")
+    denied = client_error("AccessDeniedException", "not allowed")
+    world = Harness(FakeDataApi(submit_errors={"c1": [quota, denied, *throttles(5)]}))
+    run = world.run(world.runner(retries=5))
+    assert gave_up(run) == GaveUp("target misconfigured: AccessDeniedException: not allowed")
+    assert world.fake.calls.count("ExecuteStatement") == 2
+    assert run.stats.quota_rejections == 1
+
+
+def test_nothing_is_submitted_once_no_call_can_end_before_the_work_deadline() -> None:
+    world = Harness()
+    run = world.run(world.runner(), phases(world.clock, 3))  # a call may take 4 s
+    assert gave_up(run) == GaveUp("deadline reached before submit")
+    assert world.fake.calls == []
+
+
+def test_the_duration_counts_the_time_the_submit_waited() -> None:
+    # With WaitTimeSeconds the statement runs inside ExecuteStatement: 1.5 s here
+    world = Harness()
+    world.fake.on_execute = lambda _: world.clock.sleep(1.5)
+    run = world.run(world.runner())
+    assert ran(run).outcome.duration_ms == 1500.0
+    assert run.stats.durations_ms == (1500.0,)
+    assert world.fake.calls == ["ExecuteStatement"]  # its status came with the reply
+
+
+def test_a_statement_the_ambiguous_error_names_is_awaited_not_submitted_again() -> None:
+    world = Harness()
+
+    def fail_naming(statement: FakeStatement) -> None:
+        world.fake.on_execute = None
+        error = client_error("ExecuteStatementException", "environmental error")
+        cast(Any, error.response)["StatementId"] = statement.id  # as botocore parses it
+        raise error
+
+    world.fake.on_execute = fail_naming
+    run = world.run(world.runner())
+    assert ran(run).outcome.statement_id == world.fake.statements[0].id
+    assert world.fake.calls == ["ExecuteStatement", "DescribeStatement"]
+    assert world.clock() == 1000.0  # described at once, no poll pause first
+
+
+def test_after_a_transient_failure_the_rows_name_the_failed_statement_not_a_lookup() -> None:
+    # Given the first statement fails transiently and every later submit is throttled
+    world = Harness(FakeDataApi(fail_all_error=SERIALIZABLE))
+
+    def then_throttle(_: FakeStatement) -> None:
+        world.fake.submit_errors = {"c1": throttles(9)}
+
+    world.fake.on_execute = then_throttle
+    run = world.run(world.runner(retries=2))
+    [failed] = world.fake.inserts()
+    assert gave_up(run) == GaveUp(THROTTLED, failed.id)
+    assert "ListStatements" not in world.fake.calls  # the failed statement committed nothing
+    assert (run.stats.submitted, run.stats.throttles) == (1, 2)
+
+
+def test_transient_failures_past_the_retries_name_the_last_statement() -> None:
+    world = Harness(FakeDataApi(fail_all_error=SERIALIZABLE))
+    run = world.run(world.runner(retries=1))
+    first, last = world.fake.inserts()
+    assert gave_up(run) == GaveUp(f"transient: {SERIALIZABLE}", last.id)
+    assert first.name != last.name  # a new statement, under a new name
+    assert run.stats.submitted == 2
+
+
+# ---- lost replies, resolved by the statement's name --------------------------------------------
+
+
+def lost_then(errors: list[Exception], **fake: object) -> Harness:
+    """The first submit creates its statement and loses the reply; the next ones fail."""
+    return Harness(FakeDataApi(lost_replies=1, submit_errors={"c1": errors}, **fake))  # type: ignore[arg-type]
+
+
+def test_lost_reply_found_by_name_counts_as_ran_with_the_retries_counted() -> None:
+    world = lost_then(throttles(9))
+    run = world.run(world.runner(retries=2))
+    assert ran(run).outcome.status is StatementStatus.FINISHED
+    assert "ListStatements" in world.fake.calls
+    assert (run.stats.submitted, run.stats.throttles) == (1, 2)
+
+
+def test_misconfigured_after_a_lost_reply_still_looks_the_statement_up() -> None:
+    world = lost_then([client_error("AccessDeniedException", "not allowed")])
+    run = world.run(world.runner(retries=3))
+    assert ran(run).outcome.statement_id == world.fake.statements[0].id
+    assert world.fake.calls.count("ExecuteStatement") == 2
+
+
+def test_lost_reply_found_failed_transiently_names_it() -> None:
+    world = lost_then(throttles(9), fail_all_error=SERIALIZABLE)
+    run = world.run(world.runner(retries=2))
+    [statement] = world.fake.inserts()
+    assert gave_up(run) == GaveUp(f"transient: {SERIALIZABLE}", statement.id)
+    assert (run.stats.submitted, run.stats.throttles) == (1, 2)
+
+
+def test_ambiguous_submits_the_service_never_saw_say_so() -> None:
+    internal = [client_error("InternalServerException", "boom") for _ in range(2)]
+    world = Harness(FakeDataApi(submit_errors={"c1": [*throttles(1), *internal]}))
+    run = world.run(world.runner(retries=2))
+    assert gave_up(run) == GaveUp(
+        "transient: InternalServerException: boom; the service has no such statement"
+    )
+    assert run.stats.throttles == 1
+
+
+def test_misconfigured_after_a_submit_the_service_never_saw_says_both() -> None:
+    internal = client_error("InternalServerException", "boom")
+    denied = client_error("AccessDeniedException", "not allowed")
+    world = Harness(FakeDataApi(submit_errors={"c1": [internal, denied]}))
+    run = world.run(world.runner(retries=3))
+    reason = "target misconfigured: AccessDeniedException: not allowed"
+    assert gave_up(run) == GaveUp(f"{reason}; the service has no such statement")
+
+
+def test_connection_failures_past_the_retries_say_transient() -> None:
+    unavailable = [client_error("ServiceUnavailable", "try later") for _ in range(3)]
+    world = Harness(FakeDataApi(submit_errors={"c1": unavailable}))
+    run = world.run(world.runner(retries=2))
+    assert gave_up(run) == GaveUp("transient: ServiceUnavailable: try later")
+
+
+def test_lost_reply_that_cannot_be_looked_up_is_unconfirmed_by_name() -> None:
+    world = lost_then(throttles(9))
+    world.fake.list_errors = [client_error("InternalServerException") for _ in range(9)]
+    run = world.run(world.runner(retries=2))
+    name = world.fake.statements[0].name
+    assert gave_up(run) == GaveUp(f"{THROTTLED}; submit unconfirmed", None, name)
+    assert (run.stats.unconfirmed, run.stats.throttles) == (1, 2)
+
+
+def test_lost_reply_found_running_and_never_confirmed_ended_keeps_every_count() -> None:
+    world = lost_then(throttles(9), hang_next=1)
+    world.fake.cancel_errors = [client_error("ThrottlingException") for _ in range(500)]
+    run = world.run(world.runner(retries=2))
+    [statement] = world.fake.inserts()
+    result = gave_up(run)
+    assert (result.statement_id, result.unconfirmed_name) == (statement.id, statement.id)
+    assert (run.stats.submitted, run.stats.unconfirmed, run.stats.throttles) == (1, 1, 2)
+
+
+def test_lost_reply_at_the_work_deadline_is_still_looked_up_in_the_cleanup_time() -> None:
+    # Given the reply is lost and the backoff leaves too little work time for another submit
+    world = lost_then([])
+    run = world.run(
+        world.runner(retries=3, base=27, cap=100, rng=Highest()), phases(world.clock, 30)
+    )
+    # Then the statement is found by name and its rows count as written
+    assert world.slept == [27]
+    assert ran(run).outcome.status is StatementStatus.FINISHED
+    assert world.fake.calls.count("ExecuteStatement") == 1
+    assert "ListStatements" in world.fake.calls
