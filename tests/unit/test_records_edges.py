@@ -118,9 +118,9 @@ def test_lone_surrogate_in_a_text_column_is_invalid_unicode_naming_the_column() 
     assert rejection(check(body)) == (Reason.INVALID_UNICODE, "media_source is not valid UTF-8")
 
 
-def test_decimal_whose_exponent_no_decimal_can_hold_is_not_a_number() -> None:
+def test_decimal_whose_exponent_no_decimal_can_hold_is_out_of_range() -> None:
     body = with_field("af_cost_value", "1e99999999999999999999999")
-    assert rejection(check(body)) == (Reason.INVALID_DECIMAL, "af_cost_value is not a number")
+    assert rejection(check(body)) == (Reason.INVALID_DECIMAL, "af_cost_value is out of range")
 
 
 # ---- SUPER values: every rule also on the checked (slow) path ----------------------------------
@@ -273,18 +273,6 @@ def envelope(position: int = 0, **fields: Any) -> SqsMessage:
     [
         ({"body": 5}, "Records[2].body is a JSON number; SQS bodies are strings"),
         ({"messageAttributes": []}, "Records[2].messageAttributes must be an object"),
-        (
-            {"messageAttributes": {"failed_targets": "primary"}},
-            "Records[2] attribute failed_targets must be a String attribute",
-        ),
-        (
-            {"messageAttributes": {"original_message_id": {"stringValue": "bad id"}}},
-            "Records[2] attribute original_message_id is not an SQS message id",
-        ),
-        (
-            {"messageAttributes": {"original_message_id": {"binaryValue": "eA=="}}},
-            "Records[2] attribute original_message_id must be a String attribute",
-        ),
     ],
 )
 def test_envelope_errors_name_the_record_and_the_field(
@@ -293,6 +281,30 @@ def test_envelope_errors_name_the_record_and_the_field(
     with pytest.raises(InvalidEvent) as raised:
         envelope(2, **fields)
     assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("attributes", "problem"),
+    [
+        ({"failed_targets": "primary"}, "attribute failed_targets is not a comma-separated list"),
+        (
+            {"original_message_id": {"stringValue": "bad id"}},
+            "attribute original_message_id is not an SQS message id",
+        ),
+        (
+            {"original_message_id": {"binaryValue": "eA=="}},
+            "attribute original_message_id is not an SQS message id",
+        ),
+    ],
+)
+def test_bad_redrive_attributes_are_the_records_own_problem(
+    attributes: dict[str, Any], problem: str
+) -> None:
+    # Anyone who sends to the queue sets attributes: the record becomes a letter, the batch goes on
+    message = envelope(2, messageAttributes=attributes)
+    assert message.redrive_problem is not None
+    assert message.redrive_problem.startswith(problem)
+    assert (message.original_message_id, message.failed_targets) == (None, None)
 
 
 @pytest.mark.parametrize(

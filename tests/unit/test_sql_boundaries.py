@@ -11,7 +11,7 @@ import pytest
 
 from ingest.records import Row, SqlValue, SqsMessage, validate
 from ingest.schema import INSERT_COLUMNS, ColumnKind
-from ingest.sql import Rendering, Statement, insert_prefix, render_inserts
+from ingest.sql import InsertStatement, Rendering, insert_prefix, render_inserts
 from tests.support import payload
 
 TABLE = "public.appsflyer_events"
@@ -37,7 +37,7 @@ def render(rows: list[Row], max_bytes: int = BIG, max_parameters: int = PARAMS) 
     return render_inserts(TABLE, rows, max_bytes=max_bytes, max_parameters=max_parameters)
 
 
-def bound_rows(statement: Statement) -> list[tuple[SqlValue, ...]]:
+def bound_rows(statement: InsertStatement) -> list[tuple[SqlValue, ...]]:
     """What the statement inserts: each row's slots with its parameters bound, checking that
     each slot's cast suits its column and that every declared parameter is used."""
     parameters = dict(statement.parameters)

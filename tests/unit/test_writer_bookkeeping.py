@@ -4,6 +4,7 @@ that end up in its failure line, the bisection budget, rows set aside, and prese
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from ingest.writer import BISECTION_BUDGET, TargetOutcome
 from tests.unit.fakes import FakeDataApi, client_error
@@ -112,16 +113,27 @@ def test_statement_level_failure_lines_name_each_rows_own_single_statement() -> 
         for i, s in enumerate(fake.inserts())
         if len(rows_of(fake, i)) == 1
     }
-    assert len(singles) == 3
+    # One single row failed, then the control statement failed too: nothing more was spent
+    assert len(singles) == 1
     assert failure_lines(result) == {m: (reason, singles.get(m)) for m in ids(*range(16))}
 
 
+TOO_LARGE = "Cannot process query string larger than 100kB"
+
+
+class _InsertsTooLarge(FakeDataApi):
+    """Refuses every INSERT for its size; the control statement (a SELECT of no values) runs."""
+
+    def execute_statement(self, **request: Any) -> Any:  # type: ignore[override]
+        if request["Sql"].startswith("INSERT"):
+            raise client_error(
+                "ValidationException", "Cannot process query string larger than 100kB"
+            )
+        return super().execute_statement(**request)
+
+
 def test_rows_refused_as_too_large_down_to_one_row_are_rejected_with_the_services_words() -> None:
-    too_big = [
-        client_error("ValidationException", "Cannot process query string larger than 100kB")
-        for _ in range(9)
-    ]
-    result = write(FakeDataApi(submit_errors={"c1": too_big}), rows(2))
+    result = write(_InsertsTooLarge(), rows(2))
     words = "Cannot process query string larger than 100kB"
     assert result.rejected == dict.fromkeys(ids(0, 1), words)
     assert not result.returned
@@ -155,11 +167,12 @@ def test_rows_too_big_for_any_statement_are_reported_as_oversized() -> None:
 def test_target_that_cannot_list_its_statements_gets_only_first_deliveries() -> None:
     # Given two redelivered rows and two first deliveries, and a target that cannot list
     fake = FakeDataApi()
-    fake.list_errors = [client_error("InternalServerException", "boom", "ListStatements")]
+    # Refused every time (ListStatements is retried within the deadline)
+    fake.list_errors = [client_error("AccessDeniedException", "boom", "ListStatements")] * 20
     batch = rows(2, receive_count=2) + rows(4)[2:]
     result = write(fake, batch)
     # Then the redelivered rows come back saying why; the first deliveries are written
-    reason = "cannot list earlier statements: InternalServerException: boom"
+    reason = "cannot list earlier statements: AccessDeniedException: boom"
     assert failure_lines(result) == dict.fromkeys(ids(0, 1), (reason, None))
     assert result.written == ids(2, 3)
     assert result.stats.submitted == 1
