@@ -124,11 +124,9 @@ TOO_LARGE = "Cannot process query string larger than 100kB"
 class _InsertsTooLarge(FakeDataApi):
     """Refuses every INSERT for its size; the control statement (a SELECT of no values) runs."""
 
-    def execute_statement(self, **request: Any) -> Any:  # type: ignore[override]
+    def execute_statement(self, **request: Any) -> Any:
         if request["Sql"].startswith("INSERT"):
-            raise client_error(
-                "ValidationException", "Cannot process query string larger than 100kB"
-            )
+            raise client_error("ValidationException", TOO_LARGE)
         return super().execute_statement(**request)
 
 
