@@ -17,6 +17,10 @@ _PINNED: dict[str, Any] = {
     "event_time": "2024-05-01 12:34:56.789",
     "media_source": "organic",
     "event_revenue": "4.99",
+    # Tests narrow these columns in a target's table (a VARCHAR(8) city, an INTEGER
+    # app_version) to make the database refuse one record's value: the others carry none.
+    "city": None,
+    "app_version": None,
 }
 _GENERATED = Generator(seed=1).payload(BATCH_TIME)
 # Only fields that have a column, so that `extra` holds exactly what a test adds.
