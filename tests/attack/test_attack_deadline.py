@@ -4,7 +4,6 @@ as the endpoint likes."""
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
@@ -14,7 +13,7 @@ import pytest
 
 import app
 from local.lambda_context import LambdaContextStub
-from tests.integration.conftest import PRIMARY, SECONDARY
+from tests.integration.conftest import point_the_function_at
 
 pytestmark = pytest.mark.integration
 
@@ -77,16 +76,7 @@ def test_an_endpoint_trickling_its_reply_cannot_hold_the_function_past_its_deadl
     endpoint keeps sending. Lambda kills the function at its timeout: the batch's outcome
     (rows already committed, letters not sent) is never reported, and everything is redelivered.
     Expected: the call is abandoned at the hard deadline."""
-    for variable in ("AWS_ENDPOINT_URL_REDSHIFT_DATA", "AWS_ENDPOINT_URL_SQS"):
-        monkeypatch.setenv(variable, trickle)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("REDSHIFT_TARGETS", json.dumps([PRIMARY, SECONDARY]))
-    monkeypatch.setenv("TARGET_TABLE", "public.appsflyer_events")
-    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", f"{trickle}/000000000000/dlq")
-    monkeypatch.setenv("DEADLINE_MARGIN_SECONDS", "2")
-    app.ingest.cache_clear()
+    point_the_function_at(trickle, monkeypatch, margin_seconds=2)
     # A batch of one record that can only be dead-lettered: one SQS call, no Data API call
     event = {
         "Records": [

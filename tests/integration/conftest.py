@@ -86,20 +86,13 @@ class Stack:
                 )
 
     def dead_letters(self) -> dict[str, dict[str, str]]:
+        """The dead letters by original message id: their attributes and their body."""
         letters: dict[str, dict[str, str]] = {}
-        while True:
-            messages = self.sqs.receive_message(
-                QueueUrl=self.dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
-            ).get("Messages", [])
-            if not messages:
-                return letters
-            for message in messages:
-                attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
-                attributes["body"] = message["Body"]
-                letters[attributes["original_message_id"]] = attributes
-                self.sqs.delete_message(
-                    QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"]
-                )
+        for message in self.dead_letter_messages():
+            attributes = {k: v["StringValue"] for k, v in message["MessageAttributes"].items()}
+            attributes["body"] = message["Body"]
+            letters[attributes["original_message_id"]] = attributes
+        return letters
 
 
 def configure(
@@ -138,4 +131,22 @@ def stack(
         data_api.execute_ddl(address, "dev", DDL)
     configure(monkeypatch, [PRIMARY, SECONDARY])
     yield Stack(data_api, sqs, dlq_url)
+    app.ingest.cache_clear()
+
+
+def point_the_function_at(
+    endpoint: str, monkeypatch: pytest.MonkeyPatch, *, margin_seconds: float
+) -> None:
+    """Every AWS endpoint the function calls (Data API, SQS) at `endpoint`, both targets
+    configured, and a cold start, for tests of what the function does when endpoints misbehave.
+    """
+    for variable in ("AWS_ENDPOINT_URL_REDSHIFT_DATA", "AWS_ENDPOINT_URL_SQS"):
+        monkeypatch.setenv(variable, endpoint)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("REDSHIFT_TARGETS", json.dumps([PRIMARY, SECONDARY]))
+    monkeypatch.setenv("TARGET_TABLE", "public.appsflyer_events")
+    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", f"{endpoint}/000000000000/dlq")
+    monkeypatch.setenv("DEADLINE_MARGIN_SECONDS", str(margin_seconds))
     app.ingest.cache_clear()

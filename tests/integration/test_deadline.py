@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import socket
 import threading
 import time
@@ -12,7 +11,7 @@ import pytest
 
 import app
 from local.lambda_context import LambdaContextStub
-from tests.integration.conftest import PRIMARY, SECONDARY
+from tests.integration.conftest import point_the_function_at
 from tests.support import payload, sqs_event
 
 pytestmark = pytest.mark.integration
@@ -52,16 +51,7 @@ def test_every_endpoint_hanging_still_returns_before_remaining_time_minus_margin
     black_hole: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given every endpoint the function calls hangs (Data API and SQS alike)
-    for variable in ("AWS_ENDPOINT_URL_REDSHIFT_DATA", "AWS_ENDPOINT_URL_SQS"):
-        monkeypatch.setenv(variable, black_hole)
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("REDSHIFT_TARGETS", json.dumps([PRIMARY, SECONDARY]))
-    monkeypatch.setenv("TARGET_TABLE", "public.appsflyer_events")
-    monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", f"{black_hole}/000000000000/dlq")
-    monkeypatch.setenv("DEADLINE_MARGIN_SECONDS", "2")
-    app.ingest.cache_clear()
+    point_the_function_at(black_hole, monkeypatch, margin_seconds=2)
     # and a batch that needs every kind of call: writes, a presence check, a dead letter
     event = sqs_event([payload(), payload(), "{not json"])
     event["Records"][1]["attributes"]["ApproximateReceiveCount"] = "2"

@@ -49,10 +49,7 @@ _DECODER = json.JSONDecoder(
 
 def loads(text: str) -> Any:
     """Decode strict JSON; raises ValueError (DuplicateKeyError included) or RecursionError."""
-    try:
-        return _DECODER.decode(text)
-    except RecursionError:
-        return _with_room_for_super_depth(_DECODER.decode, text)
+    return _with_room_for_super_depth(_DECODER.decode, text)
 
 
 _objects = threading.local()
@@ -80,10 +77,7 @@ def loads_record(text: str) -> Any:
     level is where nearly every key is, so this spares the cost of checking each one (about 3
     us a body, 13% of json.loads) in the function's hottest call."""
     _objects.count = 0
-    try:
-        decoded = _RECORD_DECODER.decode(text)
-    except RecursionError:
-        decoded = _with_room_for_super_depth(_RECORD_DECODER.decode, text)
+    decoded = _with_room_for_super_depth(_RECORD_DECODER.decode, text)
     if _objects.count > 1:  # nested objects: decode again, checking every key
         return loads(text)
     return decoded
