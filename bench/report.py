@@ -148,12 +148,15 @@ def render_report(
         "",
         "## The handler's CPU per record",
         "",
-        f"Best of {REPEATS} interleaved passes over {cpu.records:,} of the same bodies, in one "
-        "process (`time.process_time`); the ratio varies by a few tenths from run to run:",
+        f"Best of {REPEATS} interleaved passes over {cpu.records:,} of the same bodies, in a "
+        "fresh interpreter started after the runs (`time.process_time`; the minutes of "
+        "benchmark before leave a heap whose garbage collections would be charged to the "
+        "handler, which Lambda starts with a small one); the ratio varies by a few tenths from "
+        "run to run:",
         "",
         "| work per record | µs |",
         "| --- | ---: |",
-        f"| `ingest.records.validate` (includes its own `json.loads`) | {cpu.validate_us:.1f} |",
+        f"| `ingest.records.validate` (includes its own exact JSON decoding) | {cpu.validate_us:.1f} |",
         f"| `ingest.sql.render_inserts` | {cpu.render_us:.1f} |",
         f"| **handler total** | **{cpu.handler_us:.1f}** |",
         f"| `json.loads` of the body alone | {cpu.json_loads_us:.1f} |",

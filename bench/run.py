@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench.bodies import make_bodies
-from bench.cpu import measure_handler_cpu
+from bench.cpu import measure_in_fresh_process
 from bench.designs import FULL_MODEL, full_designs
 from bench.goals import check_goals, model_ceiling
 from bench.invariants import violations
@@ -58,7 +58,7 @@ def full(out: Path) -> int:
             version = conn.execute("SHOW server_version").fetchone()
         found_by = api.postgres_source.split(":", 1)[0]  # the path after it is this machine's
         postgres = f"{version[0] if version else '?'}, found by {found_by}"
-    cpu = measure_handler_cpu(bodies[:_CPU_SAMPLE], TABLE)
+    cpu = measure_in_fresh_process(bodies[:_CPU_SAMPLE], TABLE)
     checks = check_goals(results, cpu)
     info = RunInfo(
         date=datetime.now(UTC).strftime("%Y-%m-%d"),
