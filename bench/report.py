@@ -156,7 +156,7 @@ def render_report(
         "",
         "| work per record | µs |",
         "| --- | ---: |",
-        f"| `ingest.records.validate` (includes its own exact JSON decoding) | {cpu.validate_us:.1f} |",
+        f"| `ingest.records.validate` (its exact JSON decoding included) | {cpu.validate_us:.1f} |",
         f"| `ingest.sql.render_inserts` | {cpu.render_us:.1f} |",
         f"| **handler total** | **{cpu.handler_us:.1f}** |",
         f"| `json.loads` of the body alone | {cpu.json_loads_us:.1f} |",

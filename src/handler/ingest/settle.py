@@ -6,7 +6,7 @@ a table of cases and no AWS at all.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -95,14 +95,3 @@ def _decide(row: Row, owed: list[str], answers: list[TargetOutcome]) -> Letter |
 
 def _holds(answer: TargetOutcome, message_id: str) -> bool:
     return message_id in answer.written or message_id in answer.already_held
-
-
-def letters_for_rejections(
-    rejections: Mapping[str, tuple[Reason, str]], owed: Mapping[str, tuple[str, ...]]
-) -> tuple[Letter, ...]:
-    """Records that failed validation: no target holds them, every target they are owed lacks
-    them."""
-    return tuple(
-        Letter(message_id, reason, detail, owed[message_id])
-        for message_id, (reason, detail) in rejections.items()
-    )

@@ -22,9 +22,6 @@ class InsertStatement:
         """What we budget against the 100 KB limit: SQL text plus parameter names and values."""
         return len(self.sql) + sum(len(n) + len(v.encode("utf-8")) for n, v in self.parameters)
 
-    def data_api_parameters(self) -> list[dict[str, str]]:
-        return [{"name": name, "value": value} for name, value in self.parameters]
-
 
 @dataclass(frozen=True)
 class Rendering:
