@@ -1,39 +1,48 @@
 """An SDK call that returns within its time, even from an endpoint that answers byte by byte.
 
 botocore's read timeout bounds each socket read, not the call: a reply trickling one byte a
-second keeps a call alive for as long as it trickles. Each call therefore runs on a worker
-thread and is given up at its own time limit; an abandoned call finishes (or times out) on its
-thread, and its result is dropped.
+second keeps a call alive for as long as it trickles. Each call therefore runs on a thread of
+its own and is given up at its time limit; a given-up call finishes (or times out) on its
+thread, and its result is dropped. One thread per call rather than a pool: calls given up
+during a slow spell can never leave later calls, to a healthy endpoint, queued behind them.
 """
 
 from __future__ import annotations
 
-import functools
+import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from botocore.exceptions import ReadTimeoutError
 
 T = TypeVar("T")
 
-# Enough for both targets' calls and a few abandoned ones; more abandoned calls than this
-# means every endpoint is crawling, and calls then time out while queued (bounded all the same).
-_WORKERS = 16
 
-
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="aws-call")
+@dataclass
+class _Outcome(Generic[T]):
+    done: threading.Event = field(default_factory=threading.Event)
+    value: T | None = None
+    error: BaseException | None = None
 
 
 def call_within(seconds: float, call: Callable[[], T]) -> T:
     """`call()`'s result, or ReadTimeoutError once `seconds` have passed (the request may have
     reached the service: callers treat it as they treat a lost reply)."""
-    future = _pool().submit(call)
-    try:
-        return future.result(timeout=max(0.0, seconds))
-    except FutureTimeout:
-        future.cancel()  # not started yet: never send it
-        raise ReadTimeoutError(endpoint_url="(the call's own time limit)") from None
+    outcome: _Outcome[T] = _Outcome()
+
+    def run() -> None:
+        try:
+            outcome.value = call()
+        except BaseException as exc:  # handed to the caller as it is, whatever it is
+            outcome.error = exc
+        finally:
+            outcome.done.set()
+
+    # A daemon: a call still hanging when the process ends must not keep it alive.
+    threading.Thread(target=run, name="aws-call", daemon=True).start()
+    if not outcome.done.wait(timeout=max(0.0, seconds)):
+        raise ReadTimeoutError(endpoint_url="(the call's own time limit)")
+    if outcome.error is not None:
+        raise outcome.error
+    return outcome.value  # type: ignore[return-value]  # set whenever error is not

@@ -25,7 +25,16 @@ else:
 
 _BATCH_ENTRIES = 10  # DeleteMessageBatch's entry limit
 _QUEUE_ARN = re.compile(r"arn:(aws[a-z-]*):sqs:([a-z0-9-]+):([0-9]{12}):([A-Za-z0-9_.-]{1,80})")
-_DOMAINS = {"aws": "amazonaws.com", "aws-cn": "amazonaws.com.cn"}
+# Each partition's DNS suffix (botocore's endpoints data); others use the commercial one.
+_DOMAINS = {
+    "aws": "amazonaws.com",
+    "aws-cn": "amazonaws.com.cn",
+    "aws-us-gov": "amazonaws.com",
+    "aws-iso": "c2s.ic.gov",
+    "aws-iso-b": "sc2s.sgov.gov",
+    "aws-iso-e": "cloud.adc-e.uk",
+    "aws-iso-f": "csp.hci.ic.gov",
+}
 
 
 @dataclass(frozen=True)

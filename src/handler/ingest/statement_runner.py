@@ -196,7 +196,11 @@ class StatementRunner:
             stats = replace(stats, unconfirmed=stats.unconfirmed + 1)
             return Run(GaveUp(f"{last_error}; submit unconfirmed", None, name), stats)
         if statement_id is None:
-            return Run(GaveUp(f"{last_error}; the service has no such statement"), stats)
+            # Not listed (yet): a submit given up at its time limit may still be on its way,
+            # and would then create the statement after we looked. Unconfirmed, by name.
+            stats = replace(stats, unconfirmed=stats.unconfirmed + 1)
+            reason = f"{last_error}; the service lists no such statement (yet)"
+            return Run(GaveUp(reason, None, name), stats)
         ended = self._await(statement_id, None, self._clock(), deadlines, stats)
         if not isinstance(ended, StatementOutcome):
             return ended
