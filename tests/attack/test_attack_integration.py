@@ -1,6 +1,6 @@
 """Hostile-user and unlucky-network attacks on the handler, on the real stack (local Data API on
-PostgreSQL, moto's SQS). Each test states the scenario and the outcome the README promises; a
-failing test is a finding (see the attack report)."""
+PostgreSQL, moto's SQS). Each docstring tells the failure as found; the test holds the fix (see
+__init__.py)."""
 
 from __future__ import annotations
 

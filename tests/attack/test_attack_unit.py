@@ -1,5 +1,5 @@
-"""Attacks on the handler's own logic with small doubles (no AWS): each test states the scenario
-and the promise it checks; a failing test is a finding (see the attack report)."""
+"""Attacks on the handler's own logic with small doubles (no AWS): each docstring tells the failure
+as found; the test holds the fix (see __init__.py)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Second attack round: on the fixes of the first (bounded calls, control statement, quoted-text
-stripping, identity read-back, early deletes, counted decoding). Each test states the scenario
-and the promise it checks; a failing test is a finding (see the round-2 attack report)."""
+stripping, identity read-back, early deletes, counted decoding). Each docstring tells the failure
+as found; the test holds the fix (see __init__.py)."""
 
 from __future__ import annotations
 
