@@ -37,14 +37,19 @@ def _object_without_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return decoded
 
 
-# One decoder for every call (json.loads with keyword arguments would build one each time).
-# Numbers become JsonNumber text, NaN/Infinity are refused, duplicate keys are refused.
-_DECODER = json.JSONDecoder(
-    parse_float=JsonNumber,
-    parse_int=JsonNumber,
-    parse_constant=_reject_constant,
-    object_pairs_hook=_object_without_duplicates,
-)
+def _decoder(**object_hooks: Any) -> json.JSONDecoder:
+    """A decoder built once (json.loads with keyword arguments would build one each call):
+    numbers become JsonNumber text and NaN/Infinity are refused; objects as the hooks say."""
+    return json.JSONDecoder(
+        parse_float=JsonNumber,
+        parse_int=JsonNumber,
+        parse_constant=_reject_constant,
+        **object_hooks,
+    )
+
+
+# Every object checked: duplicate keys are refused.
+_DECODER = _decoder(object_pairs_hook=_object_without_duplicates)
 
 
 def loads(text: str) -> Any:
@@ -60,13 +65,8 @@ def _counted(decoded: dict[str, Any]) -> dict[str, Any]:
     return decoded
 
 
-# The same JSON, objects built by C: duplicate keys collapse (the last wins) but are counted.
-_RECORD_DECODER = json.JSONDecoder(
-    parse_float=JsonNumber,
-    parse_int=JsonNumber,
-    parse_constant=_reject_constant,
-    object_hook=_counted,
-)
+# Objects built by C: duplicate keys collapse (the last wins) but objects are counted.
+_RECORD_DECODER = _decoder(object_hook=_counted)
 
 
 def _object_noting_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -76,12 +76,7 @@ def _object_noting_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return decoded
 
 
-_NESTED_CHECK_DECODER = json.JSONDecoder(
-    parse_float=JsonNumber,
-    parse_int=JsonNumber,
-    parse_constant=_reject_constant,
-    object_pairs_hook=_object_noting_duplicates,
-)
+_NESTED_CHECK_DECODER = _decoder(object_pairs_hook=_object_noting_duplicates)
 
 
 def loads_record(text: str) -> Any:
