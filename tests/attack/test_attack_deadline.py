@@ -14,6 +14,7 @@ import pytest
 import app
 from local.lambda_context import LambdaContextStub
 from tests.integration.conftest import point_the_function_at
+from tests.loopback import misbehaving_endpoint
 
 pytestmark = pytest.mark.integration
 
@@ -21,48 +22,29 @@ BYTE_EVERY_SECONDS = 1.0  # under every client's read timeout (control 2 s, SQS 
 TRICKLE_FOR_SECONDS = 16.0  # then the connection is closed (the test must end)
 
 
+def _trickle_a_reply(connection: socket.socket, stop: threading.Event) -> None:
+    with connection:
+        connection.settimeout(5)
+        try:
+            connection.recv(65536)
+            connection.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\n"
+                b"Content-Length: 100000\r\n\r\n"
+            )
+            ends = time.monotonic() + TRICKLE_FOR_SECONDS
+            while time.monotonic() < ends and not stop.is_set():
+                connection.sendall(b" ")
+                time.sleep(BYTE_EVERY_SECONDS)
+        except OSError:
+            return
+
+
 @pytest.fixture
 def trickle() -> Iterator[str]:
     """An HTTP endpoint that reads a request, starts a 200 reply and sends its body one byte a
     second, never finishing it within TRICKLE_FOR_SECONDS."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    listener.settimeout(0.2)
-    stop = threading.Event()
-
-    def serve(connection: socket.socket) -> None:
-        with connection:
-            connection.settimeout(5)
-            try:
-                connection.recv(65536)
-                connection.sendall(
-                    b"HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\n"
-                    b"Content-Length: 100000\r\n\r\n"
-                )
-                ends = time.monotonic() + TRICKLE_FOR_SECONDS
-                while time.monotonic() < ends and not stop.is_set():
-                    connection.sendall(b" ")
-                    time.sleep(BYTE_EVERY_SECONDS)
-            except OSError:
-                return
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            threading.Thread(target=serve, args=(connection,), daemon=True).start()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join()
-        listener.close()
+    with misbehaving_endpoint(_trickle_a_reply) as url:
+        yield url
 
 
 def test_an_endpoint_trickling_its_reply_cannot_hold_the_function_past_its_deadline(

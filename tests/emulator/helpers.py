@@ -1,7 +1,9 @@
-"""Calls the emulator's tests share: submit and wait, read an error, build parameters."""
+"""Calls the emulator's tests share: submit and wait, submit at once, read an error, build
+parameters."""
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +13,8 @@ from botocore.exceptions import ClientError
 if TYPE_CHECKING:
     from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
     from mypy_boto3_redshift_data.type_defs import SqlParameterTypeDef
+
+    from local.stack import LocalDataApi
 
 CLUSTER: dict[str, Any] = {"ClusterIdentifier": "primary", "DbUser": "awsuser", "Database": "dev"}
 TERMINAL = {"FINISHED", "FAILED", "ABORTED"}
@@ -45,3 +49,27 @@ def error_of(call: Any) -> tuple[str, str]:
 
 def params(**values: str) -> list[SqlParameterTypeDef]:
     return [{"name": name, "value": value} for name, value in values.items()]
+
+
+def submit_at_once(data_api: LocalDataApi, count: int) -> list[str]:
+    """`count` ExecuteStatement calls at the same moment, each from its own client (boto3 builds
+    clients unsafely in threads); each call's outcome: "ok" or the error code it got."""
+    outcomes: list[str] = []
+    lock = threading.Lock()
+    clients = [data_api.client() for _ in range(count)]
+
+    def submit(client: RedshiftDataAPIServiceClient) -> None:
+        try:
+            client.execute_statement(Sql="SELECT 1", **CLUSTER)
+            outcome = "ok"
+        except ClientError as exc:
+            outcome = exc.response["Error"]["Code"]
+        with lock:
+            outcomes.append(outcome)
+
+    threads = [threading.Thread(target=submit, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes

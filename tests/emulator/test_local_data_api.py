@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import threading
 import time
 import uuid
 from dataclasses import replace
@@ -11,11 +10,18 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import pytest
-from botocore.exceptions import ClientError
 
 from local.model import FAST
 from local.stack import LocalDataApi
-from tests.emulator.helpers import CLUSTER, TERMINAL, error_of, params, run, wait_for
+from tests.emulator.helpers import (
+    CLUSTER,
+    TERMINAL,
+    error_of,
+    params,
+    run,
+    submit_at_once,
+    wait_for,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
@@ -548,24 +554,7 @@ def test_a_submit_burst_is_admitted_up_to_the_quota_and_no_further(
     # Concurrent submitters race for the last places: the quota must hold exactly.
     data_api.set_model("primary", replace(FAST, active_quota=5))
     data_api.hang_next("primary", 20)
-    outcomes: list[str] = []
-    lock = threading.Lock()
-    clients = [data_api.client() for _ in range(12)]  # boto3 builds clients unsafely in threads
-
-    def submit(client: RedshiftDataAPIServiceClient) -> None:
-        try:
-            client.execute_statement(Sql="SELECT 1", **CLUSTER)
-            outcome = "ok"
-        except ClientError as exc:
-            outcome = exc.response["Error"]["Code"]
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=submit, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = submit_at_once(data_api, 12)
 
     assert sorted(outcomes).count("ok") == 5
     assert outcomes.count("ActiveStatementsExceededException") == 7

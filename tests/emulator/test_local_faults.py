@@ -3,7 +3,6 @@ for its target only, and thread-safely."""
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -13,7 +12,15 @@ from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutE
 
 from local.model import FAST, QUOTAS
 from local.stack import LocalDataApi
-from tests.emulator.helpers import CLUSTER, TERMINAL, error_of, params, run, wait_for
+from tests.emulator.helpers import (
+    CLUSTER,
+    TERMINAL,
+    error_of,
+    params,
+    run,
+    submit_at_once,
+    wait_for,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
@@ -253,24 +260,7 @@ def test_access_denied_for_one_target(
 
 def test_faults_are_consumed_exactly_once_under_concurrency(data_api: LocalDataApi) -> None:
     data_api.server_fault_next("primary", 5, "InternalServerException")
-    outcomes: list[str] = []
-    lock = threading.Lock()
-    clients = [data_api.client() for _ in range(12)]
-
-    def submit(client: RedshiftDataAPIServiceClient) -> None:
-        try:
-            client.execute_statement(Sql="SELECT 1", **CLUSTER)
-            outcome = "ok"
-        except ClientError as exc:
-            outcome = exc.response["Error"]["Code"]
-        with lock:
-            outcomes.append(outcome)
-
-    threads = [threading.Thread(target=submit, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = submit_at_once(data_api, 12)
     assert sorted(outcomes).count("InternalServerException") == 5
     assert outcomes.count("ok") == 7
 

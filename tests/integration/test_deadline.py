@@ -12,39 +12,22 @@ import pytest
 import app
 from local.lambda_context import LambdaContextStub
 from tests.integration.conftest import point_the_function_at
+from tests.loopback import misbehaving_endpoint
 from tests.support import payload, sqs_event
 
 pytestmark = pytest.mark.integration
 
 
+def _never_answer(connection: socket.socket, stop: threading.Event) -> None:
+    with connection:  # read nothing, answer nothing, until the endpoint closes
+        stop.wait()
+
+
 @pytest.fixture
 def black_hole() -> Iterator[str]:
-    """An HTTP endpoint that accepts connections and reads requests, and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(64)
-    listener.settimeout(0.2)
-    stop = threading.Event()
-    held: list[socket.socket] = []
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            held.append(connection)  # kept open, never answered
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    finally:
-        stop.set()
-        thread.join()
-        for connection in held:
-            connection.close()
-        listener.close()
+    """An HTTP endpoint that accepts connections and never answers."""
+    with misbehaving_endpoint(_never_answer) as url:
+        yield url
 
 
 def test_every_endpoint_hanging_still_returns_before_remaining_time_minus_margin(
