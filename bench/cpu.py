@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ingest.records import Row, SqsMessage, validate
-from ingest.sql import render_inserts
+from ingest.records import Row, SqsMessage
+from local.appsflyer import render, validate
 
 REPEATS = 7  # best of: other processes on the machine only ever add time
 
@@ -54,14 +54,20 @@ def measure_handler_cpu(bodies: list[str], table: str) -> HandlerCpu:
     if len(rows) != len(messages):
         raise ValueError("the benchmark's bodies must all be valid")
 
-    def render() -> object:
-        # STATEMENT_MAX_BYTES and STATEMENT_MAX_PARAMETERS at their defaults.
-        return render_inserts(table, rows, max_bytes=100_000, max_parameters=32_767)
+    def render_all() -> object:
+        # STATEMENT_MAX_BYTES, STATEMENT_MAX_PARAMETERS and STATEMENTS_PER_TRANSACTION at their
+        # defaults, for the example table (the function's own layout of it).
+        return render(rows, statements_per_transaction=40)
 
-    statements = render_inserts(table, rows, max_bytes=100_000, max_parameters=32_767).statements
+    rendering = render(rows, statements_per_transaction=40)
+    statements = rendering.statements
     full = statements[:-1] or statements
     validate_us, render_us, json_us = _best_us_per_record(
-        [lambda: [validate(m) for m in messages], render, lambda: [json.loads(b) for b in bodies]],
+        [
+            lambda: [validate(m) for m in messages],
+            render_all,
+            lambda: [json.loads(b) for b in bodies],
+        ],
         len(bodies),
     )
     return HandlerCpu(

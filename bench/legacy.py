@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ingest.records import Row, read_message, validate
-from ingest.schema import INSERT_COLUMNS, ColumnKind, quote_identifier
+from ingest.records import Row, read_message
+from ingest.schema import ColumnKind, quote_identifier
+from local.appsflyer import INSERT_COLUMNS, validate
 
 if TYPE_CHECKING:
     from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient

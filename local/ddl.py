@@ -1,8 +1,6 @@
-"""Print the target table's DDL (`make ddl` writes it to sql/create_table.sql)."""
+"""Print the example table's DDL (`make ddl` writes it to sql/create_table.sql)."""
 
-from ingest.schema import render_create_table
-
-DEFAULT_TABLE = "public.appsflyer_events"
+from local.appsflyer import DEFAULT_TABLE, render_create_table
 
 if __name__ == "__main__":
     print(render_create_table(DEFAULT_TABLE), end="")

@@ -1,4 +1,4 @@
--- Generated from src/handler/ingest/schema.py by `make ddl`; tests fail if this file drifts.
+-- Generated from local/appsflyer.py by `make ddl`; tests fail if this file drifts.
 CREATE TABLE IF NOT EXISTS "public"."appsflyer_events" (
     "appsflyer_id" VARCHAR(255) NOT NULL,
     "event_name" VARCHAR(255) NOT NULL,

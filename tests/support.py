@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ingest.schema import PAYLOAD_COLUMNS
+from local.appsflyer import PAYLOAD_COLUMNS
 from scripts.generate_events import BATCH_TIME, Generator
 from scripts.generate_events import sqs_record as generated_sqs_record
 

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from ingest.batch import BatchIngest, NothingProgressed
 from ingest.config import load_settings
-from ingest.telemetry import log_report, publish_metrics
+from ingest.telemetry import log_report, log_table_layout, publish_metrics
 from ingest.wiring import build_ingest, deadlines_for
 
 DEFAULT_METRICS_NAMESPACE = "SqsRedshiftIngest"
@@ -36,7 +36,10 @@ def ingest() -> BatchIngest:
     metrics.provider.service = metrics.service or DEFAULT_SERVICE
     if logger.service == "service_undefined":  # Powertools' placeholder when unset
         logger.append_keys(service=DEFAULT_SERVICE)
-    return build_ingest(load_settings(os.environ))
+    return build_ingest(
+        load_settings(os.environ),
+        on_table_change=functools.partial(log_table_layout, logger),
+    )
 
 
 @logger.inject_lambda_context

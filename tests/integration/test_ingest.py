@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 import app
-from ingest.records import Row, read_message, validate
-from ingest.schema import INSERT_COLUMNS, ColumnKind
+from ingest.records import Row, read_message
+from local.appsflyer import INSERT_COLUMNS, validate
+from ingest.schema import ColumnKind
 from local.stack import LocalDataApi
 from tests.integration.conftest import ADDRESS, DDL, PRIMARY, SECONDARY, Stack, configure
 from tests.support import payload, sqs_event

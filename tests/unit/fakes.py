@@ -11,6 +11,7 @@ from typing import Any, Unpack
 
 from botocore.exceptions import ClientError, ReadTimeoutError
 
+from ingest.catalog import CATALOG_QUERY
 from ingest.ports import (
     CancelStatementReply,
     DescribeStatementReply,
@@ -22,6 +23,8 @@ from ingest.ports import (
     ListStatementsRequest,
     StatementResultPage,
 )
+from ingest.schema import TableSchema
+from local.appsflyer import appsflyer_schema
 
 
 class FakeClock:
@@ -83,6 +86,8 @@ class FakeDataApi:
     describe_errors: list[Any] = field(default_factory=list)
     list_errors: list[Any] = field(default_factory=list)
     answer_with_status: bool = True
+    # What the catalog query answers (the example table unless a test gives another).
+    table: TableSchema = field(default_factory=appsflyer_schema)
     on_execute: Callable[[FakeStatement], None] | None = None
     statements: list[FakeStatement] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
@@ -128,6 +133,10 @@ class FakeDataApi:
         self.statements.append(statement)
         if statement.sql.startswith("SELECT") and self.fail_all_error is not None:
             statement.status, statement.error = "FAILED", self.fail_all_error
+            return statement
+        if statement.sql == CATALOG_QUERY:
+            statement.status = "FINISHED"
+            statement.result = self._catalog_rows()
             return statement
         if statement.sql.startswith("SELECT"):
             statement.status = "FINISHED"
@@ -217,6 +226,12 @@ class FakeDataApi:
             "ResourceNotFoundException", "Query does not exist.", "DescribeStatement"
         )
 
+    def _catalog_rows(self) -> list[list[str | None]]:
+        return [
+            [c.name, c.type_text, str(c.not_null).lower(), str(c.has_default).lower()]
+            for c in self.table.columns
+        ]
+
     def _held_rows(self, target: str, sql: str, params: dict[str, str]) -> list[list[str | None]]:
         """What the presence SELECT reads: the selected columns of every row a FINISHED INSERT
         wrote whose message id is among the SELECT's `m*` parameters."""
@@ -250,7 +265,7 @@ class FakeDataApi:
 
 
 _TOKEN = re.compile(
-    r"NULL|TRUE|FALSE|''|CAST\(:(\w+) AS (?:[^()]|\([^)]*\))*\)|JSON_PARSE\(:(\w+)\)|:(\w+)"
+    r"NULL|DEFAULT|TRUE|FALSE|''|CAST\(:(\w+) AS (?:[^()]|\([^)]*\))*\)|JSON_PARSE\(:(\w+)\)|:(\w+)"
 )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ingest.config import SETTINGS, Required
+from ingest.config import SETTINGS, Required, Text
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 HEADER = "| variable | required | default | bounds | meaning |"
@@ -16,6 +16,8 @@ def expected_rows() -> list[str]:
     for setting in SETTINGS:
         if isinstance(setting, Required):
             cells = ["yes", "", ""]
+        elif isinstance(setting, Text):
+            cells = ["no", f"`{setting.default}`", ""]
         else:
             cells = ["no", f"{setting.default:g}", f"{setting.low:g}-{setting.high:g}"]
         rows.append("| " + " | ".join([f"`{setting.variable}`", *cells, setting.meaning]) + " |")

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ingest.records import Reason, Rejection, Row, SqsMessage, read_message, validate
-from ingest.schema import INSERT_COLUMNS
+from ingest.records import Reason, Rejection, Row, SqsMessage, read_message
+from local.appsflyer import INSERT_COLUMNS, validate
 from tests.support import payload, sqs_record
 
 COLUMN_INDEX = {c.name: i for i, c in enumerate(INSERT_COLUMNS)}

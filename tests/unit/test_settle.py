@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from ingest.records import Reason, Row, SqsMessage, validate
-from ingest.settle import Letter, Retry, settle
-from ingest.writer import RowFailure, TargetOutcome
-from tests.support import payload
+from ingest.records import Reason
+from ingest.settle import Letter, Owed, Retry, settle
+from ingest.writer import Invalid, RowFailure, TargetOutcome
 
 TARGETS = ("primary", "secondary")
 
 
-def row(owed: frozenset[str] | None = None) -> Row:
-    validated = validate(SqsMessage("m", json.dumps(payload()), 1))
-    assert isinstance(validated, Row)
-    return Row("m", 1, validated.values, validated.present, record_id="m", targets=owed)
+def row(owed: frozenset[str] | None = None) -> Owed:
+    return Owed("m", owed)
 
 
 WROTE = "wrote"
@@ -107,3 +102,17 @@ def test_redrive_naming_a_different_record_is_a_letter_never_skipped_as_held() -
             ("primary",),
         ),
     )
+
+
+def test_a_record_one_table_refuses_is_a_letter_for_that_target_only() -> None:
+    # Given tables that differ: the primary's rules refuse the record, the secondary wrote it
+    refused = TargetOutcome(
+        "primary", invalid={"m": Invalid(Reason.INVALID_NUMBER, "quantity is out of range")}
+    )
+    # When settled
+    settled = settle([row()], [refused, answer("secondary", WROTE)], TARGETS)
+    # Then it is a letter with the primary's reason, owed to the primary alone
+    assert settled.letters == (
+        Letter("m", Reason.INVALID_NUMBER, "quantity is out of range", ("primary",)),
+    )
+    assert settled.retries == ()

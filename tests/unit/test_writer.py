@@ -9,9 +9,11 @@ import pytest
 
 from ingest.config import Settings, Target
 from ingest.deadline import Deadline, Deadlines
-from ingest.records import Row, SqsMessage, validate
+from ingest.records import Row, SqsMessage
+from ingest.sql import InsertRenderer, Limits
 from ingest.wiring import Clients, Timing, build_ingest, deadlines_for
 from ingest.writer import TargetOutcome, TargetWriter
+from local.appsflyer import appsflyer_layout, validate
 from tests.support import payload
 from tests.unit.fakes import FakeClock, FakeDataApi, client_error
 
@@ -52,7 +54,28 @@ def write(
         deadlines = Deadlines.single(Deadline.after(0, clock))
     else:  # the work, cleanup and hard deadlines the handler derives from `seconds` remaining
         deadlines = deadlines_for(settings, seconds, Timing(clock, clock.sleep))
-    return writer(fake, clock, settings).write(TARGET, batch, deadlines)
+    return writer(fake, clock, settings).write(
+        TARGET, renderer(settings), batch, deadlines, UNCHANGING
+    )
+
+
+class _Unchanging:
+    """A table that never changes (catalog reads are tested in test_catalog.py)."""
+
+    def changed(self, target: Target, deadlines: Deadlines) -> bool:
+        return False
+
+
+UNCHANGING = _Unchanging()
+
+
+def renderer(settings: Settings = SETTINGS) -> InsertRenderer:
+    limits = Limits(
+        settings.statement_max_bytes,
+        settings.statement_max_parameters,
+        settings.statements_per_transaction,
+    )
+    return InsertRenderer(appsflyer_layout(), limits)
 
 
 def poisoned_fake(*indexes: int) -> FakeDataApi:
@@ -225,7 +248,7 @@ def test_transiently_failed_statement_is_resubmitted_with_a_new_token() -> None:
 
 def test_configuration_failure_returns_every_row_without_bisecting() -> None:
     fake = FakeDataApi(fail_all_error='relation "public.appsflyer_events" does not exist')
-    result = write(fake, rows(40), settings=replace(SETTINGS, statement_max_bytes=20_000))
+    result = write(fake, rows(40), settings=replace(SETTINGS, statement_max_bytes=3_700))
     assert len(result.returned) == 40
     assert not result.rejected
     assert result.bisection_steps == 0
@@ -255,7 +278,7 @@ def test_validation_exception_about_the_target_never_bisects() -> None:
 def test_statement_hanging_past_the_deadline_is_cancelled_and_rows_come_back() -> None:
     fake = FakeDataApi(hang_next=1)
     result = write(
-        fake, rows(40), seconds=40, settings=replace(SETTINGS, statement_max_bytes=20_000)
+        fake, rows(40), seconds=40, settings=replace(SETTINGS, statement_max_bytes=3_700)
     )
     assert not result.written
     assert len(result.returned) == 40  # the cancelled statement's rows and those never sent

@@ -10,7 +10,7 @@ from ingest.writer import BISECTION_BUDGET, TargetOutcome
 from tests.unit.fakes import FakeDataApi, client_error
 from tests.unit.test_writer import SETTINGS, ids, poisoned_fake, rows, write
 
-SMALL_STATEMENTS = replace(SETTINGS, statement_max_bytes=20_000)  # about 5 rows a statement
+SMALL_STATEMENTS = replace(SETTINGS, statement_max_bytes=3_700)  # about 5 rows a statement
 
 
 def failure_lines(result: TargetOutcome) -> dict[str, tuple[str, str | None]]:
@@ -157,7 +157,7 @@ def test_bisection_stops_exactly_at_its_budget_and_the_rest_comes_back_with_the_
 
 def test_rows_too_big_for_any_statement_are_reported_as_oversized() -> None:
     batch = rows(3)
-    result = write(FakeDataApi(), batch, settings=replace(SETTINGS, statement_max_bytes=3_000))
+    result = write(FakeDataApi(), batch, settings=replace(SETTINGS, statement_max_bytes=2_000))
     assert result.oversized == ids(0, 1, 2)
     assert not result.written
 

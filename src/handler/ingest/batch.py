@@ -2,27 +2,38 @@
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from ingest.config import Settings
+from ingest.catalog import SchemaUnavailable, TargetTables
+from ingest.config import Settings, Target
 from ingest.dead_letter import DeadLetter, DeadLetterQueue
 from ingest.deadline import Deadlines
 from ingest.records import (
+    Decoded,
     Reason,
     Rejection,
     Row,
     SqsMessage,
+    decode,
     read_message,
     read_records,
-    validate,
 )
-from ingest.settle import Letter, Outcome, Retry, settle
+from ingest.row_reader import RowReader
+from ingest.schema import TableSchema
+from ingest.settle import Letter, Outcome, Owed, Retry, settle
 from ingest.source_queue import Receipt, SourceQueue
-from ingest.writer import TargetOutcome, TargetWriter
+from ingest.writer import (
+    TABLE_CHANGED,
+    Invalid,
+    RowFailure,
+    TargetOutcome,
+    TargetWriter,
+)
 
 
 class NothingProgressed(Exception):
@@ -76,10 +87,50 @@ class BatchReport:
 
 
 @dataclass(frozen=True)
-class _Validated:
-    rows: tuple[Row, ...]
+class _Screened:
+    """The batch's records that go on to the targets, and those settled before any target."""
+
+    records: tuple[Decoded, ...]
     letters: tuple[Letter, ...]
     retries: tuple[Retry, ...]
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """A batch's records read for one table: rows, and the records its rules refuse."""
+
+    rows: dict[str, Row]  # by message id
+    invalid: dict[str, Invalid]
+
+
+class _RowsBySchema:
+    """Records read once per distinct table schema: a primary and a secondary with the same
+    table (the common case) share the work."""
+
+    def __init__(self, records: Sequence[Decoded]) -> None:
+        self._records = records
+        self._done: dict[TableSchema, _Rows] = {}
+        self._lock = threading.Lock()
+
+    def read(self, reader: RowReader) -> _Rows:
+        with self._lock:  # the per-target threads would only contend for the GIL anyway
+            key = reader.layout.schema
+            done = self._done.get(key)
+            if done is None:
+                done = self._done[key] = _read_all(reader, self._records)
+            return done
+
+
+def _read_all(reader: RowReader, records: Sequence[Decoded]) -> _Rows:
+    rows: dict[str, Row] = {}
+    invalid: dict[str, Invalid] = {}
+    for record in records:
+        outcome = reader.read(record)
+        if isinstance(outcome, Rejection):
+            invalid[outcome.message_id] = Invalid(outcome.reason, outcome.detail)
+        else:
+            rows[outcome.message_id] = outcome
+    return _Rows(rows, invalid)
 
 
 @dataclass(frozen=True)
@@ -87,6 +138,7 @@ class BatchIngest:
     """The function's whole job for one batch; built once per cold start (see wiring)."""
 
     settings: Settings
+    tables: TargetTables
     writer: TargetWriter
     dead_letters: DeadLetterQueue
     source: SourceQueue
@@ -96,14 +148,21 @@ class BatchIngest:
         messages = _unique(
             read_message(record, position) for position, record in enumerate(read_records(event))
         )
-        validated = self._validate(messages)
-        outcomes = self._write_all(validated.rows, deadlines)
-        settled = settle(validated.rows, outcomes, self._target_names)
-        letters = validated.letters + settled.letters
+        screened = self._screen(messages)
+        outcomes = self._write_all(screened.records, deadlines)
+        owed = [
+            Owed(
+                r.message.message_id,
+                frozenset(r.message.failed_targets) if r.message.failed_targets else None,
+            )
+            for r in screened.records
+        ]
+        settled = settle(owed, outcomes, self._target_names)
+        letters = screened.letters + settled.letters
         unsent = self._send(letters, messages, deadlines)
         not_deleted = self._delete_sent(letters, unsent, messages, deadlines)
         retries = (
-            validated.retries
+            screened.retries
             + settled.retries
             + tuple(Retry(m, "dead-letter send failed") for m in sorted(unsent))
         )
@@ -119,9 +178,10 @@ class BatchIngest:
     def _target_names(self) -> tuple[str, ...]:
         return tuple(t.name for t in self.settings.targets)
 
-    def _validate(self, messages: Sequence[SqsMessage]) -> _Validated:
+    def _screen(self, messages: Sequence[SqsMessage]) -> _Screened:
+        """What can be settled before any table is asked: attributes and JSON."""
         names = set(self._target_names)
-        rows: list[Row] = []
+        records: list[Decoded] = []
         letters: list[Letter] = []
         retries: list[Retry] = []
         identities: set[str] = set()
@@ -134,35 +194,81 @@ class BatchIngest:
                     )
                 )
                 continue
-            outcome = validate(message)
-            if isinstance(outcome, Rejection):
-                letters.append(Letter(message.message_id, outcome.reason, outcome.detail, owed))
-            elif outcome.targets is not None and not outcome.targets <= names:
-                unknown = len(outcome.targets - names)
+            if message.failed_targets is not None and not set(message.failed_targets) <= names:
+                unknown = len(set(message.failed_targets) - names)
                 detail = f"failed_targets names {unknown} target(s) this function does not write"
                 letters.append(Letter(message.message_id, Reason.INVALID_REDRIVE, detail, owed))
-            elif outcome.record_id in identities:
+                continue
+            decoded = decode(message)
+            if isinstance(decoded, Rejection):
+                letters.append(Letter(message.message_id, decoded.reason, decoded.detail, owed))
+            elif message.record_id in identities:
                 # The same record twice in one batch (redriven twice): one copy is written; the
                 # other comes back and will be found held.
                 retries.append(Retry(message.message_id, "same record twice in one batch"))
             else:
-                identities.add(outcome.record_id)
-                rows.append(outcome)
-        return _Validated(tuple(rows), tuple(letters), tuple(retries))
+                identities.add(message.record_id)
+                records.append(decoded)
+        return _Screened(tuple(records), tuple(letters), tuple(retries))
 
-    def _write_all(self, rows: Sequence[Row], deadlines: Deadlines) -> tuple[TargetOutcome, ...]:
-        def write_one(index: int) -> TargetOutcome:
-            target = self.settings.targets[index]
-            owed = [r for r in rows if r.targets is None or target.name in r.targets]
+    def _write_all(
+        self, records: Sequence[Decoded], deadlines: Deadlines
+    ) -> tuple[TargetOutcome, ...]:
+        by_schema = _RowsBySchema(records)
+
+        def write_one(target: Target) -> TargetOutcome:
+            owed = [
+                r.message.message_id
+                for r in records
+                if r.message.failed_targets is None or target.name in r.message.failed_targets
+            ]
             if not owed:
                 return TargetOutcome(target.name)
-            return self.writer.write(target, owed, deadlines)
+            return self._write_target(target, owed, by_schema, deadlines)
 
-        count = len(self.settings.targets)
-        if count == 1:
-            return (write_one(0),)
-        with ThreadPoolExecutor(max_workers=count, thread_name_prefix="target") as pool:
-            return tuple(pool.map(write_one, range(count)))
+        targets = self.settings.targets
+        if len(targets) == 1:
+            return (write_one(targets[0]),)
+        with ThreadPoolExecutor(max_workers=len(targets), thread_name_prefix="target") as pool:
+            return tuple(pool.map(write_one, targets))
+
+    def _write_target(
+        self,
+        target: Target,
+        owed: Sequence[str],
+        by_schema: _RowsBySchema,
+        deadlines: Deadlines,
+    ) -> TargetOutcome:
+        try:
+            table = self.tables.table_for(target, deadlines)
+        except SchemaUnavailable as unknown:
+            failure = RowFailure(tuple(owed), str(unknown))
+            return TargetOutcome(
+                target.name,
+                returned=dict.fromkeys(owed, failure),
+                stats=self.tables.take_stats(target.name) + unknown.stats,
+                unconfirmed=unknown.unconfirmed,
+            )
+        read = by_schema.read(table.reader)
+        rows = [read.rows[m] for m in owed if m in read.rows]
+        invalid = {m: read.invalid[m] for m in owed if m in read.invalid}
+        outcome = self.writer.write(target, table.renderer, rows, deadlines, self.tables)
+        if outcome.table_changed:
+            # The table changed under the batch: its unwritten records (and those the old
+            # table refused) are read again for the table as it is now and written once more,
+            # never dead-lettered for the change itself.
+            again = [m for m, f in outcome.returned.items() if f.reason == TABLE_CHANGED]
+            again += list(invalid)
+            table = self.tables.table_for(target, deadlines)
+            reread = by_schema.read(table.reader)
+            rows = [reread.rows[m] for m in again if m in reread.rows]
+            second = self.writer.write(target, table.renderer, rows, deadlines, self.tables)
+            invalid = {m: reread.invalid[m] for m in again if m in reread.invalid}
+            outcome = _merged(outcome, second, again)
+        return replace(
+            outcome, invalid=invalid, stats=self.tables.take_stats(target.name) + outcome.stats
+        )
+
 
     def _send(
         self, letters: Sequence[Letter], messages: Sequence[SqsMessage], deadlines: Deadlines
@@ -236,6 +342,33 @@ def _report(
         dead_letters_not_deleted=not_deleted,
         targets=outcomes,
         failures=tuple(failures),
+    )
+
+
+def _merged(
+    first: TargetOutcome,
+    second: TargetOutcome,
+    again: Sequence[str],
+) -> TargetOutcome:
+    """One target's outcome from a write and the write again of `again` after a change."""
+    redone = set(again)
+    return TargetOutcome(
+        target=first.target,
+        written=first.written | second.written,
+        already_held=first.already_held | second.already_held,
+        impostors=first.impostors | second.impostors,
+        rejected={**first.rejected, **second.rejected},
+        oversized=first.oversized | second.oversized,
+        returned={
+            **{m: f for m, f in first.returned.items() if m not in redone},
+            **second.returned,
+        },
+        stats=first.stats + second.stats,
+        bisection_steps=first.bisection_steps + second.bisection_steps,
+        unconfirmed=first.unconfirmed + second.unconfirmed,
+        transactions=first.transactions + second.transactions,
+        dropped_fields=first.dropped_fields + second.dropped_fields,
+        table_changed=second.table_changed,
     )
 
 

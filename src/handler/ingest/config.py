@@ -38,6 +38,18 @@ class Required:
         return value
 
 
+@dataclass(frozen=True)
+class Text:
+    """An optional text setting: its default when unset."""
+
+    variable: str
+    default: str
+    meaning: str
+
+    def read(self, environ: Mapping[str, str]) -> str:
+        return environ.get(self.variable, "").strip() or self.default
+
+
 Number = TypeVar("Number", int, float)
 
 
@@ -122,15 +134,79 @@ DEADLINE_MARGIN_SECONDS = Tunable(
     meaning="every call has returned this long before the Lambda timeout; cancels and one "
     "dead-letter send get their own time before it",
 )
-SETTINGS: tuple[Required | Tunable[int] | Tunable[float], ...] = (
+STATEMENTS_PER_TRANSACTION = Tunable(
+    int,
+    "STATEMENTS_PER_TRANSACTION",
+    default=40,
+    low=1,
+    high=40,  # BatchExecuteStatement's own limit
+    meaning="INSERTs committed together by one `BatchExecuteStatement`; 1 sends each INSERT "
+    "with `ExecuteStatement`",
+)
+SCHEMA_REFRESH_SECONDS = Tunable(
+    int,
+    "SCHEMA_REFRESH_SECONDS",
+    default=300,
+    low=10,
+    high=86_400,
+    meaning="the target table's columns are read again after this long (and at once when a "
+    "statement fails because the table changed)",
+)
+# Columns with a role: the defaults are the AppsFlyer example's; any table may name its own.
+# NO_COLUMN switches a role off (OVERFLOW_COLUMN, DEFAULT_COLUMNS, LOCAL_TIME_COLUMNS,
+# SORT_KEY_COLUMN).
+NO_COLUMN = "none"
+MESSAGE_ID_COLUMN = Text(
+    "MESSAGE_ID_COLUMN",
+    "sqs_message_id",
+    "VARCHAR column that holds each record's SQS message id (its identity for exactly-once)",
+)
+OVERFLOW_COLUMN = Text(
+    "OVERFLOW_COLUMN",
+    "extra",
+    "SUPER column for payload fields without a column of their own, when the table has it "
+    "(`none`: such fields are dropped and counted)",
+)
+DEFAULT_COLUMNS = Text(
+    "DEFAULT_COLUMNS",
+    "ingested_at",
+    "comma-separated columns always left to the table's DEFAULT, never written from a payload",
+)
+LOCAL_TIME_COLUMNS = Text(
+    "LOCAL_TIME_COLUMNS",
+    "*_selected_timezone",
+    "comma-separated column patterns (`*` wildcard) of TIMESTAMP columns that keep a sent "
+    "offset's wall-clock time instead of converting it to UTC",
+)
+SORT_KEY_COLUMN = Text(
+    "SORT_KEY_COLUMN",
+    "event_time",
+    "TIMESTAMP column (best: the sort key) that narrows the look-up of redelivered records; "
+    "`none` or absent from the table: look up by message id alone",
+)
+FIELD_MAPPING = Text(
+    "FIELD_MAPPING",
+    "{}",
+    'JSON object of payload field paths to columns, for renames and nested fields: '
+    '`{"eventName":"event_name","device.ip":"ip"}`; a mapped column takes only its path',
+)
+SETTINGS: tuple[Required | Text | Tunable[int] | Tunable[float], ...] = (
     REDSHIFT_TARGETS,
     TARGET_TABLE,
     DEAD_LETTER_QUEUE_URL,
     STATEMENT_MAX_BYTES,
     STATEMENT_MAX_PARAMETERS,
+    STATEMENTS_PER_TRANSACTION,
     STATEMENT_WAIT_SECONDS,
     MAX_TRANSIENT_RETRIES,
     DEADLINE_MARGIN_SECONDS,
+    SCHEMA_REFRESH_SECONDS,
+    MESSAGE_ID_COLUMN,
+    OVERFLOW_COLUMN,
+    DEFAULT_COLUMNS,
+    LOCAL_TIME_COLUMNS,
+    SORT_KEY_COLUMN,
+    FIELD_MAPPING,
 )
 
 
@@ -169,6 +245,19 @@ class Target:
 
 
 @dataclass(frozen=True)
+class Roles:
+    """Columns with a role in every target table (see the Text settings above)."""
+
+    message_id_column: str = MESSAGE_ID_COLUMN.default
+    overflow_column: str | None = OVERFLOW_COLUMN.default
+    default_columns: tuple[str, ...] = (DEFAULT_COLUMNS.default,)
+    local_time_patterns: tuple[str, ...] = (LOCAL_TIME_COLUMNS.default,)
+    sort_key_column: str | None = SORT_KEY_COLUMN.default
+    # (path, column): path is a field name, or dot-separated names into nested objects.
+    field_mapping: tuple[tuple[tuple[str, ...], str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Settings:
     targets: tuple[Target, ...]
     table: str
@@ -178,6 +267,9 @@ class Settings:
     statement_wait_seconds: int = STATEMENT_WAIT_SECONDS.default
     max_transient_retries: int = MAX_TRANSIENT_RETRIES.default
     deadline_margin_seconds: float = DEADLINE_MARGIN_SECONDS.default
+    statements_per_transaction: int = STATEMENTS_PER_TRANSACTION.default
+    schema_refresh_seconds: int = SCHEMA_REFRESH_SECONDS.default
+    roles: Roles = Roles()
     # Not read from the environment: fixed pacing of polls and retries (tests shorten them).
     poll_initial_seconds: float = 0.05
     poll_max_seconds: float = 2.0
@@ -203,6 +295,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         statement_wait_seconds=STATEMENT_WAIT_SECONDS.read(environ),
         max_transient_retries=MAX_TRANSIENT_RETRIES.read(environ),
         deadline_margin_seconds=DEADLINE_MARGIN_SECONDS.read(environ),
+        statements_per_transaction=STATEMENTS_PER_TRANSACTION.read(environ),
+        schema_refresh_seconds=SCHEMA_REFRESH_SECONDS.read(environ),
+        roles=_parse_roles(environ),
         statement_name_prefix=_statement_name_prefix(environ),
     )
 
@@ -222,6 +317,74 @@ def _parse_table(raw: str) -> str:
             f"public.appsflyer_events, got {raw!r}"
         )
     return raw
+
+
+def _column_name(setting: Text, raw: str) -> str:
+    if not _IDENTIFIER.fullmatch(raw):
+        raise ConfigError(f"{setting.variable} must be a lower-case column name, got {raw!r}")
+    return raw
+
+
+def _optional_column(setting: Text, environ: Mapping[str, str]) -> str | None:
+    raw = setting.read(environ)
+    return None if raw.lower() == NO_COLUMN else _column_name(setting, raw)
+
+
+def _column_list(setting: Text, environ: Mapping[str, str], *, patterns: bool) -> tuple[str, ...]:
+    raw = setting.read(environ)
+    if raw.lower() == NO_COLUMN:
+        return ()
+    names = tuple(part.strip() for part in raw.split(","))
+    for name in names:
+        if not _IDENTIFIER.fullmatch(name.replace("*", "_") if patterns else name):
+            kind = "column patterns" if patterns else "column names"
+            raise ConfigError(f"{setting.variable} must list lower-case {kind}, got {name!r}")
+    return names
+
+
+def _parse_mapping(raw: str) -> tuple[tuple[tuple[str, ...], str], ...]:
+    try:
+        decoded = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"FIELD_MAPPING is not valid JSON: {exc.msg}") from None
+    if not isinstance(decoded, dict):
+        raise ConfigError("FIELD_MAPPING must be a JSON object of field paths to column names")
+    mapping: list[tuple[tuple[str, ...], str]] = []
+    for path, column in decoded.items():
+        parts = tuple(path.split("."))
+        if not path or not all(parts):
+            raise ConfigError(f"FIELD_MAPPING has an empty path or path segment: {path!r}")
+        if not isinstance(column, str) or not _IDENTIFIER.fullmatch(column):
+            raise ConfigError(f"FIELD_MAPPING[{path!r}] must be a lower-case column name")
+        mapping.append((parts, column))
+    columns = [column for _, column in mapping]
+    if len(set(columns)) != len(columns):
+        raise ConfigError("FIELD_MAPPING maps two paths to one column")
+    return tuple(mapping)
+
+
+def _parse_roles(environ: Mapping[str, str]) -> Roles:
+    message_id = _column_name(MESSAGE_ID_COLUMN, MESSAGE_ID_COLUMN.read(environ))
+    roles = Roles(
+        message_id_column=message_id,
+        overflow_column=_optional_column(OVERFLOW_COLUMN, environ),
+        default_columns=_column_list(DEFAULT_COLUMNS, environ, patterns=False),
+        local_time_patterns=_column_list(LOCAL_TIME_COLUMNS, environ, patterns=True),
+        sort_key_column=_optional_column(SORT_KEY_COLUMN, environ),
+        field_mapping=_parse_mapping(FIELD_MAPPING.read(environ)),
+    )
+    pipeline = {message_id, roles.overflow_column, *roles.default_columns}
+    if message_id == roles.overflow_column or message_id in roles.default_columns:
+        raise ConfigError("MESSAGE_ID_COLUMN must not be OVERFLOW_COLUMN or in DEFAULT_COLUMNS")
+    if roles.overflow_column is not None and roles.overflow_column in roles.default_columns:
+        raise ConfigError("OVERFLOW_COLUMN must not be in DEFAULT_COLUMNS")
+    for _, column in roles.field_mapping:
+        if column in pipeline:
+            raise ConfigError(
+                f"FIELD_MAPPING maps a field to {column}, which the function fills itself "
+                "(MESSAGE_ID_COLUMN, OVERFLOW_COLUMN or DEFAULT_COLUMNS)"
+            )
+    return roles
 
 
 def _parse_targets(raw: str) -> tuple[Target, ...]:

@@ -8,15 +8,10 @@ from datetime import datetime, timedelta
 
 from ingest.config import Target
 from ingest.deadline import Deadlines
+from ingest.layout import TableLayout
 from ingest.records import Row
 from ingest.redshift import DataApi, DataApiError, StatementStatus
-from ingest.schema import (
-    INSERT_COLUMNS,
-    MESSAGE_ID_COLUMN,
-    SORT_KEY,
-    ColumnKind,
-    quote_identifier,
-)
+from ingest.schema import qualified_name, quote_identifier
 from ingest.statement_runner import GaveUp, Ran, StatementRunner, StatementStats
 
 # Ids per SELECT: 500 ids of ~36 bytes keep the statement near 25 KB, far below 100 KB.
@@ -24,7 +19,6 @@ IDS_PER_QUERY = 500
 # The sort-key window is widened by this much on each side: a row is found even if an earlier
 # release of the function normalised its timestamp differently (offsets, say).
 SORT_KEY_SLACK = timedelta(days=1)
-_SORT_KEY_INDEX = next(i for i, c in enumerate(INSERT_COLUMNS) if c.name == SORT_KEY)
 
 
 class PresenceUnknown(Exception):
@@ -47,42 +41,36 @@ class Presence:
     stats: StatementStats  # what asking cost (the SELECTs count against the quota too)
 
 
-# The record's identifying columns, read back beside its id: the payload's required text
-# columns (AppsFlyer: appsflyer_id, event_name). A redrive attribute naming another record's
-# id is caught by them.
-_IDENTITY = tuple(
-    (i, c.name)
-    for i, c in enumerate(INSERT_COLUMNS)
-    if c.required and c.kind is ColumnKind.VARCHAR and c.name != MESSAGE_ID_COLUMN.name
-)
-
-
 def presence_query(
-    table: str, record_ids: Sequence[str], rows: Sequence[Row]
+    layout: TableLayout, record_ids: Sequence[str], rows: Sequence[Row]
 ) -> tuple[str, list[tuple[str, str]]]:
-    """A SELECT of the ids among `record_ids` that `table` holds, read through the sort key's
-    zone maps: only blocks within the rows' sort-key range are scanned."""
-    id_column = quote_identifier(MESSAGE_ID_COLUMN.name)
-    qualified = ".".join(quote_identifier(part) for part in table.split("."))
+    """A SELECT of the ids among `record_ids` that the table holds, beside each record's
+    identifying values (layout.identity: its required text columns; AppsFlyer: appsflyer_id,
+    event_name), read through the sort key's zone maps when the table has one."""
+    columns = layout.columns
+    id_column = quote_identifier(columns[layout.message_id_index].name)
     parameters = [(f"m{i}", record_id) for i, record_id in enumerate(record_ids)]
     placeholders = ",".join(f":{name}" for name, _ in parameters)
     where = f"{id_column} IN ({placeholders})"
-    window = _sort_key_window(rows)
-    if window is not None:
-        sort_column = quote_identifier(SORT_KEY)
+    window = _sort_key_window(rows, layout.sort_key_index)
+    if window is not None and layout.sort_key_index is not None:
+        sort_column = quote_identifier(columns[layout.sort_key_index].name)
         where = (
             f"{sort_column} BETWEEN CAST(:lo AS TIMESTAMP) AND CAST(:hi AS TIMESTAMP) AND {where}"
         )
         parameters += [("lo", window[0]), ("hi", window[1])]
-    selected = ",".join([id_column, *(quote_identifier(name) for _, name in _IDENTITY)])
-    # Identifiers come from validated configuration; every value is a parameter.
-    return f"SELECT DISTINCT {selected} FROM {qualified} WHERE {where}", parameters  # noqa: S608
+    selected = ",".join([id_column, *(quote_identifier(columns[i].name) for i in layout.identity)])
+    # Identifiers come from configuration and the table's catalog; every value is a parameter.
+    table = qualified_name(layout.table)
+    return f"SELECT DISTINCT {selected} FROM {table} WHERE {where}", parameters  # noqa: S608
 
 
-def _sort_key_window(rows: Sequence[Row]) -> tuple[str, str] | None:
+def _sort_key_window(rows: Sequence[Row], sort_key_index: int | None) -> tuple[str, str] | None:
+    if sort_key_index is None:
+        return None
     stamps: list[datetime] = []
     for row in rows:
-        value = row.values[_SORT_KEY_INDEX]
+        value = row.values[sort_key_index]
         if not isinstance(value, str):
             return None  # a row without a sort-key value: the whole table must be asked
         try:
@@ -99,12 +87,13 @@ def _sort_key_window(rows: Sequence[Row]) -> tuple[str, str] | None:
 
 
 class TargetPresence:
-    def __init__(self, api: DataApi, runner: StatementRunner, table: str) -> None:
+    def __init__(self, api: DataApi, runner: StatementRunner) -> None:
         self._api = api
         self._runner = runner
-        self._table = table
 
-    def held(self, target: Target, rows: Sequence[Row], deadlines: Deadlines) -> Presence:
+    def held(
+        self, target: Target, layout: TableLayout, rows: Sequence[Row], deadlines: Deadlines
+    ) -> Presence:
         """The record ids among `rows` that `target` already holds.
 
         First its own orphans are cancelled: a statement of an invocation that was killed may
@@ -123,7 +112,7 @@ class TargetPresence:
         for start in range(0, len(record_ids), IDS_PER_QUERY):
             chunk = record_ids[start : start + IDS_PER_QUERY]
             rows_found, stats = self._ask(
-                target, chunk, [by_id[i] for i in chunk], deadlines, stats
+                target, layout, chunk, [by_id[i] for i in chunk], deadlines, stats
             )
             found.extend(rows_found)
         held: set[str] = set()
@@ -132,19 +121,20 @@ class TargetPresence:
             row = by_id.get(str(stored[0]))
             if row is None:
                 continue
-            same = all(stored[k + 1] == row.values[i] for k, (i, _) in enumerate(_IDENTITY))
+            same = all(stored[k + 1] == row.values[i] for k, i in enumerate(layout.identity))
             (held if same else impostors).add(row.record_id)
         return Presence(frozenset(held), frozenset(impostors - held), stats)
 
-    def _ask(
+    def _ask(  # noqa: PLR0917 - a private step of held(), called once
         self,
         target: Target,
+        layout: TableLayout,
         record_ids: list[str],
         rows: list[Row],
         deadlines: Deadlines,
         stats: StatementStats,
     ) -> tuple[list[list[str | None]], StatementStats]:
-        sql, parameters = presence_query(self._table, record_ids, rows)
+        sql, parameters = presence_query(layout, record_ids, rows)
         run = self._runner.run(target, sql, parameters, deadlines)
         stats = stats + run.stats
         result = run.result

@@ -205,6 +205,7 @@ class StatementOutcome:
     error: str | None
     duration_ms: float
     cancelled: bool = False
+    failed_part: int | None = None
 
 
 @dataclass(frozen=True)

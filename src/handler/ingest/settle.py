@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from ingest.records import Reason, Row
+from ingest.records import Reason
 from ingest.writer import TargetOutcome
 
 OVERSIZED_DETAIL = "record alone exceeds the statement size budget (STATEMENT_MAX_BYTES)"
@@ -42,13 +42,21 @@ class Retry:
 
 
 @dataclass(frozen=True)
+class Owed:
+    """A record sent to the targets: its delivery's id and the targets still owed it."""
+
+    message_id: str
+    targets: frozenset[str] | None  # None: every target
+
+
+@dataclass(frozen=True)
 class Settlement:
     letters: tuple[Letter, ...]
     retries: tuple[Retry, ...]
 
 
 def settle(
-    rows: Sequence[Row], outcomes: Sequence[TargetOutcome], all_targets: Sequence[str]
+    rows: Sequence[Owed], outcomes: Sequence[TargetOutcome], all_targets: Sequence[str]
 ) -> Settlement:
     """A record is done only when every target it is owed holds it (now or from before).
 
@@ -70,7 +78,9 @@ def settle(
     return Settlement(tuple(letters), tuple(retries))
 
 
-def _decide(row: Row, owed: list[str], answers: list[TargetOutcome]) -> Letter | Retry | None:
+def _decide(  # noqa: PLR0911 - one rule per return, in the order they apply
+    row: Owed, owed: list[str], answers: list[TargetOutcome]
+) -> Letter | Retry | None:
     message_id = row.message_id
     for answer in answers:
         returned = answer.returned.get(message_id)
@@ -84,6 +94,10 @@ def _decide(row: Row, owed: list[str], answers: list[TargetOutcome]) -> Letter |
         return Letter(message_id, Reason.INVALID_REDRIVE, detail, lacking)
     if any(message_id in a.oversized for a in answers):
         return Letter(message_id, Reason.RECORD_TOO_LARGE, OVERSIZED_DETAIL, lacking)
+    refusing = [a.invalid[message_id] for a in answers if message_id in a.invalid]
+    if refusing:  # a table's own rules refuse it: the reason of the first such target
+        detail = refusing[0].detail
+        return Letter(message_id, refusing[0].reason, detail, lacking)
     rejecting = [a for a in answers if message_id in a.rejected]
     if rejecting:
         detail = rejecting[0].rejected[message_id]

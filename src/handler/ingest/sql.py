@@ -1,17 +1,23 @@
-"""Rows -> parameterised multi-row INSERTs, each within the Data API's size limits."""
+"""Rows -> parameterised multi-row INSERTs, grouped into transactions, within the Data API's limits.
+
+Each INSERT names only the columns some of its rows carry; a value repeated anywhere in one
+transaction travels once, as one parameter. Values are only ever parameters, or constants we
+generate (NULL, DEFAULT, TRUE, FALSE, '').
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from ingest.layout import TableLayout
 from ingest.records import Row
-from ingest.schema import INSERT_COLUMNS, Column, ColumnKind, quote_identifier
+from ingest.schema import ColumnKind, qualified_name, quote_identifier
 
 
 @dataclass(frozen=True)
 class InsertStatement:
-    """One INSERT: its SQL, its named parameters, and the rows it carries."""
+    """One INSERT: its SQL, the parameters it uses, and the rows it carries."""
 
     sql: str
     parameters: tuple[tuple[str, str], ...]
@@ -24,81 +30,157 @@ class InsertStatement:
 
 
 @dataclass(frozen=True)
-class Rendering:
+class Transaction:
+    """INSERTs committed together (one BatchExecuteStatement), sharing one parameter list."""
+
     statements: tuple[InsertStatement, ...]
+
+    @property
+    def sqls(self) -> tuple[str, ...]:
+        return tuple(s.sql for s in self.statements)
+
+    @property
+    def parameters(self) -> tuple[tuple[str, str], ...]:
+        merged: dict[str, str] = {}
+        for statement in self.statements:
+            merged.update(statement.parameters)
+        return tuple(merged.items())
+
+    @property
+    def rows(self) -> tuple[Row, ...]:
+        return tuple(row for s in self.statements for row in s.rows)
+
+
+@dataclass(frozen=True)
+class Rendering:
+    transactions: tuple[Transaction, ...]
     oversized: tuple[Row, ...]  # rows that alone exceed a statement's budget
 
+    @property
+    def statements(self) -> tuple[InsertStatement, ...]:
+        return tuple(s for t in self.transactions for s in t.statements)
 
-def _placeholder_affixes(column: Column) -> tuple[str, str]:
-    """What goes before and after a parameter's name in this column's slot."""
-    # Parameters arrive as text; explicit casts keep multi-row VALUES unambiguous. The
+
+@dataclass(frozen=True)
+class Limits:
+    max_bytes: int  # per INSERT: its SQL text plus its parameters' names and values
+    max_parameters: int  # per transaction: its one shared parameter list
+    statements_per_transaction: int = 1
+
+
+def _wrapper(kind: ColumnKind, redshift_type: str) -> tuple[str, str]:
+    """What goes before and after a parameter's name in a column's slot."""
+    # Text parameters need no cast. Typed columns keep an explicit CAST: how the Data API
+    # types a parameter is undocumented, and a multi-row VALUES list is typed by its rows
+    # before the target column is consulted, so a bare parameter could be read as text. The
     # `::type` shorthand is avoided because the Data API could read `:type` as a parameter.
-    if column.kind is ColumnKind.TIMESTAMP:
-        return "CAST(:", " AS TIMESTAMP)"
-    if column.kind is ColumnKind.DECIMAL:
-        return "CAST(:", f" AS {column.redshift_type})"
-    if column.kind is ColumnKind.SUPER:
-        return "JSON_PARSE(:", ")"
-    return ":", ""
+    if kind in (ColumnKind.VARCHAR, ColumnKind.CHAR):
+        return ":", ""
+    if kind is ColumnKind.SUPER:
+        return "JSON_PARSE(:", ")"  # parsed, not stored as one JSON string
+    return "CAST(:", f" AS {redshift_type})"
 
 
-_BEFORE = tuple(_placeholder_affixes(c)[0] for c in INSERT_COLUMNS)
-_AFTER = tuple(_placeholder_affixes(c)[1] for c in INSERT_COLUMNS)
-_ALL_NULL = ("NULL",) * len(INSERT_COLUMNS)
-_COLUMN_LIST = ",".join(quote_identifier(c.name) for c in INSERT_COLUMNS)
+def parameter_name(number: int) -> str:
+    """Short, distinct names: a..z, then a letter and a number (a0, b0, ..., z1259): never a
+    keyword, and no name is a prefix of another that could be misread."""
+    letter = chr(ord("a") + number % 26)
+    return letter if number < 26 else f"{letter}{number // 26 - 1}"
 
 
-def insert_prefix(table: str) -> str:
-    qualified = ".".join(quote_identifier(part) for part in table.split("."))
-    # Identifiers only: validated by config, quoted by us. Values never enter the SQL text.
-    return f"INSERT INTO {qualified} ({_COLUMN_LIST}) VALUES "  # noqa: S608
+# Every name a transaction can need, built once: the hot loop indexes, never formats. A row
+# may overshoot the 32,767 limit before it is found not to fit: Redshift tables have at most
+# 1,600 columns, so 1,600 spare names cover any row.
+_NAMES = tuple(parameter_name(n) for n in range(32_767 + 1_600))
+_VALUES = ") VALUES "
 
 
-# A parameter is reused only for an equal value in a column of the same kind. How the Data
-# API binds a name used twice is undocumented: if it binds the name once with one type (as
-# PostgreSQL does with one $n), a name shared by a VARCHAR and a DECIMAL, TIMESTAMP or SUPER
-# slot would fail the statement ("inconsistent types deduced") or store the value as the other
-# type prints it ("-0" becomes "0"). Within one kind every slot asks for the same type.
-# What it costs, in rows per 100,000-byte statement over 10,000 rows (events/sqs-large-batch.json
-# repeated; bench/bodies.py's bodies): reuse across kinds 57.8 / 58.1, within a kind 57.8 / 58.1
-# (equal values of different kinds are rare), no reuse at all 38.2 / 38.5 (51% more statements).
-# A parameter is reused only for an equal value in a column of the same kind. How the Data
-# API binds a name used twice is undocumented: if it binds the name once with one type (as
-# PostgreSQL does with one $n), a name shared by a VARCHAR and a DECIMAL, TIMESTAMP or SUPER
-# slot would fail the statement ("inconsistent types deduced") or store the value as the other
-# type prints it ("-0" becomes "0"). Within one kind every slot asks for the same type.
-# Rows per 100,000-byte statement over bench/bodies.py's bodies: reuse across kinds 57.3, within
-# a kind 57.3 (equal values of different kinds are rare), VARCHAR only 53.1, none 38.5.
-_KIND_SLOT = tuple(list(ColumnKind).index(c.kind) for c in INSERT_COLUMNS)
-_KINDS = len(ColumnKind)
-_IS_TEXT = tuple(c.kind is ColumnKind.VARCHAR for c in INSERT_COLUMNS)
+@dataclass(frozen=True)
+class _Shape:
+    """A layout's per-column rendering constants, computed once per layout."""
+
+    prefix: str  # "INSERT INTO t ("
+    quoted: tuple[str, ...]
+    before: tuple[str, ...]
+    after: tuple[str, ...]
+    filler: tuple[str, ...]  # what an absent value is: DEFAULT where the table has one
+    is_text: tuple[bool, ...]
+    reuse_slot: tuple[int, ...]  # typed columns sharing a slot may share a parameter
+    slots: int
+
+    @staticmethod
+    def of(layout: TableLayout) -> _Shape:
+        wrappers = [_wrapper(c.kind, c.redshift_type) for c in layout.columns]
+        # A parameter is reused only among columns asking for the same type: how the Data API
+        # binds a name used twice is undocumented, and if it binds once with one type (as
+        # PostgreSQL does with one $n), a name shared by a VARCHAR and a DECIMAL slot would
+        # fail the statement or store the value as the other type prints it ("-0" -> "0").
+        slots: dict[tuple[ColumnKind, str, str], int] = {}
+        reuse = tuple(
+            slots.setdefault((c.kind, *w), len(slots))
+            for c, w in zip(layout.columns, wrappers, strict=True)
+        )
+        return _Shape(
+            prefix=f"INSERT INTO {qualified_name(layout.table)} (",
+            quoted=tuple(quote_identifier(c.name) for c in layout.columns),
+            before=tuple(w[0] for w in wrappers),
+            after=tuple(w[1] for w in wrappers),
+            filler=tuple("DEFAULT" if d else "NULL" for d in layout.has_default),
+            is_text=tuple(c.kind is ColumnKind.VARCHAR for c in layout.columns),
+            reuse_slot=reuse,
+            slots=len(slots),
+        )
 
 
-class _Builder:
-    """Accumulates rows into one statement, reusing a parameter for a repeated value of the
-    same column kind."""
+@dataclass(frozen=True)
+class _Columns:
+    """The columns one render names: those some of its rows carry, in table order."""
 
-    def __init__(self, prefix: str) -> None:
-        self.prefix = prefix
-        # VARCHAR values, most of every row, map straight to their finished token (":p12");
-        # typed values map to a parameter name per kind (their casts differ by column).
+    shape: _Shape
+    prefix: str  # INSERT INTO t (<the columns>) VALUES
+    filler: tuple[str, ...]  # per column of the table: the slot's text when the row has no value
+
+    @staticmethod
+    def carried_by(shape: _Shape, rows: Sequence[Row]) -> _Columns:
+        carried = set().union(*(row.present for row in rows))
+        return _Columns(
+            shape,
+            shape.prefix + ",".join(shape.quoted[c] for c in sorted(carried)) + _VALUES,
+            # A column no row carries is left out of the row's text altogether.
+            tuple(f if i in carried else "" for i, f in enumerate(shape.filler)),
+        )
+
+
+class _Statement:
+    """Accumulates rows into one INSERT, reusing a parameter for a repeated value of the
+    same column type. Parameter names continue from `first_name`, so that the INSERTs of one
+    transaction never clash in its one shared parameter list."""
+
+    def __init__(self, columns: _Columns, first_name: int) -> None:
+        self.columns = columns
+        self.first_name = first_name
+        shape = columns.shape
+        # VARCHAR values, most of every row, map straight to their finished token (":a12");
+        # typed values map to a parameter name per slot (their casts differ by column).
         self.text_tokens: dict[str, str] = {}
-        by_kind: list[dict[str, str]] = [{} for _ in range(_KINDS)]
-        self.typed_names = tuple(by_kind[slot] for slot in _KIND_SLOT)
+        by_slot: list[dict[str, str]] = [{} for _ in range(shape.slots)]
+        self.typed_names = tuple(by_slot[slot] for slot in shape.reuse_slot)
         self.parameters: list[tuple[str, str]] = []  # (name, value), in name order
         self.fragments: list[str] = []
         self.rows: list[Row] = []
-        self.size = len(prefix)
+        self.size = len(columns.prefix)
 
-    def try_add(self, row: Row, max_bytes: int, max_parameters: int) -> bool:
-        # The hot loop of the function: start from all-NULL and visit only present values.
+    def try_add(self, row: Row, max_bytes: int, parameters_left: int) -> bool:
+        # The hot loop of the function: start from the fillers and visit only present values.
+        shape = self.columns.shape
         text_tokens, typed_names, parameters = self.text_tokens, self.typed_names, self.parameters
-        token_of, is_text, before, after = text_tokens.get, _IS_TEXT, _BEFORE, _AFTER  # locals
+        token_of, is_text, before, after = text_tokens.get, shape.is_text, shape.before, shape.after
+        names, first_name = _NAMES, self.first_name
         first_new = len(parameters)
         added_bytes = 0
-        tokens = list(_ALL_NULL)
+        tokens = list(self.columns.filler)
         values = row.values
-        for index in row.present or range(len(values)):
+        for index in row.present:
             value = values[index]
             # The Data API cannot carry NULL or empty parameters: these become SQL constants.
             if value is None:
@@ -114,22 +196,22 @@ class _Builder:
                 if token is not None:
                     tokens[index] = token
                     continue
-                name = f"p{len(parameters)}"
+                name = names[first_name + len(parameters)]
                 tokens[index] = text_tokens[value] = ":" + name
             else:
-                names = typed_names[index]
-                known = names.get(value)
+                known = typed_names[index].get(value)
                 if known is not None:
                     tokens[index] = before[index] + known + after[index]
                     continue
-                name = names[value] = f"p{len(parameters)}"
+                name = typed_names[index][value] = names[first_name + len(parameters)]
                 tokens[index] = before[index] + name + after[index]
             parameters.append((name, value))
             size = len(value) if value.isascii() else len(value.encode("utf-8"))
             added_bytes += len(name) + size
-        fragment = "(" + ",".join(tokens) + ")"
+        # Columns no row of this render carries have "" and are skipped by the filter.
+        fragment = "(" + ",".join(filter(None, tokens)) + ")"
         added_bytes += len(fragment) + (1 if self.fragments else 0)
-        if self.size + added_bytes > max_bytes or len(parameters) > max_parameters:
+        if self.size + added_bytes > max_bytes or len(parameters) > parameters_left:
             self._forget(first_new)  # the row goes to the next statement
             return False
         self.fragments.append(fragment)
@@ -150,29 +232,67 @@ class _Builder:
         del self.parameters[first_new:]
 
     def build(self) -> InsertStatement:
-        return InsertStatement(
-            self.prefix + ",".join(self.fragments), tuple(self.parameters), tuple(self.rows)
-        )
+        sql = self.columns.prefix + ",".join(self.fragments)
+        return InsertStatement(sql, tuple(self.parameters), tuple(self.rows))
 
 
-def render_inserts(
-    table: str, rows: Sequence[Row], *, max_bytes: int, max_parameters: int
-) -> Rendering:
-    """Pack rows, in order, into as few INSERTs as the byte and parameter limits allow."""
-    prefix = insert_prefix(table)
-    statements: list[InsertStatement] = []
-    oversized: list[Row] = []
-    builder = _Builder(prefix)
-    for row in rows:
-        if builder.try_add(row, max_bytes, max_parameters):
-            continue
-        fresh = _Builder(prefix)
-        if not fresh.try_add(row, max_bytes, max_parameters):
-            oversized.append(row)  # too big even alone: the statement being built stays open
-            continue
-        if builder.rows:
-            statements.append(builder.build())
-        builder = fresh
-    if builder.rows:
-        statements.append(builder.build())
-    return Rendering(tuple(statements), tuple(oversized))
+class _TransactionBuilder:
+    def __init__(self, columns: _Columns, limits: Limits) -> None:
+        self.columns = columns
+        self.limits = limits
+        self.done: list[_Statement] = []
+        self.used = 0  # parameters of the finished statements
+        self.current = _Statement(columns, 0)
+
+    def try_add(self, row: Row) -> bool:
+        limits = self.limits
+        if self.current.try_add(row, limits.max_bytes, limits.max_parameters - self.used):
+            return True
+        if not self.current.rows or len(self.done) + 1 >= limits.statements_per_transaction:
+            return False
+        used = self.used + len(self.current.parameters)
+        fresh = _Statement(self.columns, used)
+        if not fresh.try_add(row, limits.max_bytes, limits.max_parameters - used):
+            return False
+        self.done.append(self.current)
+        self.used = used
+        self.current = fresh
+        return True
+
+    @property
+    def empty(self) -> bool:
+        return not self.current.rows
+
+    def build(self) -> Transaction:
+        parts = [*self.done, self.current] if self.current.rows else self.done
+        return Transaction(tuple(part.build() for part in parts))
+
+
+class InsertRenderer:
+    """Renders rows for one table layout; its per-column constants are computed once."""
+
+    def __init__(self, layout: TableLayout, limits: Limits) -> None:
+        self.layout = layout
+        self.limits = limits
+        self._shape = _Shape.of(layout)
+
+    def render(self, rows: Sequence[Row]) -> Rendering:
+        """Pack rows, in order, into as few INSERTs and transactions as the limits allow."""
+        limits = self.limits
+        columns = _Columns.carried_by(self._shape, rows)
+        transactions: list[Transaction] = []
+        oversized: list[Row] = []
+        builder = _TransactionBuilder(columns, limits)
+        for row in rows:
+            if builder.try_add(row):
+                continue
+            fresh = _TransactionBuilder(columns, limits)
+            if not fresh.try_add(row):
+                oversized.append(row)  # too big even alone: the open transaction stays open
+                continue
+            if not builder.empty:
+                transactions.append(builder.build())
+            builder = fresh
+        if not builder.empty:
+            transactions.append(builder.build())
+        return Rendering(tuple(transactions), tuple(oversized))

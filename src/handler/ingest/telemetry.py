@@ -8,6 +8,7 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
 
 from ingest.batch import BatchReport
+from ingest.layout import TableLayout
 from ingest.masking import mask
 
 
@@ -28,6 +29,8 @@ class MetricName(StrEnum):
     THROTTLES = "Throttles"
     BISECTION_STEPS = "BisectionSteps"
     STATEMENT_DURATION = "StatementDuration"
+    TRANSACTIONS_COMMITTED = "TransactionsCommitted"
+    FIELDS_DROPPED = "FieldsDropped"  # payload fields with no column, in a table with no overflow
     # dimensions: Reason, service
     RECORDS_DEAD_LETTERED = "RecordsDeadLettered"
 
@@ -53,6 +56,8 @@ def publish_metrics(metrics: Metrics, report: BatchReport) -> None:
         per_target.add_metric(MetricName.QUOTA_REJECTIONS, count, stats.quota_rejections)
         per_target.add_metric(MetricName.THROTTLES, count, stats.throttles)
         per_target.add_metric(MetricName.BISECTION_STEPS, count, result.bisection_steps)
+        per_target.add_metric(MetricName.TRANSACTIONS_COMMITTED, count, result.transactions)
+        per_target.add_metric(MetricName.FIELDS_DROPPED, count, result.dropped_fields)
         for duration in stats.durations_ms:
             per_target.add_metric(
                 MetricName.STATEMENT_DURATION, MetricUnit.Milliseconds, round(duration, 3)
@@ -86,3 +91,31 @@ def log_report(logger: Logger, report: BatchReport) -> None:
                 extra={"target": result.target, "statements": list(result.unconfirmed)},
             )
     logger.info("batch processed", extra=report.summary())
+
+
+def log_table_layout(
+    logger: Logger, target: str, before: TableLayout | None, after: TableLayout
+) -> None:
+    """One line when a target's table is first read or found changed: column names and
+    types only (the catalog holds no values)."""
+    old = {c.name: c.redshift_type for c in before.columns} if before else {}
+    new = {c.name: c.redshift_type for c in after.columns}
+    logger.info(
+        "target table read" if before is None else "target table changed",
+        extra={
+            "target": target,
+            "table": after.table,
+            "columns": len(after.columns),
+            "added": sorted(set(new) - set(old)) if before else [],
+            "removed": sorted(set(old) - set(new)),
+            "retyped": sorted(n for n in set(old) & set(new) if old[n] != new[n]),
+            "overflow_column": (
+                after.columns[after.overflow_index].name
+                if after.overflow_index is not None
+                else None
+            ),
+            # Nullable columns of a type the function cannot write: always left NULL.
+            "skipped_columns": [f"{c.name} {c.type_text}" for c in after.skipped],
+            "mapped_columns_missing": list(after.unmapped),
+        },
+    )

@@ -12,13 +12,16 @@ import boto3
 from botocore.config import Config
 
 from ingest.batch import BatchIngest
+from ingest.catalog import TargetTables
 from ingest.config import Settings
 from ingest.dead_letter import DeadLetterQueue
 from ingest.deadline import Deadlines
+from ingest.layout import TableLayout
 from ingest.ports import DataApiClient
 from ingest.presence import TargetPresence
 from ingest.redshift import CallTimes, DataApi
 from ingest.source_queue import SourceQueue
+from ingest.sql import Limits
 from ingest.statement_runner import StatementRunner
 from ingest.writer import TargetWriter
 
@@ -109,8 +112,12 @@ def build_ingest(
     clients: Clients | None = None,
     timing: Timing = Timing(),
     timeouts: ClientTimeouts = ClientTimeouts(),
+    on_table_change: Callable[[str, TableLayout | None, TableLayout], None] | None = None,
 ) -> BatchIngest:
-    """The one composition root: the handler, the tests, the demo and the benchmark use it."""
+    """The one composition root: the handler, the tests, the demo and the benchmark use it.
+
+    `on_table_change(target, before, after)` hears of every table layout read for the first
+    time or found changed (the handler logs it)."""
     clients = clients or default_clients(settings, timeouts)
     rng = random.Random(timing.seed)  # noqa: S311 - jitter, not cryptography
     api = DataApi(
@@ -135,16 +142,24 @@ def build_ingest(
         sleep=timing.sleep,
         clock=timing.clock,
     )
-    writer = TargetWriter(
+    tables = TargetTables(
         runner,
-        TargetPresence(api, runner, settings.table),
+        api,
         table=settings.table,
-        max_bytes=settings.statement_max_bytes,
-        max_parameters=settings.statement_max_parameters,
+        roles=settings.roles,
+        limits=Limits(
+            max_bytes=settings.statement_max_bytes,
+            max_parameters=settings.statement_max_parameters,
+            statements_per_transaction=settings.statements_per_transaction,
+        ),
+        refresh_seconds=settings.schema_refresh_seconds,
+        clock=timing.clock,
+        on_change=on_table_change,
     )
     return BatchIngest(
         settings=settings,
-        writer=writer,
+        tables=tables,
+        writer=TargetWriter(runner, TargetPresence(api, runner)),
         dead_letters=DeadLetterQueue(
             clients.sqs, settings.dead_letter_queue_url, call_seconds=timeouts.sqs_call_seconds()
         ),
