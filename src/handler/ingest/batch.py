@@ -239,6 +239,7 @@ class BatchIngest:
         by_schema: _RowsBySchema,
         deadlines: Deadlines,
     ) -> TargetOutcome:
+        started = self.tables.now()
         try:
             table = self.tables.table_for(target, deadlines)
         except SchemaUnavailable as unknown:
@@ -253,7 +254,10 @@ class BatchIngest:
         rows = [read.rows[m] for m in owed if m in read.rows]
         invalid = {m: read.invalid[m] for m in owed if m in read.invalid}
         outcome = self.writer.write(target, table.renderer, rows, deadlines, self.tables)
-        if outcome.table_changed:
+        # Before a record is dead-lettered by a table's rules, a table read before this batch
+        # is read again: a column widened or added since must not cost a good record.
+        stale = bool(invalid) and table.read_at < started and not outcome.table_changed
+        if outcome.table_changed or (stale and self.tables.changed(target, deadlines)):
             # The table changed under the batch: its unwritten records (and those the old
             # table refused) are read again for the table as it is now and written once more,
             # never dead-lettered for the change itself.
@@ -268,7 +272,6 @@ class BatchIngest:
         return replace(
             outcome, invalid=invalid, stats=self.tables.take_stats(target.name) + outcome.stats
         )
-
 
     def _send(
         self, letters: Sequence[Letter], messages: Sequence[SqsMessage], deadlines: Deadlines

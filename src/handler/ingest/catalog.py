@@ -122,6 +122,9 @@ class TargetTables:
         self._lock = threading.Lock()
         self.stats: dict[str, StatementStats] = {}  # what reading cost, per target
 
+    def now(self) -> float:
+        return self._clock()
+
     def table_for(self, target: Target, deadlines: Deadlines) -> TargetTable:
         """The target's table, read again when older than the refresh interval.
 

@@ -147,7 +147,7 @@ SCHEMA_REFRESH_SECONDS = Tunable(
     int,
     "SCHEMA_REFRESH_SECONDS",
     default=300,
-    low=10,
+    low=1,
     high=86_400,
     meaning="the target table's columns are read again after this long (and at once when a "
     "statement fails because the table changed)",
