@@ -31,6 +31,7 @@ ORDER BY a.attnum
 """
 
 WORKED_EXAMPLE = Path(__file__).parents[2] / "sql" / "create_table.sql"
+ORDERS = Path(__file__).parents[2] / "sql" / "orders.sql"
 
 Column = tuple[str, str, bool, bool]  # name, type as format_type prints it, NOT NULL, has default
 
@@ -219,6 +220,57 @@ def test_the_table_ddl_of_the_worked_example_reads_back(
     assert columns["wifi"] == ("boolean", False, False)
     assert columns["event_value"] == columns["extra"] == ("super", False, False)
     assert columns["ingested_at"] == ("timestamp without time zone", True, True)
+
+
+def test_the_orders_table_reads_back(redshift_data: RedshiftDataAPIServiceClient) -> None:
+    ok(redshift_data, ORDERS.read_text())
+    assert catalog(redshift_data, "orders") == [
+        ("order_id", "character varying(64)", True, False),
+        ("customer_id", "character varying(64)", True, False),
+        ("amount", "numeric(12,2)", True, False),
+        ("currency", "character(3)", False, False),
+        ("quantity", "integer", False, False),
+        ("discount", "real", False, False),
+        ("paid", "boolean", False, False),
+        ("order_date", "date", False, False),
+        ("created_at", "timestamp with time zone", True, False),
+        ("attributes", "super", False, False),
+        ("sqs_message_id", "character varying(128)", True, False),
+        ("extra", "super", False, False),
+        ("ingested_at", "timestamp without time zone", True, True),
+    ]
+    # A row in the shape a table-driven INSERT writes it.
+    ok(
+        redshift_data,
+        'INSERT INTO "public"."orders" ("order_id","customer_id","amount","currency","quantity",'
+        '"discount","paid","order_date","created_at","attributes","sqs_message_id","extra") '
+        "VALUES (:p0,:p1,CAST(:p2 AS DECIMAL(12,2)),:p3,CAST(:p4 AS INTEGER),CAST(:p5 AS REAL),"
+        "TRUE,CAST(:p6 AS DATE),CAST(:p7 AS TIMESTAMPTZ),JSON_PARSE(:p8),:p9,JSON_PARSE(:p10))",
+        Parameters=params(
+            p0="ord_PGPPEB7T9MZK",
+            p1="cus_fa0a072da1eb4f",
+            p2="79.60",
+            p3="EUR",
+            p4="4",
+            p5="0.15",
+            p6="2025-03-14",
+            p7="2025-03-14T05:02:17.412-05:00",
+            p8='{"channel": "web"}',
+            p9="cb5aa991-0000-4000-8000-000000000000",
+            p10='{"coupon_code": "WELCOME10"}',
+        ),
+    )
+    described = run(
+        redshift_data,
+        "SELECT amount, created_at, ingested_at IS NOT NULL FROM public.orders",
+    )
+    assert redshift_data.get_statement_result(Id=described["Id"])["Records"] == [
+        [
+            {"stringValue": "79.60"},
+            {"stringValue": "2025-03-14 10:02:17.412+00"},
+            {"booleanValue": True},
+        ]
+    ]
 
 
 # ---- CHAR: single-byte characters, counted in bytes ---------------------------------------
