@@ -705,12 +705,12 @@ class Generator:
         bad_quantity["quantity"] = 3_000_000_000  # INTEGER ends at 2,147,483,647
         bad_currency = self.order(start + timedelta(seconds=7))
         bad_currency["currency"] = "EURO"  # CHAR(3)
-        for payload, reason in (
+        for bad, why in (
             (bad_amount, "invalid_decimal"),
             (bad_quantity, "invalid_integer"),
             (bad_currency, "value_too_long"),
         ):
-            payloads.insert(rng.randint(1, len(payloads)), (payload, reason))
+            payloads.insert(rng.randint(1, len(payloads)), (bad, why))
         records: list[dict[str, Any]] = []
         reasons: dict[str, str] = {}
         sent = start

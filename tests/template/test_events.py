@@ -221,7 +221,7 @@ def _order_limits_broken(payload: dict[str, Any]) -> set[str]:
     if not -(2**31) <= payload["quantity"] < 2**31:
         broken.add("invalid_integer")
     kind, size, _, _ = ORDER_COLUMNS["currency"]
-    currency = payload.get("currency", payload.get("Currency"))
+    currency: str = payload["currency"] if "currency" in payload else payload["Currency"]
     if kind == "CHAR" and (len(currency.encode("utf-8")) > int(size) or not currency.isascii()):
         broken.add("value_too_long")
     return broken
