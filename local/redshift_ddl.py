@@ -65,7 +65,8 @@ CHECK_REFUSED = "ERROR: CHECK constraints are not supported"
 
 # What Redshift's ALTER TABLE refuses where PostgreSQL's accepts. The syntax (Database Developer
 # Guide, "ALTER TABLE", https://docs.aws.amazon.com/redshift/latest/dg/r_ALTER_TABLE.html) has
-# one action per statement, ADD [COLUMN] with DEFAULT / NOT NULL / NULL, ALTER COLUMN ... TYPE
+# one action per statement (bar a list of ALTER COLUMN ... ENCODE, which is stripped here and
+# which PostgreSQL refuses), ADD [COLUMN] with DEFAULT / NOT NULL / NULL, ALTER COLUMN ... TYPE
 # for VARCHAR sizes only, and no ALTER COLUMN SET/DROP DEFAULT or NOT NULL. AWS shows none of
 # these errors; each wording's source is given beside it.
 #   As users report Redshift's answers (jazzband/django-redshift-backend#96 and #134,

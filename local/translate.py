@@ -174,6 +174,9 @@ def translate(sql: str) -> Translation:
 #         VARCHAR limit is checked in bytes; see redshift_ddl) - unverified against AWS docs.
 #   22P02 "invalid input syntax for type numeric: ..." and 22007/22008 date/time errors: kept
 #         as PostgreSQL words them - unverified.
+#   42703 'column "x" of relation "t" does not exist' (an INSERT naming a column that is not,
+#         or no longer, there) and 42804 'column "x" is of type boolean but expression is of
+#         type integer': PostgreSQL's parser words, which Redshift's keeps - unverified.
 #   22003 "smallint out of range", "integer out of range": as Redshift words them (Database
 #         Developer Guide, "Examples with numeric types":
 #         https://docs.aws.amazon.com/redshift/latest/dg/r_Examples_with_numeric_types201.html).
