@@ -18,7 +18,9 @@ class DdlRefusedError(ValueError):
 
 
 # Redshift functions and types that statements use, defined in every database so that DML
-# needs no rewriting (SUPER columns in DDL become JSONB by translation instead).
+# needs no rewriting. SUPER is a domain over jsonb: columns declared SUPER keep the name in the
+# catalog (format_type prints "super", as Redshift's does) while PostgreSQL stores jsonb and
+# sends jsonb's type in result rows.
 #
 # JSON_PARSE is stricter than a cast to jsonb (which keeps the last of duplicate keys and caps
 # no string): by default Redshift rejects duplicate keys in one object, strings over 65,535
@@ -29,7 +31,7 @@ class DdlRefusedError(ValueError):
 # Redshift's JSON functions report, the DETAIL here is ours. No error carries a value.
 # The walk runs only where it can find something: an object somewhere (duplicates), or a text
 # long enough to hold a long string or a deep nesting.
-_SHIMS = """
+_SHIMS = r"""
 CREATE DOMAIN super AS jsonb;
 CREATE FUNCTION rs_super_check(doc json, long_strings boolean) RETURNS void
     LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
@@ -90,6 +92,65 @@ CREATE FUNCTION getdate() RETURNS timestamp
     LANGUAGE sql STABLE PARALLEL SAFE AS $$ SELECT localtimestamp(0) $$;
 CREATE FUNCTION nvl(anycompatible, anycompatible) RETURNS anycompatible
     LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT coalesce($1, $2) $$;
+-- The CHECK behind every CHAR column (redshift_ddl): "A CHAR column can only contain
+-- single-byte characters" (Database Developer Guide, "Character types"; "Multibyte character
+-- load errors" says up to byte value 127, the ASCII set). The error as a user reports it for
+-- an INSERT (awslabs/amazon-redshift-utils#395, error code 8001), condensed to one line as the
+-- Data API's Error carries a DETAIL; unverified for the Data API. Like Redshift's, it names
+-- the offending character's bytes in hex.
+CREATE FUNCTION rs_char_ascii(value text) RETURNS boolean
+    LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
+DECLARE
+    bad text;
+BEGIN
+    IF octet_length(value) = char_length(value) THEN
+        RETURN true;
+    END IF;
+    bad := substring(value FROM '[^\x01-\x7f]');
+    RAISE EXCEPTION USING ERRCODE = 'XX000',
+        MESSAGE = 'Invalid characters: DETAIL: Only ASCII characters are allowed in fixed '
+            || 'length strings. Invalid ASCII char: '
+            || rtrim(regexp_replace(encode(convert_to(bad, 'UTF8'), 'hex'), '(..)', '\1 ', 'g'));
+END $$;
+-- ALTER TABLE ... ALTER COLUMN c TYPE VARCHAR(n), as redshift_ddl translates it: Redshift
+-- changes only a VARCHAR's size ("ALTER TABLE"); the byte-limit CHECK moves with the size.
+-- "cannot decrease a VARCHAR column size with default value" as a user reports Redshift's
+-- answer (jazzband/django-redshift-backend#96); the type refusal's wording is unverified.
+CREATE PROCEDURE rs_alter_varchar(tbl regclass, col name, size int, size_check name)
+    LANGUAGE plpgsql AS $$
+DECLARE
+    num smallint;
+    kind regtype;
+    old_size int;
+    has_default boolean;
+    old_check name;
+BEGIN
+    SELECT attnum, atttypid, atttypmod - 4, atthasdef INTO num, kind, old_size, has_default
+      FROM pg_attribute WHERE attrelid = tbl AND attname = col AND attnum > 0
+       AND NOT attisdropped;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION USING ERRCODE = '42703', MESSAGE = format(
+            'column "%s" of relation "%s" does not exist',
+            col, (SELECT relname FROM pg_class WHERE oid = tbl));
+    END IF;
+    IF kind <> 'character varying'::regtype THEN
+        RAISE EXCEPTION USING ERRCODE = '0A000',
+            MESSAGE = 'ALTER TABLE ALTER COLUMN TYPE supports only a VARCHAR size';
+    END IF;
+    IF has_default AND size < old_size THEN
+        RAISE EXCEPTION USING ERRCODE = '0A000',
+            MESSAGE = 'cannot decrease a VARCHAR column size with default value';
+    END IF;
+    FOR old_check IN SELECT conname FROM pg_constraint
+                      WHERE conrelid = tbl AND contype = 'c' AND conkey = ARRAY[num]
+                        AND conname LIKE 'rs\_varchar\_bytes\_%' LOOP
+        EXECUTE format('ALTER TABLE %s DROP CONSTRAINT %I', tbl, old_check);
+    END LOOP;
+    EXECUTE format(
+        'ALTER TABLE %s ALTER COLUMN %I TYPE varchar(%s), '
+        'ADD CONSTRAINT %I CHECK (octet_length(%I) <= %s)',
+        tbl, col, size, size_check, col, size);
+END $$;
 """
 # Named after the shims, so that a server kept from an older version gets a fresh template.
 _TEMPLATE = "rs_template_" + hashlib.blake2s(_SHIMS.encode(), digest_size=4).hexdigest()

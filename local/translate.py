@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
 import psycopg
-import sqlglot
-from sqlglot import exp
+
+from local.redshift_ddl import BYTES_CHECK_NAME, refused_ddl, translate_ddl
 
 # Everything in which `:name` is not a parameter and `;` does not end a statement: literals,
 # quoted identifiers, comments, dollar quoting and the `::` cast operator.
@@ -26,32 +25,9 @@ _SKIP = r"""
 """
 _PLACEHOLDERS = re.compile(rf"(?P<skip>{_SKIP}) | :(?P<name>[A-Za-z0-9_]+)", re.VERBOSE | re.DOTALL)
 _STATEMENT_ENDS = re.compile(rf"(?P<skip>{_SKIP}) | ;", re.VERBOSE | re.DOTALL)
-_LITERALS = re.compile(r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|--[^\n]*|/\*.*?\*/""", re.DOTALL)
-_MASK = re.compile(r"\x00(\d+)\x00")
 _FIRST_WORD = re.compile(r"(?:\s+|--[^\n]*|/\*.*?\*/)*([A-Za-z]+)", re.DOTALL)
 
-# Redshift table and column attributes that PostgreSQL has no use for (data distribution,
-# sort order, compression, backups). Applied with literals and quoted names masked out.
-_REDSHIFT_ONLY = [
-    re.compile(p, re.IGNORECASE)
-    for p in (
-        r"\b(?:COMPOUND\s+|INTERLEAVED\s+)?SORTKEY\s*\([^)]*\)",
-        r"\bSORTKEY\s+AUTO\b",
-        r"\bDISTKEY\s*\([^)]*\)",
-        r"\bDISTSTYLE\s+\w+",
-        r"\bBACKUP\s+(?:YES|NO)\b",
-        r"\bENCODE\s+\w+",
-        r"\b(?:DISTKEY|SORTKEY)\b",
-    )
-]
-
 _DDL_KEYWORDS = ("CREATE", "ALTER")
-_STRING_TYPES = {exp.DataType.Type.VARCHAR, exp.DataType.Type.NVARCHAR, exp.DataType.Type.TEXT}
-_DEFAULT_VARCHAR_BYTES = 256  # VARCHAR without a length, and TEXT, are VARCHAR(256) in Redshift
-_MAX_VARCHAR_BYTES = 65535
-# Names of the CHECK constraints that make VARCHAR(n) count bytes; errors are recognized by it.
-_BYTES_CHECK = "rs_varchar_bytes_{size}_{column}"
-_BYTES_CHECK_NAME = re.compile(r"^rs_varchar_bytes_(\d+)_")
 # PostgreSQL's protocol caps bind parameters per statement at 65535.
 _MAX_BINDS = 65535
 
@@ -192,136 +168,15 @@ def translate(sql: str) -> Translation:
     return Translation(tuple(segments), tuple(names))
 
 
-# Redshift's CREATE TABLE and ALTER TABLE know NOT NULL, UNIQUE, PRIMARY KEY and REFERENCES,
-# and no CHECK (Database Developer Guide, "CREATE TABLE" and "Table constraints",
-# https://docs.aws.amazon.com/redshift/latest/dg/t_Defining_constraints.html: "Amazon Redshift
-# does enforce NOT NULL column constraints", nothing else). So a CHECK is refused here rather
-# than enforced as PostgreSQL would. The error's wording is unverified (no AWS page shows it).
-_CHECK = re.compile(r"\bCHECK\b", re.IGNORECASE)
-CHECK_REFUSED = "ERROR: CHECK constraints are not supported"
-
-
-def _masked(sql: str) -> tuple[str, list[str]]:
-    masked: list[str] = []
-
-    def mask(match: re.Match[str]) -> str:
-        masked.append(match.group(0))
-        return f"\x00{len(masked) - 1}\x00"
-
-    return _LITERALS.sub(mask, sql), masked
-
-
-def refused_ddl(sql: str) -> str | None:
-    """The error Redshift gives this DDL where PostgreSQL would accept it, or None."""
-    text, _ = _masked(sql)
-    return CHECK_REFUSED if _CHECK.search(text) else None
-
-
-def _strip_redshift_attributes(sql: str) -> str:
-    text, masked = _masked(sql)
-    for pattern in _REDSHIFT_ONLY:
-        text = pattern.sub("", text)
-    return _MASK.sub(lambda m: masked[int(m.group(1))], text)
-
-
-def _varchar_bytes(kind: exp.DataType) -> int:
-    params = kind.expressions
-    if not params:
-        return _DEFAULT_VARCHAR_BYTES
-    size = params[0].this
-    if isinstance(size, exp.Literal) and not size.is_string:
-        return int(size.this)
-    return _MAX_VARCHAR_BYTES  # VARCHAR(MAX)
-
-
-def _short_hash(name: str) -> str:
-    # Unique per column and short: constraint names must be unique per table and fit in 63 bytes.
-    return hashlib.blake2s(name.encode(), digest_size=5).hexdigest()
-
-
-def _rewrite_column(column: exp.ColumnDef) -> None:
-    kind = column.args.get("kind")
-    if not isinstance(kind, exp.DataType):
-        return
-    if kind.this == exp.DataType.Type.SUPER:
-        column.set("kind", exp.DataType.build("JSONB", dialect="postgres"))
-    elif kind.this in _STRING_TYPES:
-        size = _varchar_bytes(kind)
-        column.set("kind", exp.DataType.build(f"VARCHAR({size})", dialect="postgres"))
-        # Redshift counts bytes, PostgreSQL characters: VARCHAR(n) keeps the character limit
-        # (never the tighter one) and the CHECK adds the byte limit.
-        check = exp.ColumnConstraint(
-            this=exp.to_identifier(_BYTES_CHECK.format(size=size, column=_short_hash(column.name))),
-            kind=exp.CheckColumnConstraint(
-                this=exp.LTE(
-                    this=exp.func("octet_length", column.this.copy()),
-                    expression=exp.Literal.number(size),
-                )
-            ),
-        )
-        column.append("constraints", check)
-
-
-# "Uniqueness, primary key, and foreign key constraints are informational only; they are not
-# enforced by Amazon Redshift" (Database Developer Guide, "Table constraints",
-# https://docs.aws.amazon.com/redshift/latest/dg/t_Defining_constraints.html). PostgreSQL would
-# enforce them, so they are dropped: a duplicate row lands locally as it would on Redshift.
-_INFORMATIONAL = (
-    exp.PrimaryKeyColumnConstraint,
-    exp.UniqueColumnConstraint,
-    exp.Reference,
-    exp.PrimaryKey,
-    exp.ForeignKey,
-)
-
-
-def _is_informational(node: exp.Expr) -> bool:
-    if isinstance(node, exp.ColumnConstraint):
-        return isinstance(node.args.get("kind"), _INFORMATIONAL)
-    if isinstance(node, exp.Constraint):
-        return bool(node.expressions) and all(_is_informational(e) for e in node.expressions)
-    return isinstance(node, _INFORMATIONAL)
-
-
-def _drop_informational_constraints(tree: exp.Expr) -> None:
-    for node in list(tree.find_all(exp.ColumnConstraint, exp.Constraint, *_INFORMATIONAL)):
-        if node.parent is not None and _is_informational(node):
-            node.pop()
-
-
-def _rewrite_ddl(tree: exp.Expr) -> exp.Expr:
-    if isinstance(tree, exp.Create):
-        _drop_informational_constraints(tree)
-    for column in tree.find_all(exp.ColumnDef):
-        _rewrite_column(column)
-    for node in tree.find_all(exp.DataType):
-        if node.this == exp.DataType.Type.SUPER:
-            node.replace(exp.DataType.build("JSONB", dialect="postgres"))
-    # sqlglot would print placeholders as %(name)s; keep Redshift's form for the binder.
-    for placeholder in list(tree.find_all(exp.Placeholder)):
-        if placeholder.name:
-            placeholder.replace(exp.var(f":{placeholder.name}"))
-    return tree
-
-
-def translate_ddl(sql: str) -> str:
-    """CREATE/ALTER in Redshift's dialect -> PostgreSQL (byte-counted VARCHAR, SUPER as JSONB)."""
-    stripped = _strip_redshift_attributes(sql)
-    try:
-        trees = [tree for tree in sqlglot.parse(stripped, read="redshift") if tree is not None]
-        if any(isinstance(tree, exp.Command) for tree in trees):
-            return stripped  # sqlglot gave up on the syntax: let PostgreSQL judge it as written
-        return ";\n".join(_rewrite_ddl(tree).sql(dialect="postgres") for tree in trees)
-    except (sqlglot.errors.SqlglotError, ValueError):
-        return stripped
-
-
 # Redshift's wording for PostgreSQL's errors, by SQLSTATE, where it is known to differ. The
 # rest keep PostgreSQL's message, as Redshift (a PostgreSQL 8.0 descendant) mostly does:
 #   22001 "value too long for type character varying(n)": the same words in Redshift (its
-#         VARCHAR limit is checked in bytes; see _BYTES_CHECK) - unverified against AWS docs.
+#         VARCHAR limit is checked in bytes; see redshift_ddl) - unverified against AWS docs.
 #   22P02 "invalid input syntax for type numeric: ..." and 22007/22008 date/time errors: kept
 #         as PostgreSQL words them - unverified.
+#   42703 'column "x" of relation "t" does not exist' (an INSERT naming a column that is not,
+#         or no longer, there) and 42804 'column "x" is of type boolean but expression is of
+#         type integer': PostgreSQL's parser words, which Redshift's keeps - unverified.
 #   22003 "smallint out of range", "integer out of range": as Redshift words them (Database
 #         Developer Guide, "Examples with numeric types":
 #         https://docs.aws.amazon.com/redshift/latest/dg/r_Examples_with_numeric_types201.html).
@@ -364,7 +219,7 @@ def error_text(exc: BaseException) -> str:
     if isinstance(exc, psycopg.Error):
         diag = exc.diag
         constraint = diag.constraint_name or ""
-        byte_limit = _BYTES_CHECK_NAME.match(constraint)
+        byte_limit = BYTES_CHECK_NAME.match(constraint)
         if byte_limit:
             return f"ERROR: value too long for type character varying({byte_limit.group(1)})"
         reworded = _redshift_wording(exc)

@@ -1,4 +1,5 @@
-"""Write events/*.json: SQS events of AppsFlyer push-API records, the same on every run.
+"""Write events/*.json: SQS events of AppsFlyer push-API records and of shop orders, the same
+on every run.
 
 `python -m scripts.generate_events` rewrites the files; `--check` only reports drift (the
 template tests run the same comparison). The files feed `sam local invoke -e` and the tests.
@@ -15,11 +16,15 @@ import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 EVENTS_DIR = Path(__file__).resolve().parent.parent / "events"
 EXPECTED_FILE = "expected-outcomes.json"
+# The second, different table (sql/orders.sql) and what the function must make of its events.
+ORDERS_FILE = "orders-batch.json"
+ORDERS_EXPECTED_FILE = "orders-expected-outcomes.json"
 
 SEED = 20250314
 ACCOUNT_ID = "123456789012"
@@ -29,6 +34,13 @@ QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:sqs-redshift-ingest-Queue-6XB2J8
 SENDER_ID = "AROA3EXAMPLE7RELAY42:appsflyer-push-relay"
 # Events of one morning; a fixed instant keeps the output identical across runs.
 BATCH_TIME = datetime(2025, 3, 14, 9, 26, 53, 589_000, tzinfo=UTC)
+
+# Orders come from a checkout service through a queue of their own; their own seed leaves the
+# AppsFlyer files as they were.
+ORDERS_SEED = 20250315
+ORDERS_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:sqs-redshift-ingest-OrdersQueue-3KQ7M2D9X5WL"
+ORDERS_SENDER_ID = "AROA3EXAMPLE7SHOP99:checkout-service"
+ORDERS_TIME = datetime(2025, 3, 14, 10, 2, 17, 412_000, tzinfo=UTC)
 
 # The invocation payload limit of Lambda (the large batch must stay under it).
 INVOKE_PAYLOAD_LIMIT = 6 * 1024 * 1024
@@ -168,6 +180,8 @@ def sqs_record(
     receive_count: int,
     sent_ms: int,
     first_receive_ms: int,
+    queue_arn: str = QUEUE_ARN,
+    sender_id: str = SENDER_ID,
 ) -> dict[str, Any]:
     """One record of an SQS event as Lambda delivers it (the tests build theirs with it too)."""
     return {
@@ -177,13 +191,13 @@ def sqs_record(
         "attributes": {
             "ApproximateReceiveCount": str(receive_count),
             "SentTimestamp": str(sent_ms),
-            "SenderId": SENDER_ID,
+            "SenderId": sender_id,
             "ApproximateFirstReceiveTimestamp": str(first_receive_ms),
         },
         "messageAttributes": {},
         "md5OfBody": hashlib.md5(body.encode("utf-8"), usedforsecurity=False).hexdigest(),
         "eventSource": "aws:sqs",
-        "eventSourceARN": QUEUE_ARN,
+        "eventSourceARN": queue_arn,
         "awsRegion": REGION,
     }
 
@@ -542,7 +556,15 @@ class Generator:
             payload["custom_data"] = json.dumps({"ab_group": rng.choice("ABC"), "build": "release"})
 
     # ------------------------------------------------------------------ SQS envelopes
-    def record(self, body: str, sent: datetime, receive_count: int = 1) -> dict[str, Any]:
+    def record(
+        self,
+        body: str,
+        sent: datetime,
+        receive_count: int = 1,
+        *,
+        queue_arn: str = QUEUE_ARN,
+        sender_id: str = SENDER_ID,
+    ) -> dict[str, Any]:
         sent_ms = int(sent.timestamp() * 1000)
         first_receive_ms = sent_ms + self.rng.randint(40, 900)
         message_id = self.uuid()
@@ -553,6 +575,8 @@ class Generator:
             receive_count=receive_count,
             sent_ms=sent_ms,
             first_receive_ms=first_receive_ms,
+            queue_arn=queue_arn,
+            sender_id=sender_id,
         )
 
     def clean_records(self, count: int, start: datetime) -> list[dict[str, Any]]:
@@ -624,6 +648,81 @@ class Generator:
             out.append((self.record(body, sent), reason))
         return out
 
+    # ------------------------------------------------------------------ orders
+    def order(self, when: datetime) -> Payload:
+        """One order as a checkout service publishes it; sql/orders.sql is its table."""
+        rng = self.rng
+        quantity = rng.randint(1, 4)
+        unit = Decimal(rng.choice(["0.99", "4.99", "19.90", "129.00", "349.50"]))
+        offset = rng.choice([0, 0, 60, -5 * 60, 5 * 60 + 30])
+        local = when + timedelta(minutes=offset)
+        sign = "+" if offset >= 0 else "-"
+        hours, minutes = divmod(abs(offset), 60)
+        zone = "Z" if offset == 0 else f"{sign}{hours:02d}:{minutes:02d}"
+        sku = f"SKU-{self.token(6, '0123456789ABCDEFGHJKMNPQRSTVWXYZ')}"
+        amount = f"{unit * quantity:.2f}"
+        return {
+            "order_id": f"ord_{self.token(12, '0123456789ABCDEFGHJKMNPQRSTVWXYZ')}",
+            "customer_id": f"cus_{self.token(14, '0123456789abcdef')}",
+            # The exact digits as text, or a JSON number (whose trailing zeros may be gone).
+            "amount": amount if rng.random() < 0.7 else float(amount),
+            "currency": rng.choice(["EUR", "USD", "GBP"]),
+            "quantity": quantity,
+            "discount": rng.choice([None, 0, 0.1, 0.15]),
+            "paid": rng.choice([True, False]),
+            "order_date": local.date().isoformat(),
+            "created_at": local.strftime("%Y-%m-%dT%H:%M:%S.")
+            + f"{local.microsecond // 1000:03d}{zone}",
+            "attributes": {
+                "channel": rng.choice(["web", "ios", "android"]),
+                "items": [{"sku": sku, "qty": quantity, "unit_price": str(unit)}],
+            },
+        }
+
+    def order_records(self, start: datetime) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """Good orders in the shapes a table-driven function must handle, and three bad ones
+        (each breaks one limit of sql/orders.sql), with the reason the function must give."""
+        rng = self.rng
+        payloads: list[tuple[Payload, str | None]] = []
+        for index in range(9):
+            payload = self.order(start + timedelta(seconds=index * 3))
+            if index in (1, 5):
+                # Redshift folds identifiers to lower case: this key names the `currency` column.
+                payload["Currency"] = payload.pop("currency")
+            if index in (2, 6):
+                # Nested under another name: a mapping (payment.captured -> paid) takes it;
+                # without one, `paid` stays NULL and `payment` goes to `extra`.
+                payload["payment"] = {
+                    "method": rng.choice(["card", "paypal"]),
+                    "captured": payload.pop("paid"),
+                }
+            if index % 3 == 0:
+                payload["coupon_code"] = rng.choice(["SPRING25", "WELCOME10"])  # no column
+            payloads.append((payload, None))
+        bad_amount = self.order(start + timedelta(seconds=1))
+        bad_amount["amount"] = "19.999"  # DECIMAL(12,2) holds two decimals
+        bad_quantity = self.order(start + timedelta(seconds=4))
+        bad_quantity["quantity"] = 3_000_000_000  # INTEGER ends at 2,147,483,647
+        bad_currency = self.order(start + timedelta(seconds=7))
+        bad_currency["currency"] = "EURO"  # CHAR(3)
+        for bad, why in (
+            (bad_amount, "invalid_decimal"),
+            (bad_quantity, "invalid_integer"),
+            (bad_currency, "value_too_long"),
+        ):
+            payloads.insert(rng.randint(1, len(payloads)), (bad, why))
+        records: list[dict[str, Any]] = []
+        reasons: dict[str, str] = {}
+        sent = start
+        for payload, reason in payloads:
+            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
+            sent += timedelta(milliseconds=rng.randint(20, 400))
+            record = self.record(body, sent, queue_arn=ORDERS_QUEUE_ARN, sender_id=ORDERS_SENDER_ID)
+            records.append(record)
+            if reason is not None:
+                reasons[record["messageId"]] = reason
+        return records, reasons
+
 
 def build_events() -> dict[str, Any]:
     """Every file under events/, by name, as JSON-ready data."""
@@ -650,12 +749,15 @@ def build_events() -> dict[str, Any]:
             "redelivery_of": "sqs-clean-batch.json",
         },
     }
+    orders, order_reasons = Generator(ORDERS_SEED).order_records(ORDERS_TIME)
     return {
         "sqs-clean-batch.json": {"Records": clean},
         "sqs-mixed-batch.json": {"Records": mixed},
         "sqs-large-batch.json": {"Records": large},
         "sqs-redelivered-batch.json": {"Records": redelivered},
         EXPECTED_FILE: expected,
+        ORDERS_FILE: {"Records": orders},
+        ORDERS_EXPECTED_FILE: {ORDERS_FILE: {"dead_lettered": order_reasons}},
     }
 
 

@@ -18,6 +18,8 @@ from scripts.generate_events import (
     EVENTS_DIR,
     EXPECTED_FILE,
     INVOKE_PAYLOAD_LIMIT,
+    ORDERS_EXPECTED_FILE,
+    ORDERS_FILE,
     build_events,
     render,
 )
@@ -71,7 +73,7 @@ def test_files_are_what_the_generator_writes() -> None:
         assert on_disk == render(data), f"{name} drifted: run `python -m scripts.generate_events`"
 
 
-@pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", [*EVENT_FILES, EVENTS_DIR / ORDERS_FILE], ids=lambda p: p.name)
 def test_file_is_a_well_formed_sqs_event(path: Path) -> None:
     event = _load(path)
     assert set(event) == {"Records"}
@@ -196,3 +198,85 @@ def test_redelivered_batch_is_the_clean_batch_received_again() -> None:
     for new, old in zip(again, first, strict=True):
         first_receive = "ApproximateFirstReceiveTimestamp"
         assert new["attributes"][first_receive] == old["attributes"][first_receive]
+
+
+# ---- orders: the second, different table (sql/orders.sql) ----------------------------------
+
+ORDERS_DDL = (Path(__file__).parents[2] / "sql" / "orders.sql").read_text(encoding="utf-8")
+_ORDER_COLUMN = re.compile(r'^\s+"(\w+)" ([A-Z]+)(?:\((\d+)(?:,(\d+))?\))?(.*?),?$', re.MULTILINE)
+ORDER_COLUMNS = {m[0]: (m[1], m[2], m[3], m[4]) for m in _ORDER_COLUMN.findall(ORDERS_DDL)}
+# Filled by the function (the message-id column) or the table (its default), not by the payload.
+_NOT_FROM_PAYLOAD = {"sqs_message_id", "ingested_at", "extra"}
+
+
+def _order_limits_broken(payload: dict[str, Any]) -> set[str]:
+    """Which of the orders table's limits a payload breaks, as the reason the function gives."""
+    broken = set()
+    _, precision, scale, _ = ORDER_COLUMNS["amount"]
+    digits = str(payload["amount"]).lstrip("-").split(".")
+    decimals = digits[1] if len(digits) > 1 else ""
+    if len(decimals) > int(scale) or len(digits[0]) > int(precision) - int(scale):
+        broken.add("invalid_decimal")
+    assert ORDER_COLUMNS["quantity"][0] == "INTEGER"
+    if not -(2**31) <= payload["quantity"] < 2**31:
+        broken.add("invalid_integer")
+    kind, size, _, _ = ORDER_COLUMNS["currency"]
+    currency: str = payload["currency"] if "currency" in payload else payload["Currency"]
+    if kind == "CHAR" and (len(currency.encode("utf-8")) > int(size) or not currency.isascii()):
+        broken.add("value_too_long")
+    return broken
+
+
+def test_the_orders_ddl_is_the_table_the_events_are_for() -> None:
+    assert list(ORDER_COLUMNS) == [
+        "order_id",
+        "customer_id",
+        "amount",
+        "currency",
+        "quantity",
+        "discount",
+        "paid",
+        "order_date",
+        "created_at",
+        "attributes",
+        "sqs_message_id",
+        "extra",
+        "ingested_at",
+    ]
+    assert "DEFAULT GETDATE()" in ORDER_COLUMNS["ingested_at"][3]
+
+
+def test_orders_batch_holds_the_shapes_a_table_driven_function_must_handle() -> None:
+    records = _records(ORDERS_FILE)
+    expected = json.loads((EVENTS_DIR / ORDERS_EXPECTED_FILE).read_text(encoding="utf-8"))
+    assert set(expected) == {ORDERS_FILE}
+    reasons: dict[str, str] = expected[ORDERS_FILE]["dead_lettered"]
+    assert set(reasons) <= {record["messageId"] for record in records}
+    assert sorted(reasons.values()) == ["invalid_decimal", "invalid_integer", "value_too_long"]
+    payloads = {record["messageId"]: json.loads(record["body"]) for record in records}
+    good = [payload for message_id, payload in payloads.items() if message_id not in reasons]
+    assert len(good) >= 8
+    # Each bad order breaks exactly the limit its reason names; the good ones break none.
+    for message_id, reason in reasons.items():
+        assert _order_limits_broken(payloads[message_id]) == {reason}
+    assert all(not _order_limits_broken(payload) for payload in good)
+    columns = set(ORDER_COLUMNS)
+    keys = [key for payload in good for key in payload]
+    # Keys whose lower-case form names a column (Redshift folds identifiers).
+    assert {key for key in keys if key not in columns and key.lower() in columns} == {"Currency"}
+    # A nested field a mapping can take (payment.captured -> paid), where `paid` is absent.
+    nested = [payload for payload in good if "payment" in payload]
+    assert nested
+    assert all("paid" not in p and isinstance(p["payment"]["captured"], bool) for p in nested)
+    # Fields without a column (they go to `extra`).
+    assert {key for key in keys if key.lower() not in columns} == {"payment", "coupon_code"}
+    # Every NOT NULL column the payload fills is in every good order.
+    required = {
+        name
+        for name, (_, _, _, rest) in ORDER_COLUMNS.items()
+        if "NOT NULL" in rest and "DEFAULT" not in rest and name not in _NOT_FROM_PAYLOAD
+    }
+    assert required == {"order_id", "customer_id", "amount", "created_at"}
+    assert all(required <= set(payload) for payload in good)
+    # Amounts arrive as exact text and as JSON numbers.
+    assert {type(payload["amount"]) for payload in good} == {str, float}

@@ -1,0 +1,348 @@
+"""The catalog query the function reads a table's columns with, answered as Redshift answers it.
+
+Everything goes through the Data API: the DDL with ExecuteStatement, the catalog query with the
+parameters :schema and :table, its rows from GetStatementResult.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.emulator.helpers import params, run
+
+if TYPE_CHECKING:
+    from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
+
+pytestmark = pytest.mark.integration
+
+# The lead's decision 1 (issue 11), verbatim.
+CATALOG_QUERY = """
+SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, a.atthasdef
+FROM pg_catalog.pg_attribute AS a
+JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid
+JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+WHERE n.nspname = :schema AND c.relname = :table AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+
+WORKED_EXAMPLE = Path(__file__).parents[2] / "sql" / "create_table.sql"
+ORDERS = Path(__file__).parents[2] / "sql" / "orders.sql"
+
+Column = tuple[str, str, bool, bool]  # name, type as format_type prints it, NOT NULL, has default
+
+# Each Redshift spelling and the type text Redshift's catalog gives for it (Database Developer
+# Guide, "Data types" and "Character types": TEXT and a bare VARCHAR are VARCHAR(256), BPCHAR
+# is CHAR(256), a bare CHAR is CHAR(1), a bare DECIMAL is DECIMAL(18,0); the names are
+# PostgreSQL 8.0's format_type, which Redshift keeps).
+TYPES: list[tuple[str, str]] = [
+    ("VARCHAR(255)", "character varying(255)"),
+    ("CHARACTER VARYING(40)", "character varying(40)"),
+    ("NVARCHAR(12)", "character varying(12)"),
+    ("VARCHAR", "character varying(256)"),
+    ("TEXT", "character varying(256)"),
+    ("VARCHAR(MAX)", "character varying(65535)"),
+    ("CHAR(2)", "character(2)"),
+    ("CHARACTER(5)", "character(5)"),
+    ("NCHAR(4)", "character(4)"),
+    ("CHAR", "character(1)"),
+    ("BPCHAR", "character(256)"),
+    ("CHAR(MAX)", "character(4096)"),
+    ("SMALLINT", "smallint"),
+    ("INT2", "smallint"),
+    ("INTEGER", "integer"),
+    ("INT", "integer"),
+    ("INT4", "integer"),
+    ("BIGINT", "bigint"),
+    ("INT8", "bigint"),
+    ("DECIMAL(18,6)", "numeric(18,6)"),
+    ("NUMERIC(12,2)", "numeric(12,2)"),
+    ("DECIMAL(5)", "numeric(5,0)"),
+    ("DECIMAL", "numeric(18,0)"),
+    ("NUMERIC", "numeric(18,0)"),
+    ("REAL", "real"),
+    ("FLOAT4", "real"),
+    ("DOUBLE PRECISION", "double precision"),
+    ("FLOAT8", "double precision"),
+    ("FLOAT", "double precision"),
+    ("BOOLEAN", "boolean"),
+    ("BOOL", "boolean"),
+    ("DATE", "date"),
+    ("TIMESTAMP", "timestamp without time zone"),
+    ("TIMESTAMP WITHOUT TIME ZONE", "timestamp without time zone"),
+    ("TIMESTAMPTZ", "timestamp with time zone"),
+    ("TIMESTAMP WITH TIME ZONE", "timestamp with time zone"),
+    ("SUPER", "super"),
+    # Types the function does not write; these two exist locally under Redshift's names.
+    ("TIME", "time without time zone"),
+    ("TIMETZ", "time with time zone"),
+]
+
+
+def catalog(
+    client: RedshiftDataAPIServiceClient, table: str, schema: str = "public"
+) -> list[Column]:
+    described = run(client, CATALOG_QUERY, Parameters=params(schema=schema, table=table))
+    assert described["Status"] == "FINISHED", described.get("Error")
+    result = client.get_statement_result(Id=described["Id"])
+    return [_row(record) for record in result["Records"]]
+
+
+def _row(record: list[Any]) -> Column:
+    name, kind, not_null, has_default = record
+    return (
+        name["stringValue"],
+        kind["stringValue"],
+        not_null["booleanValue"],
+        has_default["booleanValue"],
+    )
+
+
+def ok(client: RedshiftDataAPIServiceClient, sql: str, **kw: Any) -> None:
+    described = run(client, sql, **kw)
+    assert described["Status"] == "FINISHED", described.get("Error")
+
+
+def failure(client: RedshiftDataAPIServiceClient, sql: str, **kw: Any) -> str:
+    described = run(client, sql, **kw)
+    assert described["Status"] == "FAILED", f"{sql} was not refused"
+    error: str = described["Error"]
+    return error
+
+
+# ---- types ---------------------------------------------------------------------------------
+
+
+def test_every_type_reads_back_with_redshifts_name(
+    redshift_data: RedshiftDataAPIServiceClient,
+) -> None:
+    columns = ", ".join(f"c{index} {spelling}" for index, (spelling, _) in enumerate(TYPES))
+    ok(redshift_data, f"CREATE TABLE public.every_type ({columns}) DISTSTYLE AUTO")
+    assert catalog(redshift_data, "every_type") == [
+        (f"c{index}", name, False, False) for index, (_, name) in enumerate(TYPES)
+    ]
+
+
+def test_not_null_defaults_and_identity(redshift_data: RedshiftDataAPIServiceClient) -> None:
+    ok(
+        redshift_data,
+        "CREATE TABLE public.flags ("
+        "id BIGINT IDENTITY(1, 1), "
+        "seq INT GENERATED BY DEFAULT AS IDENTITY(0, 10), "
+        "must VARCHAR(10) NOT NULL, "
+        "maybe VARCHAR(10) NULL, "
+        "status VARCHAR(10) NOT NULL DEFAULT 'new', "
+        "ingested_at TIMESTAMP NOT NULL DEFAULT GETDATE(), "
+        "score INT DEFAULT 0, "
+        "doc SUPER NOT NULL)",
+    )
+    assert catalog(redshift_data, "flags") == [
+        ("id", "bigint", False, True),
+        ("seq", "integer", False, True),
+        ("must", "character varying(10)", True, False),
+        ("maybe", "character varying(10)", False, False),
+        ("status", "character varying(10)", True, True),
+        ("ingested_at", "timestamp without time zone", True, True),
+        ("score", "integer", False, True),
+        ("doc", "super", True, False),
+    ]
+    # The defaults fill what an INSERT leaves out, IDENTITY values included.
+    ok(
+        redshift_data,
+        "INSERT INTO public.flags (must, doc) VALUES (:a, JSON_PARSE(:d)), (:b, JSON_PARSE(:d))",
+        Parameters=params(a="a", b="b", d='{"k": [1, 2]}'),
+    )
+    described = run(
+        redshift_data,
+        "SELECT id, seq, status, ingested_at IS NOT NULL, score, doc FROM public.flags ORDER BY id",
+    )
+    records = redshift_data.get_statement_result(Id=described["Id"])["Records"]
+    assert records == [
+        [
+            {"longValue": 1},
+            {"longValue": 0},
+            {"stringValue": "new"},
+            {"booleanValue": True},
+            {"longValue": 0},
+            {"stringValue": '{"k": [1, 2]}'},
+        ],
+        [
+            {"longValue": 2},
+            {"longValue": 10},
+            {"stringValue": "new"},
+            {"booleanValue": True},
+            {"longValue": 0},
+            {"stringValue": '{"k": [1, 2]}'},
+        ],
+    ]
+
+
+def test_the_query_matches_schema_and_table_exactly(
+    redshift_data: RedshiftDataAPIServiceClient,
+) -> None:
+    # DescribeTable's arguments are LIKE patterns where `_` matches any character; the catalog
+    # query compares names.
+    ok(redshift_data, "CREATE SCHEMA sales")
+    ok(redshift_data, "CREATE TABLE sales.t_a (in_sales INT)")
+    ok(redshift_data, "CREATE TABLE public.t_a (in_public INT)")
+    ok(redshift_data, "CREATE TABLE public.tba (lookalike INT)")
+    assert catalog(redshift_data, "t_a") == [("in_public", "integer", False, False)]
+    assert catalog(redshift_data, "t_a", schema="sales") == [("in_sales", "integer", False, False)]
+    assert catalog(redshift_data, "T_A") == []  # names are stored folded to lower case
+    assert catalog(redshift_data, "missing") == []
+
+
+def test_mixed_case_names_fold_to_lower_case_unless_quoted(
+    redshift_data: RedshiftDataAPIServiceClient,
+) -> None:
+    ok(redshift_data, 'CREATE TABLE public.Orders (CustomerId VARCHAR(5), "OrderId" VARCHAR(5))')
+    assert catalog(redshift_data, "orders") == [
+        ("customerid", "character varying(5)", False, False),
+        ("OrderId", "character varying(5)", False, False),
+    ]
+
+
+def test_the_table_ddl_of_the_worked_example_reads_back(
+    redshift_data: RedshiftDataAPIServiceClient,
+) -> None:
+    ok(redshift_data, WORKED_EXAMPLE.read_text())
+    columns = {
+        name: (kind, not_null, default)
+        for name, kind, not_null, default in catalog(redshift_data, "appsflyer_events")
+    }
+    assert columns["appsflyer_id"] == ("character varying(255)", True, False)
+    assert columns["event_time"] == ("timestamp without time zone", True, False)
+    assert columns["event_revenue"] == ("numeric(18,6)", False, False)
+    assert columns["wifi"] == ("boolean", False, False)
+    assert columns["event_value"] == columns["extra"] == ("super", False, False)
+    assert columns["ingested_at"] == ("timestamp without time zone", True, True)
+
+
+def test_the_orders_table_reads_back(redshift_data: RedshiftDataAPIServiceClient) -> None:
+    ok(redshift_data, ORDERS.read_text())
+    assert catalog(redshift_data, "orders") == [
+        ("order_id", "character varying(64)", True, False),
+        ("customer_id", "character varying(64)", True, False),
+        ("amount", "numeric(12,2)", True, False),
+        ("currency", "character(3)", False, False),
+        ("quantity", "integer", False, False),
+        ("discount", "real", False, False),
+        ("paid", "boolean", False, False),
+        ("order_date", "date", False, False),
+        ("created_at", "timestamp with time zone", True, False),
+        ("attributes", "super", False, False),
+        ("sqs_message_id", "character varying(128)", True, False),
+        ("extra", "super", False, False),
+        ("ingested_at", "timestamp without time zone", True, True),
+    ]
+    # A row in the shape a table-driven INSERT writes it.
+    ok(
+        redshift_data,
+        'INSERT INTO "public"."orders" ("order_id","customer_id","amount","currency","quantity",'
+        '"discount","paid","order_date","created_at","attributes","sqs_message_id","extra") '
+        "VALUES (:p0,:p1,CAST(:p2 AS DECIMAL(12,2)),:p3,CAST(:p4 AS INTEGER),CAST(:p5 AS REAL),"
+        "TRUE,CAST(:p6 AS DATE),CAST(:p7 AS TIMESTAMPTZ),JSON_PARSE(:p8),:p9,JSON_PARSE(:p10))",
+        Parameters=params(
+            p0="ord_PGPPEB7T9MZK",
+            p1="cus_fa0a072da1eb4f",
+            p2="79.60",
+            p3="EUR",
+            p4="4",
+            p5="0.15",
+            p6="2025-03-14",
+            p7="2025-03-14T05:02:17.412-05:00",
+            p8='{"channel": "web"}',
+            p9="cb5aa991-0000-4000-8000-000000000000",
+            p10='{"coupon_code": "WELCOME10"}',
+        ),
+    )
+    described = run(
+        redshift_data,
+        "SELECT amount, created_at, ingested_at IS NOT NULL FROM public.orders",
+    )
+    assert redshift_data.get_statement_result(Id=described["Id"])["Records"] == [
+        [
+            {"stringValue": "79.60"},
+            {"stringValue": "2025-03-14 10:02:17.412+00"},
+            {"booleanValue": True},
+        ]
+    ]
+
+
+# ---- CHAR: single-byte characters, counted in bytes ---------------------------------------
+
+INVALID_CHAR = (
+    "ERROR: Invalid characters: DETAIL: Only ASCII characters are allowed in fixed length "
+    "strings. Invalid ASCII char: {}"
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        ("EUR", None),
+        ("US", None),  # padded with a blank
+        ("US ", None),
+        ("é", INVALID_CHAR.format("c3 a9")),  # one character, two bytes
+        ("E€", INVALID_CHAR.format("e2 82 ac")),
+        ("a😀", INVALID_CHAR.format("f0 9f 98 80")),
+        ("EURO", "ERROR: value too long for type character(3)"),
+    ],
+)
+def test_char_holds_single_byte_characters_only(
+    redshift_data: RedshiftDataAPIServiceClient, value: str, error: str | None
+) -> None:
+    ok(redshift_data, "CREATE TABLE public.prices (currency CHAR(3))")
+    described = run(
+        redshift_data, "INSERT INTO public.prices VALUES (:v)", Parameters=params(v=value)
+    )
+    assert (described["Status"], described.get("Error")) == (
+        ("FINISHED", None) if error is None else ("FAILED", error)
+    )
+
+
+def test_a_null_char_is_no_invalid_character(redshift_data: RedshiftDataAPIServiceClient) -> None:
+    ok(redshift_data, "CREATE TABLE public.prices (currency CHAR(3), n INT)")
+    ok(redshift_data, "INSERT INTO public.prices (n) VALUES (1)")
+    ok(redshift_data, "INSERT INTO public.prices VALUES (NULL, 2)")
+
+
+# ---- SUPER columns -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("document", "detail"),
+    [
+        ('{"a": 1, "a": 2}', "duplicate key in object"),
+        ('{"s": "' + "x" * 65_536 + '"}', "string value exceeds 65535 bytes"),
+        ("[" * 1001 + "]" * 1001, "nesting depth exceeds 1000"),
+    ],
+)
+def test_a_super_column_refuses_what_super_cannot_hold(
+    redshift_data: RedshiftDataAPIServiceClient, document: str, detail: str
+) -> None:
+    ok(redshift_data, "CREATE TABLE public.docs (doc SUPER)")
+    error = failure(
+        redshift_data,
+        "INSERT INTO public.docs VALUES (JSON_PARSE(:d))",
+        Parameters=params(d=document),
+    )
+    assert error == f"ERROR: JSON parsing error DETAIL: {detail}"
+
+
+def test_a_super_column_reads_back_as_super(redshift_data: RedshiftDataAPIServiceClient) -> None:
+    ok(redshift_data, "CREATE TABLE public.docs (doc SUPER)")
+    ok(
+        redshift_data,
+        "INSERT INTO public.docs VALUES (JSON_PARSE(:d))",
+        Parameters=params(d='{"price": 19.90, "tags": ["a"]}'),
+    )
+    described = run(redshift_data, "SELECT doc FROM public.docs")
+    result = redshift_data.get_statement_result(Id=described["Id"])
+    assert [column["typeName"] for column in result["ColumnMetadata"]] == ["super"]
+    stored = json.loads(result["Records"][0][0]["stringValue"], parse_float=Decimal)
+    assert stored == {"price": Decimal("19.90"), "tags": ["a"]}
