@@ -707,7 +707,7 @@ class Generator:
         bad_currency["currency"] = "EURO"  # CHAR(3)
         for bad, why in (
             (bad_amount, "invalid_decimal"),
-            (bad_quantity, "invalid_integer"),
+            (bad_quantity, "invalid_number"),
             (bad_currency, "value_too_long"),
         ):
             payloads.insert(rng.randint(1, len(payloads)), (bad, why))

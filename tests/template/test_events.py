@@ -219,7 +219,7 @@ def _order_limits_broken(payload: dict[str, Any]) -> set[str]:
         broken.add("invalid_decimal")
     assert ORDER_COLUMNS["quantity"][0] == "INTEGER"
     if not -(2**31) <= payload["quantity"] < 2**31:
-        broken.add("invalid_integer")
+        broken.add("invalid_number")
     kind, size, _, _ = ORDER_COLUMNS["currency"]
     currency: str = payload["currency"] if "currency" in payload else payload["Currency"]
     if kind == "CHAR" and (len(currency.encode("utf-8")) > int(size) or not currency.isascii()):
@@ -252,7 +252,7 @@ def test_orders_batch_holds_the_shapes_a_table_driven_function_must_handle() -> 
     assert set(expected) == {ORDERS_FILE}
     reasons: dict[str, str] = expected[ORDERS_FILE]["dead_lettered"]
     assert set(reasons) <= {record["messageId"] for record in records}
-    assert sorted(reasons.values()) == ["invalid_decimal", "invalid_integer", "value_too_long"]
+    assert sorted(reasons.values()) == ["invalid_decimal", "invalid_number", "value_too_long"]
     payloads = {record["messageId"]: json.loads(record["body"]) for record in records}
     good = [payload for message_id, payload in payloads.items() if message_id not in reasons]
     assert len(good) >= 8
