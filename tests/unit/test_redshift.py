@@ -29,7 +29,7 @@ from ingest.redshift import (
     TargetMisconfigured,
     Throttled,
     TransientError,
-    _supports_wait,
+    _knows,
     classify_failure,
     map_client_error,
 )
@@ -107,7 +107,7 @@ def test_execute_statement_exception_names_its_statement() -> None:
 
 def test_the_shipped_botocore_knows_wait_time_seconds() -> None:
     client = boto3.client("redshift-data", region_name="us-east-1")
-    assert _supports_wait(client)
+    assert _knows(client, "ExecuteStatement", "WaitTimeSeconds")
 
 
 def make_api(fake: FakeDataApi, clock: FakeClock, *, supports_wait: bool = True) -> DataApi:
