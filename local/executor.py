@@ -130,16 +130,23 @@ class Executor:
                     sub.result_rows = len(rows)
                 else:
                     sub.result_rows = cursor.rowcount
+                if statement.is_batch:
+                    # "Subsequent SQL statements don't start until the previous statement in
+                    # the array completes" (BatchExecuteStatement's Sqls): a batch's SQL reports
+                    # FINISHED once it ran, though only the batch's commit makes its work last.
+                    sub.set_status(Status.FINISHED)
 
     def _fail_at(self, statement: Statement, index: int, error: str) -> None:
+        """The SQL at `index` FAILED and the transaction rolls back. Those before it stay
+        FINISHED (they ran); those after it never start and end ABORTED. What the service
+        reports for them is undocumented: the client reads only the FAILED one."""
         with statement.cond:
             for position, sub in enumerate(statement.subs):
                 if position == index:
                     sub.set_status(Status.FAILED, error)
+                    sub.result = None
                 elif sub.status.active:
-                    # Earlier ones are rolled back with the transaction; later ones never ran.
                     sub.set_status(Status.ABORTED)
-                sub.result = None
         raise _Failed(error)
 
     def _commit(self, statement: Statement, cluster: Cluster, conn: psycopg.Connection) -> None:

@@ -311,6 +311,18 @@ class DataApiService:
         return given, values
 
     @staticmethod
+    def _execution_mode(body: Body) -> None:
+        """Only TRANSACTION (the default) is emulated: every SQL of a batch, or none."""
+        mode = body.get("ExecutionMode")
+        if mode is None or mode == "TRANSACTION":
+            return
+        if mode == "AUTO_COMMIT":
+            raise ValidationError(
+                "ExecutionMode AUTO_COMMIT is not supported by the local Data API"
+            )
+        raise ValidationError("ExecutionMode must be TRANSACTION or AUTO_COMMIT")
+
+    @staticmethod
     def _wait_seconds(body: Body) -> int | None:
         wait = body.get("WaitTimeSeconds")
         if wait is None:
@@ -321,9 +333,11 @@ class DataApiService:
             )
         return wait
 
-    def _check_size(self, sql: str, values: dict[str, str]) -> None:
+    def _check_size(self, sql: str, values: dict[str, str] | None = None) -> None:
+        """The 100 KB limit on one SQL string; with size_limit_counts_parameters, the values
+        of `values` (the parameters that SQL uses, not a batch's whole list) count too."""
         size = len(sql.encode())
-        if self.config.size_limit_counts_parameters:
+        if values and self.config.size_limit_counts_parameters:
             size += sum(len(v.encode()) for v in values.values())
         if size > self.config.max_query_bytes:
             raise ValidationError("Cannot process query string larger than 100kB")
@@ -373,13 +387,19 @@ class DataApiService:
         database = self._database(body)
         parameters, values = self._parameters(body)
         self._wait_seconds(body)
+        if is_batch:
+            self._execution_mode(body)
         for sql in sqls:
-            self._check_size(sql, values)
+            self._check_size(sql)  # before translating it
         if len(values) > self.config.max_parameters:
             raise ValidationError(
                 f"Parameters list exceeds the maximum of {self.config.max_parameters} parameters"
             )
         translations = [translate(sql) for sql in sqls]
+        for sql, translation in zip(sqls, translations, strict=True):
+            self._check_size(sql, {n: v for n, v in values.items() if n in translation.used})
+        # A batch's parameters are shared: "Each provided parameter must be referenced by at
+        # least one SQL statement in the batch" (BatchExecuteStatement's Parameters).
         used = frozenset().union(*(t.used for t in translations))
         unused = [name for name in values if name not in used]
         if unused:

@@ -444,6 +444,7 @@ def test_role_grants_only_scoped_resources(scenario: Scenario) -> None:
         key=str,
     )
     assert on("redshift-data:ExecuteStatement") == scenario.execute_on
+    assert on("redshift-data:BatchExecuteStatement") == scenario.execute_on
     credential_actions = {
         "redshift:GetClusterCredentials",
         "secretsmanager:GetSecretValue",
@@ -454,11 +455,12 @@ def test_role_grants_only_scoped_resources(scenario: Scenario) -> None:
     for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"):
         assert on(action) == {"<Queue.Arn>"}
     assert on("logs:PutLogEvents") == {"<FunctionLogGroup.Arn>"}
-    # Exactly what the code calls: no BatchExecuteStatement (unused), no DynamoDB (no ledger).
+    # Exactly what the code calls: no DynamoDB (no ledger).
     every_action = {action for action, _ in granted}
     assert every_action <= {
         *credential_actions,
         "redshift-data:ExecuteStatement",
+        "redshift-data:BatchExecuteStatement",
         "sqs:SendMessage",
         "sqs:ReceiveMessage",
         "sqs:DeleteMessage",

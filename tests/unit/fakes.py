@@ -13,6 +13,8 @@ from botocore.exceptions import ClientError, ReadTimeoutError
 
 from ingest.catalog import CATALOG_QUERY
 from ingest.ports import (
+    BatchExecuteStatementReply,
+    BatchExecuteStatementRequest,
     CancelStatementReply,
     DescribeStatementReply,
     ExecuteStatementReply,
@@ -22,6 +24,7 @@ from ingest.ports import (
     ListStatementsReply,
     ListStatementsRequest,
     StatementResultPage,
+    SubStatement,
 )
 from ingest.schema import TableSchema
 from local.appsflyer import appsflyer_schema
@@ -51,6 +54,8 @@ def client_error(
 
 @dataclass
 class FakeStatement:
+    """A submitted statement: one SQL, or a batch of them (`sqls`; `sql` is then the first)."""
+
     id: str
     target: str
     sql: str
@@ -60,6 +65,31 @@ class FakeStatement:
     error: str | None = None
     hang: bool = False
     result: list[list[str | None]] = field(default_factory=list)  # a SELECT's rows
+    sqls: tuple[str, ...] = ()  # a batch's SQL strings, in order; () for ExecuteStatement
+    failed_part: int | None = None  # a FAILED batch's SQL that failed (0-based)
+
+    def parts(self) -> list[FakeStatement]:
+        """Each SQL as a statement of its own (id `<id>:<n>`, its own parameters only) with
+        the whole statement's status: what it wrote is committed only if that FINISHED."""
+        if not self.sqls:
+            return [self]
+        return [
+            FakeStatement(
+                f"{self.id}:{n}",
+                self.target,
+                sql,
+                {k: v for k, v in self.parameters.items() if k in used},
+                self.name,
+                self.status,
+            )
+            for n, sql in enumerate(self.sqls, 1)
+            for used in [placeholders(sql)]
+        ]
+
+
+def placeholders(sql: str) -> set[str]:
+    """The parameter names an SQL string uses (`:name`, not a `::type` cast)."""
+    return set(re.findall(r"(?<![:\w]):(\w+)", sql))
 
 
 @dataclass
@@ -68,6 +98,11 @@ class FakeDataApi:
 
     An INSERT FAILS with `poison_error` when any of its parameter values is in `poison`, and
     every statement with `fail_all_error` when it is set;
+    BatchExecuteStatement runs its SQLs as one statement: it FAILS at the first SQL that uses a
+    poisoned value (at its first SQL for `fail_all_error`), and DescribeStatement reports
+    SubStatements (`<id>:<n>`: FINISHED before the failed one, FAILED with the error, ABORTED
+    after) unless `describe_sub_statements` is False; `batch_error` replaces a failed batch's
+    own Error (the failed SQL's error by default);
     a SELECT answers with the parameter values (ids) that FINISHED INSERTs on its target carried;
     `submit_errors` are raised, in order, by the next ExecuteStatement calls (after the statement
     was created when `lost_replies`); `hang_next` statements stay STARTED until cancelled;
@@ -88,6 +123,8 @@ class FakeDataApi:
     answer_with_status: bool = True
     # What the catalog query answers (the example table unless a test gives another).
     table: TableSchema = field(default_factory=appsflyer_schema)
+    describe_sub_statements: bool = True
+    batch_error: str | None = None
     on_execute: Callable[[FakeStatement], None] | None = None
     statements: list[FakeStatement] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
@@ -100,9 +137,22 @@ class FakeDataApi:
     def execute_statement(
         self, **request: Unpack[ExecuteStatementRequest]
     ) -> ExecuteStatementReply:
+        return self._submit("ExecuteStatement", (request["Sql"],), request)
+
+    def batch_execute_statement(
+        self, **request: Unpack[BatchExecuteStatementRequest]
+    ) -> BatchExecuteStatementReply:
+        return self._submit("BatchExecuteStatement", tuple(request["Sqls"]), request)
+
+    def _submit(
+        self,
+        operation: str,
+        sqls: tuple[str, ...],
+        request: ExecuteStatementRequest | BatchExecuteStatementRequest,
+    ) -> ExecuteStatementReply:
         target = request.get("ClusterIdentifier") or request.get("WorkgroupName") or "?"
         with self._lock:
-            self.calls.append("ExecuteStatement")
+            self.calls.append(operation)
             lose_reply = self.lost_replies > 0
             errors = self.submit_errors.get(target) or self.submit_errors.get("*")
             if errors and not lose_reply:
@@ -111,7 +161,7 @@ class FakeDataApi:
             if token and token in self.tokens:
                 existing = self._find(self.tokens[token])
                 return self._answer(existing, request)
-            statement = self._create(target, request)
+            statement = self._create(target, sqls, request, batch=operation != "ExecuteStatement")
             if token:
                 self.tokens[token] = statement.id
             if lose_reply:
@@ -121,14 +171,23 @@ class FakeDataApi:
             self.on_execute(statement)
         return self._answer(statement, request)
 
-    def _create(self, target: str, request: ExecuteStatementRequest) -> FakeStatement:
+    def _create(
+        self,
+        target: str,
+        sqls: tuple[str, ...],
+        request: ExecuteStatementRequest | BatchExecuteStatementRequest,
+        *,
+        batch: bool,
+    ) -> FakeStatement:
         params = {p["name"]: p["value"] for p in request.get("Parameters", [])}
         statement = FakeStatement(
+            # The service's ids are UUIDs; a batch's sub-statements add ":<n>" to them.
             f"stmt-{next(self._ids)}",
             target,
-            request["Sql"],
+            sqls[0],
             params,
             request.get("StatementName", ""),
+            sqls=sqls if batch else (),
         )
         self.statements.append(statement)
         if statement.sql.startswith("SELECT") and self.fail_all_error is not None:
@@ -148,8 +207,14 @@ class FakeDataApi:
             statement.status = "STARTED"
         elif self.fail_all_error is not None:
             statement.status, statement.error = "FAILED", self.fail_all_error
-        elif self.poison & set(params.values()):
+            statement.failed_part = 0 if batch else None
+        elif poisoned := [
+            index
+            for index, part in enumerate(statement.parts())
+            if self.poison & set(part.parameters.values())
+        ]:
             statement.status, statement.error = "FAILED", self.poison_error
+            statement.failed_part = poisoned[0] if batch else None
         else:
             statement.status = "FINISHED"
         self.active[target] = self.active.get(target, 0) + 1
@@ -159,7 +224,9 @@ class FakeDataApi:
         return statement
 
     def _answer(
-        self, statement: FakeStatement, request: ExecuteStatementRequest
+        self,
+        statement: FakeStatement,
+        request: ExecuteStatementRequest | BatchExecuteStatementRequest,
     ) -> ExecuteStatementReply:
         if self.answer_with_status and "WaitTimeSeconds" in request:
             return {"Id": statement.id, "Status": statement.status}
@@ -171,8 +238,16 @@ class FakeDataApi:
             if self.describe_errors:
                 raise self.describe_errors.pop(0)
             statement = self._find(Id)
-            if statement.error:
-                return {"Status": statement.status, "Error": statement.error}
+            error = statement.error
+            if error and statement.sqls and self.batch_error is not None:
+                error = self.batch_error
+            subs = _sub_statements(statement) if statement.sqls else []
+            if subs and self.describe_sub_statements:
+                if error:
+                    return {"Status": statement.status, "Error": error, "SubStatements": subs}
+                return {"Status": statement.status, "SubStatements": subs}
+            if error:
+                return {"Status": statement.status, "Error": error}
             return {"Status": statement.status}
 
     def cancel_statement(self, *, Id: str) -> CancelStatementReply:
@@ -240,7 +315,7 @@ class FakeDataApi:
         ]
         wanted = {v for k, v in params.items() if k.startswith("m")}
         found: list[list[str | None]] = []
-        for insert in self.inserts():
+        for insert in (part for statement in self.inserts() for part in statement.parts()):
             if insert.target != target or insert.status != "FINISHED":
                 continue
             for row in _inserted_rows(insert):
@@ -252,16 +327,33 @@ class FakeDataApi:
         return found
 
     def finished_values(self, target: str) -> list[str]:
-        """Parameter values of every FINISHED INSERT on a target (message ids among them)."""
+        """Parameter values of every SQL of a FINISHED INSERT statement on a target (message ids
+        among them), once per SQL that uses them."""
         return [
             value
-            for s in self.statements
-            if s.target == target and s.status == "FINISHED" and s.sql.startswith("INSERT")
-            for value in s.parameters.values()
+            for s in self.inserts()
+            if s.target == target and s.status == "FINISHED"
+            for part in s.parts()
+            for value in part.parameters.values()
         ]
 
     def inserts(self) -> list[FakeStatement]:
+        """The INSERT statements submitted, a batch counting once."""
         return [s for s in self.statements if s.sql.startswith("INSERT")]
+
+
+def _sub_statements(statement: FakeStatement) -> list[SubStatement]:
+    subs: list[SubStatement] = []
+    for index, part in enumerate(statement.parts()):
+        status, failed = statement.status, statement.failed_part
+        if status == "FAILED" and failed is not None and index != failed:
+            # Those before the failed SQL ran (then rolled back); those after never started.
+            status = "FINISHED" if index < failed else "ABORTED"
+        if status == "FAILED" and statement.error:
+            subs.append({"Id": part.id, "Status": status, "Error": statement.error})
+        else:
+            subs.append({"Id": part.id, "Status": status})
+    return subs
 
 
 _TOKEN = re.compile(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Unpack, cast
 
 import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError, ReadTimeoutError
+from botocore.stub import Stubber
 
 from ingest.config import Target
 from ingest.deadline import Deadline, Deadlines
@@ -26,10 +28,11 @@ from ingest.redshift import (
     StatementRejected,
     StatementStatus,
     StatementUnconfirmed,
+    Submitted,
     TargetMisconfigured,
     Throttled,
     TransientError,
-    _supports_wait,
+    _knows,
     classify_failure,
     map_client_error,
 )
@@ -107,7 +110,7 @@ def test_execute_statement_exception_names_its_statement() -> None:
 
 def test_the_shipped_botocore_knows_wait_time_seconds() -> None:
     client = boto3.client("redshift-data", region_name="us-east-1")
-    assert _supports_wait(client)
+    assert _knows(client, "ExecuteStatement", "WaitTimeSeconds")
 
 
 def make_api(fake: FakeDataApi, clock: FakeClock, *, supports_wait: bool = True) -> DataApi:
@@ -127,7 +130,7 @@ def phases(clock: FakeClock, work: float, cleanup: float = 10.0) -> Deadlines:
 
 
 def run(
-    api: DataApi, deadlines: Deadlines, sql: str = "INSERT INTO t VALUES (:p0)"
+    api: DataApi, deadlines: Deadlines, sql: str | Sequence[str] = "INSERT INTO t VALUES (:p0)"
 ) -> StatementOutcome:
     submitted = api.submit(
         TARGET,
@@ -273,3 +276,225 @@ def test_orphans_are_only_statements_past_their_owners_deadline() -> None:
         )
     assert api.cancel_orphans(TARGET, phases(clock, 60)) == []
     assert [s.status for s in fake.statements] == ["ABORTED", "STARTED"]
+
+
+# ---- BatchExecuteStatement -----------------------------------------------------------------
+
+BATCH = ("INSERT INTO t VALUES (:a)", "INSERT INTO t VALUES (:b)", "INSERT INTO t VALUES (:c)")
+BATCH_PARAMETERS = [("a", "1"), ("b", "2"), ("c", "3")]
+
+
+def run_batch(api: DataApi, deadlines: Deadlines, sqls: Sequence[str] = BATCH) -> StatementOutcome:
+    submitted = api.submit(
+        TARGET,
+        sqls,
+        BATCH_PARAMETERS[: len(sqls)],
+        name=api.statement_name(TARGET, deadlines),
+        client_token="token-1",
+        deadlines=deadlines,
+    )
+    return api.await_outcome(submitted.statement_id, deadlines, status=submitted.status)
+
+
+def test_the_shipped_botocore_knows_the_batch_wait_and_execution_mode() -> None:
+    client = boto3.client("redshift-data", region_name="us-east-1")
+    assert _knows(client, "BatchExecuteStatement", "WaitTimeSeconds")
+    assert _knows(client, "BatchExecuteStatement", "ExecutionMode")
+
+
+def test_a_batch_request_is_one_the_real_client_accepts() -> None:
+    # Given the real client, whose Stubber checks each request against the service model
+    client = boto3.client("redshift-data", region_name="us-east-1")
+    clock = FakeClock()
+    deadlines = phases(clock, 60)
+    api = DataApi(client, call_times=CallTimes(submit=25.0, control=4.0), clock=clock)
+    name = api.statement_name(TARGET, deadlines)
+    with Stubber(client) as stub:
+        stub.add_response(
+            "batch_execute_statement",
+            {"Id": "b2906c76-fa6e-4cdf-8c5f-4de1ff9b7652", "Status": "FINISHED"},
+            {
+                "ClusterIdentifier": "c1",
+                "DbUser": "ingest",
+                "Database": "dev",
+                "Sqls": list(BATCH),
+                "Parameters": [{"name": n, "value": v} for n, v in BATCH_PARAMETERS],
+                "ClientToken": "token-1",
+                "StatementName": name,
+                "ExecutionMode": "TRANSACTION",  # the default, said out loud
+                "WaitTimeSeconds": 20,
+            },
+        )
+        # When three SQLs are submitted
+        submitted = api.submit(
+            TARGET, BATCH, BATCH_PARAMETERS, name=name, client_token="token-1", deadlines=deadlines
+        )
+        stub.assert_no_pending_responses()
+    # Then they went as one BatchExecuteStatement, and its waited status came back
+    assert submitted == Submitted("b2906c76-fa6e-4cdf-8c5f-4de1ff9b7652", "FINISHED")
+
+
+@pytest.mark.parametrize("sql", ["INSERT INTO t VALUES (:p0)", ["INSERT INTO t VALUES (:p0)"]])
+def test_one_sql_alone_or_in_a_list_is_an_execute_statement(sql: str | list[str]) -> None:
+    fake, clock = FakeDataApi(), FakeClock()
+    outcome = run(make_api(fake, clock), phases(clock, 60), sql)
+    assert fake.calls == ["ExecuteStatement"]
+    assert fake.statements[0].sqls == ()
+    assert (outcome.status, outcome.failed_part) == (StatementStatus.FINISHED, None)
+
+
+@pytest.mark.parametrize("count", [0, 41])
+def test_a_statement_carries_1_to_40_sqls(count: int) -> None:
+    fake, clock = FakeDataApi(), FakeClock()
+    with pytest.raises(ValueError, match="1 to 40 SQL strings"):
+        run_batch(make_api(fake, clock), phases(clock, 60), ["SELECT 1"] * count)
+    assert fake.calls == []
+
+
+@pytest.mark.parametrize("supports_wait", [True, False])
+def test_a_batch_finishes_with_or_without_wait_time(supports_wait: bool) -> None:
+    fake, clock = FakeDataApi(), FakeClock()
+    outcome = run_batch(make_api(fake, clock, supports_wait=supports_wait), phases(clock, 60))
+    assert (outcome.status, outcome.error, outcome.failed_part) == (
+        StatementStatus.FINISHED, None, None
+    )  # fmt: skip
+    assert fake.calls == ["BatchExecuteStatement"] + ["DescribeStatement"] * (not supports_wait)
+    assert fake.statements[0].sqls == BATCH
+
+
+def test_a_failed_batch_names_its_failed_sql_and_that_sqls_own_error() -> None:
+    # Given a batch whose third SQL carries a value the table refuses, and a batch-level Error
+    # that says nothing about the value (the service does not document what it says)
+    fake = FakeDataApi(poison={"3"}, batch_error="ERROR: batch statement failed")
+    clock = FakeClock()
+    outcome = run_batch(make_api(fake, clock), phases(clock, 60))
+    # Then the outcome names the third SQL (0-based 2) and carries the cluster's own words
+    assert outcome.status is StatementStatus.FAILED
+    assert outcome.failed_part == 2
+    assert outcome.error == "value too long for type character varying(255)"
+    assert classify_failure(outcome.error) is FailureKind.DATA
+
+
+SUB = "b2906c76-fa6e-4cdf-8c5f-4de1ff9b7652"
+
+
+@pytest.mark.parametrize(
+    ("described", "error", "failed_part"),
+    [
+        # A single statement: no sub-statements
+        ({"Status": "FAILED", "Error": "e"}, "e", None),
+        # The first FAILED sub-statement, whatever the others report
+        (
+            {
+                "Status": "FAILED",
+                "Error": "generic",
+                "SubStatements": [
+                    {"Id": f"{SUB}:1", "Status": "FINISHED"},
+                    {"Id": f"{SUB}:2", "Status": "FAILED", "Error": "own"},
+                    {"Id": f"{SUB}:3", "Status": "FAILED", "Error": "echo"},
+                ],
+            },
+            "own",
+            1,
+        ),
+        (
+            {
+                "Status": "FAILED",
+                "SubStatements": [
+                    {"Id": f"{SUB}:1", "Status": "ABORTED"},
+                    {"Id": f"{SUB}:2", "Status": "ABORTED"},
+                    {"Id": f"{SUB}:3", "Status": "FAILED", "Error": "own"},
+                ],
+            },
+            "own",
+            2,
+        ),
+        # The index comes from the Id's suffix, not the position in the list
+        (
+            {"Status": "FAILED", "SubStatements": [{"Id": f"{SUB}:4", "Status": "FAILED"}]},
+            None,
+            3,
+        ),
+        # A FAILED sub-statement without an error of its own: the batch's
+        (
+            {
+                "Status": "FAILED",
+                "Error": "batch",
+                "SubStatements": [{"Id": f"{SUB}:1", "Status": "FAILED"}],
+            },
+            "batch",
+            0,
+        ),
+        # The service did not say: no sub-statement FAILED, or an Id without a number
+        (
+            {
+                "Status": "FAILED",
+                "Error": "commit failed",
+                "SubStatements": [
+                    {"Id": f"{SUB}:1", "Status": "FINISHED"},
+                    {"Id": f"{SUB}:2", "Status": "FINISHED"},
+                ],
+            },
+            "commit failed",
+            None,
+        ),
+        (
+            {"Status": "FAILED", "Error": "e", "SubStatements": [{"Id": SUB, "Status": "FAILED"}]},
+            "e",
+            None,
+        ),
+        (
+            {
+                "Status": "FAILED",
+                "Error": "e",
+                "SubStatements": [{"Id": f"{SUB}:0", "Status": "FAILED", "Error": "own"}],
+            },
+            "own",
+            None,
+        ),
+    ],
+)
+def test_the_failed_part_is_read_from_the_first_failed_sub_statement(
+    described: DescribeStatementReply, error: str | None, failed_part: int | None
+) -> None:
+    fake, clock = FakeDataApi(hang_next=1), FakeClock()
+
+    def describe(*, Id: str) -> DescribeStatementReply:
+        return described
+
+    fake.describe_statement = describe  # type: ignore[method-assign]
+    outcome = run_batch(make_api(fake, clock, supports_wait=False), phases(clock, 60))
+    assert (outcome.status, outcome.error, outcome.failed_part) == (
+        StatementStatus.FAILED, error, failed_part
+    )  # fmt: skip
+
+
+def test_a_failed_part_is_only_said_of_a_failed_statement() -> None:
+    fake, clock = FakeDataApi(hang_next=1), FakeClock()
+
+    def describe(*, Id: str) -> DescribeStatementReply:
+        return {"Status": "ABORTED", "SubStatements": [{"Id": f"{SUB}:1", "Status": "FAILED"}]}
+
+    fake.describe_statement = describe  # type: ignore[method-assign]
+    outcome = run_batch(make_api(fake, clock, supports_wait=False), phases(clock, 60))
+    assert (outcome.status, outcome.failed_part) == (StatementStatus.ABORTED, None)
+
+
+def test_a_hanging_batch_is_cancelled_at_the_work_deadline() -> None:
+    fake, clock = FakeDataApi(hang_next=1), FakeClock()
+    deadlines = phases(clock, 10)
+    outcome = run_batch(make_api(fake, clock), deadlines)
+    assert (outcome.status, outcome.cancelled, outcome.failed_part) == (
+        StatementStatus.ABORTED, True, None
+    )  # fmt: skip
+    assert deadlines.work.expires_at - 4.0 <= clock() <= deadlines.cleanup.expires_at
+    assert fake.calls.count("CancelStatement") == 1
+    assert fake.active["c1"] == 0
+
+
+def test_a_batch_execute_statement_exception_names_its_statement() -> None:
+    error = client_error("BatchExecuteStatementException", "environmental error")
+    cast(Any, error.response)["StatementId"] = "stmt-9"
+    mapped = map_client_error(error)
+    assert isinstance(mapped, AmbiguousSubmit)
+    assert mapped.statement_id == "stmt-9"

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 from ingest.deadline import Deadlines
+from ingest.ports import DescribeStatementReply, SubStatement
 from ingest.redshift import StatementStatus
 from ingest.statement_runner import GaveUp, Ran, Refused, Run, StatementRunner
 from tests.unit.fakes import FakeClock, FakeDataApi, FakeStatement, client_error
@@ -291,3 +292,145 @@ def test_lost_reply_at_the_work_deadline_is_still_looked_up_in_the_cleanup_time(
     assert ran(run).outcome.status is StatementStatus.FINISHED
     assert world.fake.calls.count("ExecuteStatement") == 1
     assert "ListStatements" in world.fake.calls
+
+
+# ---- several SQLs, one transaction (BatchExecuteStatement) -------------------------------------
+
+BATCH = ("INSERT INTO t VALUES (:a)", "INSERT INTO t VALUES (:b)", "INSERT INTO t VALUES (:c)")
+SHARED = [("a", "1"), ("b", "2"), ("c", "3")]
+
+
+def run_batch(world: Harness, runner: StatementRunner, deadlines: Deadlines | None = None) -> Run:
+    return runner.run(TARGET, BATCH, SHARED, deadlines or phases(world.clock, 60))
+
+
+def spy_on_submits(fake: FakeDataApi) -> list[dict[str, Any]]:
+    """Every BatchExecuteStatement request, as sent."""
+    requests: list[dict[str, Any]] = []
+    original = fake.batch_execute_statement
+
+    def spy(**request: Any) -> Any:
+        requests.append(dict(request))
+        return original(**request)
+
+    fake.batch_execute_statement = spy  # type: ignore[method-assign]
+    return requests
+
+
+def test_a_batch_is_one_statement_with_its_sqls_and_shared_parameters() -> None:
+    world = Harness()
+    requests = spy_on_submits(world.fake)
+    run = run_batch(world, world.runner())
+    assert ran(run).outcome.status is StatementStatus.FINISHED
+    assert world.fake.calls == ["BatchExecuteStatement"]  # its status came with the reply
+    [request] = requests
+    assert request["Sqls"] == list(BATCH)
+    assert request["Parameters"] == [{"name": n, "value": v} for n, v in SHARED]
+    assert request["StatementName"].startswith("sqs-redshift-ingest/primary/")
+    assert run.stats.submitted == 1  # one statement, one commit
+
+
+def test_a_batch_failing_on_a_value_is_settled_with_its_failed_part() -> None:
+    # Given the second SQL carries a value the table refuses
+    world = Harness(FakeDataApi(poison={"2"}, batch_error="ERROR: batch failed"))
+    run = run_batch(world, world.runner())
+    # Then the batch ran once (a value error is not retried) and names its second SQL
+    outcome = ran(run).outcome
+    assert (outcome.status, outcome.failed_part) == (StatementStatus.FAILED, 1)
+    assert outcome.error == world.fake.poison_error
+    assert world.fake.calls == ["BatchExecuteStatement", "DescribeStatement"]
+    assert world.fake.finished_values("c1") == []  # nothing of it committed
+
+
+def test_a_batch_the_service_says_nothing_about_has_no_failed_part() -> None:
+    world = Harness(FakeDataApi(poison={"2"}, describe_sub_statements=False))
+    outcome = ran(run_batch(world, world.runner())).outcome
+    assert (outcome.status, outcome.failed_part) == (StatementStatus.FAILED, None)
+    assert outcome.error == world.fake.poison_error
+
+
+def test_a_failed_part_the_batch_does_not_have_is_not_said() -> None:
+    world = Harness(FakeDataApi(poison={"2"}))
+
+    def out_of_range(*, Id: str) -> DescribeStatementReply:
+        error = world.fake.poison_error
+        subs: list[SubStatement] = [{"Id": f"{Id}:7", "Status": "FAILED", "Error": error}]
+        return {"Status": "FAILED", "Error": error, "SubStatements": subs}
+
+    world.fake.describe_statement = out_of_range  # type: ignore[method-assign]
+    outcome = ran(run_batch(world, world.runner())).outcome
+    assert (outcome.status, outcome.failed_part) == (StatementStatus.FAILED, None)
+
+
+def test_a_batch_failing_transiently_runs_again_as_a_new_statement() -> None:
+    world = Harness(FakeDataApi(fail_all_error=SERIALIZABLE))
+    requests = spy_on_submits(world.fake)
+    run = run_batch(world, world.runner(retries=1))
+    first, last = world.fake.inserts()
+    assert gave_up(run) == GaveUp(f"transient: {SERIALIZABLE}", last.id)
+    # Nothing of a FAILED batch committed: a new name and token, not a lookup
+    assert requests[0]["ClientToken"] != requests[1]["ClientToken"]
+    assert first.name != last.name
+    assert "ListStatements" not in world.fake.calls
+    assert run.stats.submitted == 2
+
+
+def test_retries_of_an_unanswered_batch_keep_its_token_and_name() -> None:
+    # Given the first submit creates the batch and its reply is lost
+    world = Harness(FakeDataApi(lost_replies=1))
+    requests = spy_on_submits(world.fake)
+    run = run_batch(world, world.runner(retries=2))
+    # Then the retry carries the same token and name, and the service returns the same batch
+    assert [r["ClientToken"] for r in requests] == [requests[0]["ClientToken"]] * 2
+    assert [r["StatementName"] for r in requests] == [requests[0]["StatementName"]] * 2
+    [batch] = world.fake.statements
+    assert ran(run).outcome.statement_id == batch.id
+    assert run.stats.submitted == 1
+    assert world.fake.finished_values("c1") == ["1", "2", "3"]  # written once
+
+
+def test_a_lost_batch_reply_is_resolved_by_name_with_its_failed_part() -> None:
+    # Given the batch is created and its reply lost, every later submit throttled, and its
+    # third SQL fails on a value
+    world = Harness(FakeDataApi(lost_replies=1, submit_errors={"c1": throttles(9)}, poison={"3"}))
+    run = run_batch(world, world.runner(retries=2))
+    # Then it is found by its name and settled as it ended
+    outcome = ran(run).outcome
+    [batch] = world.fake.statements
+    assert "ListStatements" in world.fake.calls
+    assert (outcome.statement_id, outcome.status, outcome.failed_part) == (
+        batch.id, StatementStatus.FAILED, 2
+    )  # fmt: skip
+    assert (run.stats.submitted, run.stats.throttles) == (1, 2)
+
+
+def test_a_hanging_batch_is_cancelled_and_confirmed_within_the_deadlines() -> None:
+    world = Harness(FakeDataApi(hang_next=1))
+    deadlines = phases(world.clock, 10)
+    run = run_batch(world, world.runner(), deadlines)
+    outcome = ran(run).outcome
+    assert (outcome.status, outcome.cancelled, outcome.failed_part) == (
+        StatementStatus.ABORTED, True, None
+    )  # fmt: skip
+    assert world.clock() <= deadlines.cleanup.expires_at
+    assert (run.stats.submitted, run.stats.cancelled) == (1, 1)
+    assert world.fake.finished_values("c1") == []
+
+
+def test_no_batch_is_submitted_once_no_call_can_end_before_the_work_deadline() -> None:
+    world = Harness()
+    run = run_batch(world, world.runner(), phases(world.clock, 3))  # a call may take 4 s
+    assert gave_up(run) == GaveUp("deadline reached before submit")
+    assert world.fake.calls == []
+
+
+def test_an_unanswered_batch_past_its_deadline_is_an_orphan_to_cancel() -> None:
+    # Given a batch left running by an invocation that gave up on it long ago
+    world = Harness(FakeDataApi(hang_next=1))
+    world.fake.batch_execute_statement(
+        ClusterIdentifier="c1", Sqls=list(BATCH), StatementName="sqs-redshift-ingest/primary/100/x"
+    )
+    # Then the next invocation cancels it like any statement of the function
+    api = make_api(world.fake, world.clock)
+    assert api.cancel_orphans(TARGET, phases(world.clock, 60)) == []
+    assert [s.status for s in world.fake.statements] == ["ABORTED"]

@@ -248,7 +248,8 @@ def test_transiently_failed_statement_is_resubmitted_with_a_new_token() -> None:
 
 def test_configuration_failure_returns_every_row_without_bisecting() -> None:
     fake = FakeDataApi(fail_all_error='relation "public.appsflyer_events" does not exist')
-    result = write(fake, rows(40), settings=replace(SETTINGS, statement_max_bytes=3_700))
+    one_per_transaction = replace(SETTINGS, statement_max_bytes=3_700, statements_per_transaction=1)
+    result = write(fake, rows(40), settings=one_per_transaction)
     assert len(result.returned) == 40
     assert not result.rejected
     assert result.bisection_steps == 0
@@ -339,3 +340,63 @@ def test_orphan_of_a_killed_invocation_is_cancelled_before_the_target_is_asked()
     # Then the orphan is cancelled first, and the rows are written once
     assert fake.statements[0].status == "ABORTED"
     assert result.written == ids(0, 1)
+
+
+# ---- transactions of several INSERTs (STATEMENTS_PER_TRANSACTION) -----------------------------
+
+SMALL_INSERTS = replace(SETTINGS, statement_max_bytes=3_700)  # about 5 rows an INSERT
+
+
+def test_a_batch_of_inserts_commits_as_one_transaction() -> None:
+    # Given 40 rows that need about 8 INSERTs
+    fake = FakeDataApi()
+    # When they are written with the default of up to 40 INSERTs per transaction
+    result = write(fake, rows(40), settings=SMALL_INSERTS)
+    # Then one BatchExecuteStatement carried them all, and it is the one commit
+    [transaction] = fake.inserts()
+    assert len(transaction.sqls) > 5
+    assert result.written == ids(*range(40))
+    assert result.transactions == 1
+    assert result.stats.submitted == 1
+
+
+def test_a_failed_insert_in_a_transaction_is_bisected_and_the_others_run_again_as_one() -> None:
+    # Given one bad row among 40, in the third of about 8 INSERTs of one transaction
+    fake = poisoned_fake(12)
+    # When they are written
+    result = write(fake, rows(40, {12}), settings=SMALL_INSERTS)
+    # Then the failed transaction committed nothing; the service named the failing INSERT,
+    # whose rows were bisected down to the bad one, and the other INSERTs ran again together
+    first = fake.inserts()[0]
+    assert first.status == "FAILED"
+    assert first.failed_part is not None
+    assert result.rejected.keys() == ids(12)
+    assert result.written == ids(*range(40)) - ids(12)
+    resubmitted = [s for s in fake.inserts()[1:] if len(s.sqls) == len(first.sqls) - 1]
+    assert len(resubmitted) == 1 and resubmitted[0].status == "FINISHED"
+    # And never more than one statement was active on the target
+    assert fake.peak_active["c1"] == 1
+
+
+def test_a_transaction_whose_failing_insert_is_not_named_is_halved() -> None:
+    # Given a service that does not say which INSERT of a transaction failed
+    fake = poisoned_fake(33)
+    fake.describe_sub_statements = False
+    # When 40 rows with one bad one are written
+    result = write(fake, rows(40, {33}), settings=SMALL_INSERTS)
+    # Then the transaction is split in halves of INSERTs until the bad row stands alone
+    assert result.rejected.keys() == ids(33)
+    assert result.written == ids(*range(40)) - ids(33)
+    assert fake.peak_active["c1"] == 1
+
+
+def test_one_insert_per_transaction_sends_each_with_execute_statement() -> None:
+    # Given STATEMENTS_PER_TRANSACTION=1 (the behaviour before transactions)
+    fake = FakeDataApi()
+    settings = replace(SMALL_INSERTS, statements_per_transaction=1)
+    # When 40 rows are written
+    result = write(fake, rows(40), settings=settings)
+    # Then every INSERT is its own statement and its own commit
+    assert all(not s.sqls for s in fake.inserts())
+    assert result.transactions == len(fake.inserts()) > 5
+    assert result.written == ids(*range(40))

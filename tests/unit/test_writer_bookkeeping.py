@@ -10,7 +10,9 @@ from ingest.writer import BISECTION_BUDGET, TargetOutcome
 from tests.unit.fakes import FakeDataApi, client_error
 from tests.unit.test_writer import SETTINGS, ids, poisoned_fake, rows, write
 
-SMALL_STATEMENTS = replace(SETTINGS, statement_max_bytes=3_700)  # about 5 rows a statement
+# About 5 rows a statement, each its own transaction: the bookkeeping per statement is what
+# these tests read (transactions of several INSERTs are tested in test_writer.py).
+SMALL_STATEMENTS = replace(SETTINGS, statement_max_bytes=3_700, statements_per_transaction=1)
 
 
 def failure_lines(result: TargetOutcome) -> dict[str, tuple[str, str | None]]:

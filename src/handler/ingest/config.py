@@ -187,7 +187,7 @@ SORT_KEY_COLUMN = Text(
 FIELD_MAPPING = Text(
     "FIELD_MAPPING",
     "{}",
-    'JSON object of payload field paths to columns, for renames and nested fields: '
+    "JSON object of payload field paths to columns, for renames and nested fields: "
     '`{"eventName":"event_name","device.ip":"ip"}`; a mapped column takes only its path',
 )
 SETTINGS: tuple[Required | Text | Tunable[int] | Tunable[float], ...] = (

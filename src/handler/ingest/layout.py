@@ -89,9 +89,7 @@ def build_layout(schema: TableSchema, roles: Roles, target: str) -> TableLayout:
     # means column country_code; looked up only when the exact key has no column.
     folded_index = {key.lower(): i for key, i in field_index.items()}
     filled_by_us = {index_of[name] for name in pipeline if name in index_of}
-    required = tuple(
-        i for i, c in enumerate(written) if c.required and i not in filled_by_us
-    )
+    required = tuple(i for i, c in enumerate(written) if c.required and i not in filled_by_us)
     sort_key = roles.sort_key_column
     sort_key_index = index_of.get(sort_key) if sort_key is not None else None
     if sort_key_index is not None and written[sort_key_index].kind is not ColumnKind.TIMESTAMP:

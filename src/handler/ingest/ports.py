@@ -39,9 +39,38 @@ class ExecuteStatementReply(TypedDict):
     Status: NotRequired[ReadOnly[str]]  # only when the request carried WaitTimeSeconds
 
 
+# Up to 40 SQL strings run in order as one transaction, sharing one parameter list.
+class BatchExecuteStatementRequest(TypedDict, total=False):
+    Sqls: Required[Sequence[str]]
+    Database: str
+    ClusterIdentifier: str
+    WorkgroupName: str
+    DbUser: str
+    SecretArn: str
+    StatementName: str
+    ClientToken: str
+    Parameters: Sequence[SqlParameter]
+    WaitTimeSeconds: int
+    ExecutionMode: Literal["TRANSACTION", "AUTO_COMMIT"]
+
+
+class BatchExecuteStatementReply(TypedDict):
+    Id: ReadOnly[str]
+    Status: NotRequired[ReadOnly[str]]  # only when the request carried WaitTimeSeconds
+
+
+class SubStatement(TypedDict):
+    """One SQL of a batch as DescribeStatement reports it: Id is `<batch id>:<n>`, n from 1."""
+
+    Id: ReadOnly[str]
+    Status: NotRequired[ReadOnly[str]]
+    Error: NotRequired[ReadOnly[str]]
+
+
 class DescribeStatementReply(TypedDict):
     Status: ReadOnly[str]
     Error: NotRequired[ReadOnly[str]]
+    SubStatements: NotRequired[ReadOnly[Sequence[SubStatement]]]  # batches only
 
 
 class CancelStatementReply(TypedDict):
@@ -97,6 +126,10 @@ class DataApiClient(Protocol):
     def execute_statement(
         self, **kwargs: Unpack[ExecuteStatementRequest]
     ) -> ExecuteStatementReply: ...
+
+    def batch_execute_statement(
+        self, **kwargs: Unpack[BatchExecuteStatementRequest]
+    ) -> BatchExecuteStatementReply: ...
 
     def describe_statement(self, *, Id: str) -> DescribeStatementReply: ...
 

@@ -221,4 +221,3 @@ def json_type(value: Any) -> str:
         return "number"
     kinds = ((str, "string"), (list, "array"), (Mapping, "object"))
     return next((name for kind, name in kinds if isinstance(value, kind)), type(value).__name__)
-

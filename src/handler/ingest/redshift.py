@@ -7,7 +7,7 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -30,6 +30,8 @@ _ACTIVE = ("SUBMITTED", "PICKED", "STARTED")
 _ORPHAN_SLACK_SECONDS = 30
 _READ_ATTEMPTS = 6  # of a list or result page (throttles and server errors)
 _READ_BACKOFF_SECONDS = 0.25  # first pause; doubles up to poll_max_seconds, full jitter
+# BatchExecuteStatement's Sqls holds 1 to 40 strings (its service model, SqlList).
+MAX_SQLS_PER_TRANSACTION = 40
 
 
 class DataApiError(Exception):
@@ -156,8 +158,15 @@ _TRANSIENT_CODES = frozenset(
     }
 )
 # Server faults after which the statement may exist: a retry with the same ClientToken is safe.
+# (Execute|BatchExecute)StatementException: "encountered an environmental error while running",
+# with the StatementId of the statement it concerns (their service model).
 _AMBIGUOUS_CODES = frozenset(
-    {"InternalServerException", "InternalServerError", "ExecuteStatementException"}
+    {
+        "InternalServerException",
+        "InternalServerError",
+        "ExecuteStatementException",
+        "BatchExecuteStatementException",
+    }
 )
 _THROTTLE_CODES = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
@@ -202,9 +211,11 @@ def map_client_error(exc: ClientError | BotoCoreError) -> DataApiError:
 class StatementOutcome:
     statement_id: str
     status: StatementStatus
-    error: str | None
+    error: str | None  # of a batch: its failed SQL's own error when the service gives it
     duration_ms: float
     cancelled: bool = False
+    # Of a FAILED batch: the 0-based index of the SQL whose sub-statement FAILED. None for a
+    # single statement, or when the service did not say which SQL failed.
     failed_part: int | None = None
 
 
@@ -254,7 +265,15 @@ class DataApi:
         self._wait_seconds = wait_seconds
         self._poll_initial = poll_initial_seconds
         self._poll_max = poll_max_seconds
-        self._supports_wait = _supports_wait(client) if supports_wait is None else supports_wait
+        # WaitTimeSeconds and ExecutionMode are recent: a runtime's bundled botocore may lack
+        # them, and would refuse a request that carries them.
+        self._supports_wait = {
+            operation: _knows(client, operation, "WaitTimeSeconds")
+            if supports_wait is None
+            else supports_wait
+            for operation in ("ExecuteStatement", "BatchExecuteStatement")
+        }
+        self._sends_execution_mode = _knows(client, "BatchExecuteStatement", "ExecutionMode")
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
@@ -275,31 +294,48 @@ class DataApi:
     def submit(
         self,
         target: Target,
-        sql: str,
+        sql: str | Sequence[str],
         parameters: Sequence[tuple[str, str]],
         *,
         name: str,
         client_token: str,
         deadlines: Deadlines,
     ) -> Submitted:
-        """Submit once. Raises a DataApiError subclass."""
+        """Submit once: one SQL with ExecuteStatement; several with BatchExecuteStatement, as one
+        transaction sharing `parameters` (each must be used by some SQL). Raises a DataApiError
+        subclass (ValueError for no SQL or more than MAX_SQLS_PER_TRANSACTION)."""
+        sqls = as_sqls(sql)
+        operation = "ExecuteStatement" if len(sqls) == 1 else "BatchExecuteStatement"
         request: dict[str, Any] = {
             **target.connection_arguments(),
-            "Sql": sql,
             "ClientToken": client_token,
             "StatementName": name,
         }
+        if operation == "ExecuteStatement":
+            request["Sql"] = sqls[0]
+        else:
+            request["Sqls"] = list(sqls)
+            if self._sends_execution_mode:
+                # The default, said out loud: exactly-once needs a failed part to commit nothing
+                # (AUTO_COMMIT would keep the parts before it).
+                request["ExecutionMode"] = "TRANSACTION"
         if parameters:
             request["Parameters"] = [{"name": n, "value": v} for n, v in parameters]
         client, call_seconds = self._control, self._times.control
         wait = min(self._wait_seconds, int(deadlines.work.remaining() - self._times.control))
-        if self._supports_wait and wait >= 1 and deadlines.work.allows(self._times.submit):
+        if (
+            self._supports_wait[operation]
+            and wait >= 1
+            and deadlines.work.allows(self._times.submit)
+        ):
+            # A batch's wait covers all its SQLs and the commit (BatchExecuteStatement's model).
             request["WaitTimeSeconds"] = wait
             client, call_seconds = self._client, self._times.submit
         if not deadlines.work.allows(call_seconds):
             raise OutOfTime("no time left to submit")
+        call = client.execute_statement if len(sqls) == 1 else client.batch_execute_statement
         try:
-            response = call_within(call_seconds, lambda: client.execute_statement(**request))
+            response = call_within(call_seconds, lambda: call(**request))
         except (ClientError, BotoCoreError) as exc:
             raise map_client_error(exc) from exc
         return Submitted(str(response["Id"]), response.get("Status"))
@@ -342,8 +378,8 @@ class DataApi:
                 status, described = "POLLING", None
                 continue
             status = str(described["Status"])
-        error = (described or {}).get("Error") or None
-        return self._outcome(statement_id, status, error, started)
+        error, failed_part = _failure(described or {})
+        return self._outcome(statement_id, status, error, started, failed_part=failed_part)
 
     def cancel(
         self, statement_id: str, deadlines: Deadlines, *, started: float | None = None
@@ -373,8 +409,15 @@ class DataApi:
                     described = {"Status": "POLLING"}
                 status = str(described["Status"])
                 if status in _TERMINAL:
-                    error = str(described.get("Error") or "") or None
-                    return self._outcome(statement_id, status, error, started, cancelled=True)
+                    error, failed_part = _failure(described)
+                    return self._outcome(
+                        statement_id,
+                        status,
+                        error,
+                        started,
+                        cancelled=True,
+                        failed_part=failed_part,
+                    )
             pause = min(self._rng.uniform(delay / 2, delay), self._poll_max)
             if not deadlines.cleanup.allows(pause + self._times.control):
                 break
@@ -475,11 +518,53 @@ class DataApi:
         started: float,
         *,
         cancelled: bool = False,
+        failed_part: int | None = None,
     ) -> StatementOutcome:
         duration_ms = (self._clock() - started) * 1000.0
         return StatementOutcome(
-            statement_id, StatementStatus(status), error, duration_ms, cancelled
+            statement_id,
+            StatementStatus(status),
+            error,
+            duration_ms,
+            cancelled,
+            failed_part if status == "FAILED" else None,
         )
+
+
+def as_sqls(sql: str | Sequence[str]) -> tuple[str, ...]:
+    """The SQL strings of one statement: a str is one (a str is a Sequence[str] too)."""
+    sqls = (sql,) if isinstance(sql, str) else tuple(sql)
+    if not 1 <= len(sqls) <= MAX_SQLS_PER_TRANSACTION:
+        raise ValueError(
+            f"a statement carries 1 to {MAX_SQLS_PER_TRANSACTION} SQL strings, not {len(sqls)}"
+        )
+    return sqls
+
+
+# What a batch's DescribeStatement says, and what is assumed here.
+# Documented (the Data API reference and the service model): SubStatements lists one entry per
+# SQL, with Id "<batch id>:<n>" (":2" is the second SQL), its own Status (SUBMITTED, PICKED,
+# STARTED, FINISHED, ABORTED, FAILED) and "the error message from the cluster if the SQL
+# statement encountered an error while running". The SQLs run serially, in order, each starting
+# only once the one before it completed, as one transaction: "If any SQL statement fails, all
+# work is rolled back".
+# Not documented: what the SQLs around a failed one report (those before it ran, then were
+# rolled back; those after it never started), nor whether the batch's own Error repeats the
+# failed SQL's error or says something generic. So only the FAILED status is read: the failed
+# SQL is the first sub-statement that reports FAILED (execution stops at a failure, so a later
+# FAILED would be its echo), its index comes from its Id's suffix, and its own Error is the
+# batch's error (the batch's Error when it has none, so classify_failure sees the cluster's
+# words either way). No sub-statement FAILED (or an Id without a readable suffix): the service
+# did not say, and failed_part is None. Only the batch's Status says whether anything committed.
+def _failure(described: Mapping[str, Any]) -> tuple[str | None, int | None]:
+    """A described statement's error and, for a batch, the 0-based index of its failed SQL."""
+    error = str(described.get("Error") or "") or None
+    for sub in described.get("SubStatements") or ():
+        if sub.get("Status") == "FAILED":
+            _, _, suffix = str(sub.get("Id", "")).rpartition(":")
+            part = int(suffix) - 1 if suffix.isdigit() and int(suffix) >= 1 else None
+            return str(sub.get("Error") or "") or error, part
+    return error, None
 
 
 def _deadline_in_name(name: str) -> int | None:
@@ -498,10 +583,10 @@ def _field_text(field: Any) -> str | None:
     return None
 
 
-def _supports_wait(client: Any) -> bool:
-    """True when the bundled botocore knows ExecuteStatement's WaitTimeSeconds."""
+def _knows(client: Any, operation: str, member: str) -> bool:
+    """True when the client's botocore knows this request member (WaitTimeSeconds, ...)."""
     try:
-        shape = client.meta.service_model.operation_model("ExecuteStatement").input_shape
+        shape = client.meta.service_model.operation_model(operation).input_shape
     except AttributeError:
         return False
-    return "WaitTimeSeconds" in shape.members
+    return member in shape.members

@@ -118,12 +118,16 @@ class RowReader:
         extra: dict[str, Any] = {}
         limits = self._ascii_limits if decoded.plain_ascii else self._no_fast_path
         column_of, keep, converters = self._column_of, present.append, self._converters
+        fold_only = self._fold_only
         folded: set[int] = set()
         for key, raw in payload.items():
             index = column_of(key)
             if index is None:
-                fold = not key.islower() or key in self._fold_only
-                index = self._folded(key, payload, folded) if fold else None
+                # Only a key with capitals (or a mapped path's lower-case spelling) can fold.
+                if key.islower() and key not in fold_only:
+                    extra[key] = raw
+                    continue
+                index = self._folded(key, payload, folded)
                 if index is None:
                     extra[key] = raw
                     continue

@@ -89,9 +89,7 @@ _SIZED = re.compile(r"(character varying|character|numeric)\((\d+)(?:,(\d+))?\)"
 _UNSIZED_TEXT = {"character varying": 256, "character": 1}
 
 
-def column_from_catalog(
-    name: str, type_text: str, *, not_null: bool, has_default: bool
-) -> Column:
+def column_from_catalog(name: str, type_text: str, *, not_null: bool, has_default: bool) -> Column:
     """A column from one row of the catalog query (catalog.py); unknown types are UNSUPPORTED."""
 
     def column(kind: ColumnKind, size: int = 0, precision: int = 0, scale: int = 0) -> Column:

@@ -1,4 +1,8 @@
-"""One statement to a confirmed end: submit retries, backoff, lost replies resolved by name."""
+"""One statement to a confirmed end: submit retries, backoff, lost replies resolved by name.
+
+A statement is one SQL string (ExecuteStatement) or up to 40 run as one transaction
+(BatchExecuteStatement): the same name, token, retries, deadlines and cancellation for both.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +27,7 @@ from ingest.redshift import (
     TargetMisconfigured,
     Throttled,
     TransientError,
+    as_sqls,
     classify_failure,
 )
 
@@ -51,7 +56,8 @@ class StatementStats:
 
 @dataclass(frozen=True)
 class Ran:
-    """The statement reached an end the service confirmed."""
+    """The statement reached an end the service confirmed (a FAILED batch committed nothing;
+    its outcome's failed_part says which SQL failed, when the service said)."""
 
     outcome: StatementOutcome
 
@@ -106,8 +112,15 @@ class StatementRunner:
         self._clock = clock
 
     def run(  # noqa: PLR0912 - one retry loop reads best as one ladder of outcomes
-        self, target: Target, sql: str, parameters: Sequence[tuple[str, str]], deadlines: Deadlines
+        self,
+        target: Target,
+        sql: str | Sequence[str],
+        parameters: Sequence[tuple[str, str]],
+        deadlines: Deadlines,
     ) -> Run:
+        """Run one SQL, or several as one transaction (the parameters shared by all of them),
+        to a confirmed end within the deadlines. Raises ValueError for no SQL or over 40."""
+        sqls = as_sqls(sql)
         stats = StatementStats()
         token = self._api.new_client_token()
         name = self._api.statement_name(target, deadlines)
@@ -121,7 +134,7 @@ class StatementRunner:
             status: str | None = None
             try:
                 submitted = self._api.submit(
-                    target, sql, parameters, name=name, client_token=token, deadlines=deadlines
+                    target, sqls, parameters, name=name, client_token=token, deadlines=deadlines
                 )
                 statement_id, status = submitted.statement_id, submitted.status
             except StatementRejected as exc:
@@ -150,6 +163,7 @@ class StatementRunner:
                 ended = self._await(statement_id, status, started, deadlines, stats)
                 if not isinstance(ended, StatementOutcome):
                     return ended
+                ended = _within(ended, len(sqls))
                 stats = _counted(stats, ended)
                 if not _failed_transiently(ended):
                     return Run(Ran(ended), stats)
@@ -164,7 +178,9 @@ class StatementRunner:
                 last_error = f"{last_error} (deadline reached while backing off)"
                 break
         if maybe_submitted:
-            return self._resolve_by_name(target, name, last_error, deadlines, stats)
+            return self._resolve_by_name(
+                target, name, last_error, deadlines, stats, parts=len(sqls)
+            )
         return Run(GaveUp(last_error, last_statement_id), stats)
 
     def _await(
@@ -188,6 +204,8 @@ class StatementRunner:
         last_error: str,
         deadlines: Deadlines,
         stats: StatementStats,
+        *,
+        parts: int,
     ) -> Run:
         """After replies were lost: find the statement by its name and settle it."""
         try:
@@ -204,6 +222,7 @@ class StatementRunner:
         ended = self._await(statement_id, None, self._clock(), deadlines, stats)
         if not isinstance(ended, StatementOutcome):
             return ended
+        ended = _within(ended, parts)
         stats = _counted(stats, ended)
         if _failed_transiently(ended):
             return Run(GaveUp(f"transient: {ended.error}", statement_id), stats)
@@ -225,6 +244,13 @@ def _counted(stats: StatementStats, outcome: StatementOutcome) -> StatementStats
         cancelled=stats.cancelled + int(outcome.cancelled),
         durations_ms=(*stats.durations_ms, outcome.duration_ms),
     )
+
+
+def _within(outcome: StatementOutcome, parts: int) -> StatementOutcome:
+    """A failed part the statement does not have (a single statement has none) is not said."""
+    if outcome.failed_part is None or (parts > 1 and 0 <= outcome.failed_part < parts):
+        return outcome
+    return replace(outcome, failed_part=None)
 
 
 def _failed_transiently(outcome: StatementOutcome) -> bool:

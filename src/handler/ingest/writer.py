@@ -180,7 +180,9 @@ class _Run:
                 return
             sqls = transaction.sqls
             run = self.runner.run(
-                self.target, sqls[0] if len(sqls) == 1 else sqls, transaction.parameters,
+                self.target,
+                sqls[0] if len(sqls) == 1 else sqls,
+                transaction.parameters,
                 self.deadlines,
             )
             progress.stats = progress.stats + run.stats
