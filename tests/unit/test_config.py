@@ -265,4 +265,3 @@ def test_none_switches_the_optional_roles_off(none: str) -> None:
 def test_bad_new_settings_name_the_variable(overrides: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(env(**overrides))
-
