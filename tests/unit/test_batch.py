@@ -12,11 +12,12 @@ import pytest
 from moto import mock_aws
 
 from ingest.batch import BatchIngest, BatchReport, NothingProgressed
+from ingest.catalog import CATALOG_QUERY
 from ingest.config import Settings, Target
 from ingest.ports import ExecuteStatementReply, ExecuteStatementRequest
 from ingest.wiring import Clients, Timing, build_ingest, deadlines_for
 from tests.support import payload, sqs_event
-from tests.unit.fakes import FakeClock, FakeDataApi, client_error
+from tests.unit.fakes import FakeClock, FakeDataApi, FakeStatement, client_error
 
 PRIMARY = Target(name="primary", database="dev", cluster_identifier="c1", db_user="ingest")
 SECONDARY = Target(name="secondary", database="dev", workgroup_name="wg2")
@@ -110,14 +111,18 @@ def test_failed_dead_letter_send_returns_the_record_instead(world: World) -> Non
 
 def test_transient_failure_of_part_returns_exactly_those_records(world: World) -> None:
     # Two statements; the second is refused by the quota until retries run out.
-    def refuse_later_submits(_: object) -> None:
-        world.fake.submit_errors.setdefault(
-            "c1", [client_error("ActiveStatementsExceededException") for _ in range(9)]
-        )
+    def refuse_later_submits(statement: FakeStatement) -> None:
+        if statement.sql.startswith("INSERT"):  # not the catalog read before it
+            world.fake.submit_errors.setdefault(
+                "c1", [client_error("ActiveStatementsExceededException") for _ in range(9)]
+            )
 
     world.fake.on_execute = refuse_later_submits
     event = sqs_event([payload(user_agent=f"UA-{i}-" + "x" * 1800) for i in range(40)])
-    retry = world.run(event, statement_max_bytes=60_000, max_transient_retries=2)
+    # One INSERT per transaction: two transactions, committed one after the other.
+    retry = world.run(
+        event, statement_max_bytes=60_000, max_transient_retries=2, statements_per_transaction=1
+    )
     written = {v for v in world.fake.finished_values("c1") if v.startswith("msg-")}
     assert retry
     assert set(retry).isdisjoint(written)
@@ -169,7 +174,10 @@ def test_secondary_failure_returns_records_and_the_redelivery_writes_only_there(
 def test_first_delivery_never_asks_a_target_what_it_holds(world: World) -> None:
     world.run(sqs_event([payload()] * 3), **two_targets())
     assert "ListStatements" not in world.fake.calls
-    assert [s.sql.split()[0] for s in world.fake.statements] == ["INSERT", "INSERT"]
+    # Each target's table is read once (cold start); then only INSERTs, no presence SELECT
+    assert (world.fake.catalog_reads("c1"), world.fake.catalog_reads("wg2")) == (1, 1)
+    others = [s.sql.split()[0] for s in world.fake.statements if s.sql != CATALOG_QUERY]
+    assert others == ["INSERT", "INSERT"]
 
 
 def test_target_that_cannot_say_what_it_holds_gets_nothing_redelivered(world: World) -> None:
