@@ -268,6 +268,16 @@ class FakeDataApi:
     def inserts(self) -> list[FakeStatement]:
         return [s for s in self.statements if s.sql.startswith("INSERT")]
 
+    def written_rows(self, target: str) -> list[dict[str, str | None]]:
+        """Every row the FINISHED INSERTs on a target wrote, as column -> parameter value
+        (None for NULL, DEFAULT and the constants)."""
+        return [
+            row
+            for s in self.inserts()
+            if s.target == target and s.status == "FINISHED"
+            for row in _inserted_rows(s)
+        ]
+
 
 _TOKEN = re.compile(
     r"NULL|DEFAULT|TRUE|FALSE|''|CAST\(:(\w+) AS (?:[^()]|\([^)]*\))*\)|JSON_PARSE\(:(\w+)\)|:(\w+)"
