@@ -307,6 +307,18 @@ def test_a_char_message_id_column_is_refused() -> None:
 
 @pytest.mark.xfail(
     strict=True,
+    reason="src bug: a MESSAGE_ID_COLUMN narrower than an SQS message id (a 36-character UUID) "
+    "is accepted; every record is then refused as value_too_long and dead-lettered, where a "
+    "misconfiguration should fail the cold start naming the setting.",
+)
+def test_a_message_id_column_too_narrow_for_an_sqs_message_id_is_refused() -> None:
+    schema = table(Column("message_id", ColumnKind.VARCHAR, size=16, not_null=True))
+    with pytest.raises(SchemaError, match="MESSAGE_ID_COLUMN message_id"):
+        build_layout(schema, ORDER_ROLES, "primary")
+
+
+@pytest.mark.xfail(
+    strict=True,
     reason="src bug: an OVERFLOW_COLUMN that is NOT NULL without a default is accepted, but "
     "every record without fields to overflow gets NULL there: every INSERT fails and good "
     "records are dead-lettered as rejected_by_database.",
