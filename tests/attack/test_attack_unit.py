@@ -18,8 +18,8 @@ from ingest.dead_letter import (
 from ingest.deadline import Deadline, Deadlines
 from ingest.masking import mask
 from ingest.records import Reason, SqsMessage
-from local.appsflyer import validate
 from ingest.redshift import DataApi, FailureKind, StatementStatus, classify_failure
+from local.appsflyer import validate
 from tests.support import payload
 from tests.unit.fakes import FakeClock
 

@@ -16,10 +16,10 @@ from ingest.bounded_call import call_within
 from ingest.config import Target
 from ingest.deadline import Deadline, Deadlines
 from ingest.records import Rejection, SqsMessage
-from local.appsflyer import validate
 from ingest.redshift import CallTimes, DataApi
 from ingest.source_queue import queue_url
 from ingest.statement_runner import GaveUp, StatementRunner
+from local.appsflyer import validate
 from tests.support import payload
 from tests.unit.fakes import FakeClock
 

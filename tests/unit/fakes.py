@@ -121,10 +121,12 @@ class FakeDataApi:
     describe_errors: list[Any] = field(default_factory=list)
     list_errors: list[Any] = field(default_factory=list)
     answer_with_status: bool = True
-    # What the catalog query answers (the example table unless a test gives another).
+    # What the catalog query answers (the example table unless a test gives another), and
+    # per target (cluster or workgroup) where targets' tables differ.
     table: TableSchema = field(default_factory=appsflyer_schema)
     describe_sub_statements: bool = True
     batch_error: str | None = None
+    tables: dict[str, TableSchema] = field(default_factory=dict)
     on_execute: Callable[[FakeStatement], None] | None = None
     statements: list[FakeStatement] = field(default_factory=list)
     calls: list[str] = field(default_factory=list)
@@ -195,7 +197,7 @@ class FakeDataApi:
             return statement
         if statement.sql == CATALOG_QUERY:
             statement.status = "FINISHED"
-            statement.result = self._catalog_rows()
+            statement.result = self._catalog_rows(target)
             return statement
         if statement.sql.startswith("SELECT"):
             statement.status = "FINISHED"
@@ -301,15 +303,21 @@ class FakeDataApi:
             "ResourceNotFoundException", "Query does not exist.", "DescribeStatement"
         )
 
-    def _catalog_rows(self) -> list[list[str | None]]:
+    def _catalog_rows(self, target: str) -> list[list[str | None]]:
+        table = self.tables.get(target, self.table)
         return [
             [c.name, c.type_text, str(c.not_null).lower(), str(c.has_default).lower()]
-            for c in self.table.columns
+            for c in table.columns
         ]
+
+    def catalog_reads(self, target: str | None = None) -> int:
+        """How many times the catalog query ran (on one target, or on any)."""
+        return sum(s.sql == CATALOG_QUERY and target in (None, s.target) for s in self.statements)
 
     def _held_rows(self, target: str, sql: str, params: dict[str, str]) -> list[list[str | None]]:
         """What the presence SELECT reads: the selected columns of every row a FINISHED INSERT
-        wrote whose message id is among the SELECT's `m*` parameters."""
+        wrote whose message id (the first column selected) is among the SELECT's `m*`
+        parameters."""
         selected = [
             c.strip('" ') for c in sql[len("SELECT DISTINCT ") : sql.index(" FROM ")].split(",")
         ]
@@ -319,10 +327,7 @@ class FakeDataApi:
             if insert.target != target or insert.status != "FINISHED":
                 continue
             for row in _inserted_rows(insert):
-                if (
-                    row.get("sqs_message_id") in wanted
-                    and [row.get(c) for c in selected] not in found
-                ):
+                if row.get(selected[0]) in wanted and [row.get(c) for c in selected] not in found:
                     found.append([row.get(c) for c in selected])
         return found
 
@@ -340,6 +345,16 @@ class FakeDataApi:
     def inserts(self) -> list[FakeStatement]:
         """The INSERT statements submitted, a batch counting once."""
         return [s for s in self.statements if s.sql.startswith("INSERT")]
+
+    def written_rows(self, target: str) -> list[dict[str, str | None]]:
+        """Every row the FINISHED INSERTs on a target wrote, as column -> parameter value
+        (None for NULL, DEFAULT and the constants)."""
+        return [
+            row
+            for s in self.inserts()
+            if s.target == target and s.status == "FINISHED"
+            for row in _inserted_rows(s)
+        ]
 
 
 def _sub_statements(statement: FakeStatement) -> list[SubStatement]:

@@ -6,6 +6,7 @@ import io
 import json
 import logging
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import boto3
@@ -13,12 +14,16 @@ import pytest
 from moto import mock_aws
 
 import app
+from ingest.batch import BatchIngest
 from ingest.config import ConfigError, Settings, Target
+from ingest.layout import SchemaError
+from ingest.schema import Column, ColumnKind
 from ingest.telemetry import MetricName
 from ingest.wiring import Clients, Timing, build_ingest
+from local.appsflyer import appsflyer_layout, appsflyer_schema
 from local.lambda_context import LambdaContextStub
 from tests.support import payload, sqs_event
-from tests.unit.fakes import FakeDataApi
+from tests.unit.fakes import FakeClock, FakeDataApi
 
 SECRET_IDFA = "AAAAAAAA-SECRET-IDFA-0000-000000000001"
 SECRET_IP = "198.51.100.23"
@@ -146,3 +151,100 @@ def test_misconfiguration_fails_the_cold_start_naming_the_setting(
             app.lambda_handler(sqs_event([payload()]), LambdaContextStub())
     finally:
         app.ingest.cache_clear()
+
+
+# ---- any table: what the handler says about each target's table --------------------------------
+
+
+@pytest.fixture
+def cold_start(monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[FakeDataApi, FakeClock]]:
+    """The handler's own cold start (settings from the environment, its on_table_change),
+    with the Data API and SQS clients swapped for doubles."""
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+        target = {"name": "primary", "database": "dev", "cluster_identifier": "c1", "db_user": "u"}
+        monkeypatch.setenv("REDSHIFT_TARGETS", json.dumps([target]))
+        monkeypatch.setenv("TARGET_TABLE", "public.appsflyer_events")
+        monkeypatch.setenv("DEAD_LETTER_QUEUE_URL", dlq)
+        data_api, clock = FakeDataApi(), FakeClock()
+
+        def with_doubles(settings: Settings, **wiring: Any) -> BatchIngest:
+            clients = Clients(data_api, data_api, sqs)
+            return build_ingest(settings, clients, Timing(clock, clock.sleep, seed=3), **wiring)
+
+        monkeypatch.setattr(app, "build_ingest", with_doubles)
+        app.ingest.cache_clear()
+        try:
+            yield data_api, clock
+        finally:
+            app.ingest.cache_clear()
+
+
+def log_lines(output: str, message: str) -> list[dict[str, Any]]:
+    records = [json.loads(line) for line in output.splitlines() if '"message"' in line]
+    return [r for r in records if r["message"] == message]
+
+
+def test_each_targets_table_is_logged_when_first_read_and_when_it_changes(
+    cold_start: tuple[FakeDataApi, FakeClock],
+    capsys: pytest.CaptureFixture[str],
+    log_output: io.StringIO,
+) -> None:
+    data_api, clock = cold_start
+    # Given a table with a nullable column the function cannot write
+    shape = Column("shape", ColumnKind.UNSUPPORTED, type_text="geometry")
+    example = appsflyer_schema()
+    data_api.table = replace(example, columns=(*example.columns, shape))
+    # When the first batch reads it
+    app.lambda_handler(sqs_event([payload()]), LambdaContextStub())
+    # Then one line says what the function writes there, and which column it leaves out
+    [read] = log_lines(capsys.readouterr().out + log_output.getvalue(), "target table read")
+    assert read["target"] == "primary"
+    assert read["table"] == "public.appsflyer_events"
+    assert read["columns"] == len(appsflyer_layout().columns)
+    assert read["overflow_column"] == "extra"
+    assert read["skipped_columns"] == ["shape geometry"]
+    # When a column is added and the refresh interval passes
+    coupon = Column("coupon", ColumnKind.VARCHAR, size=20, type_text="character varying(20)")
+    data_api.table = replace(data_api.table, columns=(*data_api.table.columns, coupon))
+    clock.sleep(app.ingest().settings.schema_refresh_seconds)
+    app.lambda_handler(sqs_event([payload()], prefix="later"), LambdaContextStub())
+    # Then one line names what changed
+    output = capsys.readouterr().out + log_output.getvalue()
+    [changed] = log_lines(output, "target table changed")
+    assert (changed["added"], changed["removed"], changed["retyped"]) == (["coupon"], [], [])
+    assert not log_lines(output, "target table read")[1:]  # the first read is not logged again
+
+
+def test_fields_dropped_and_transactions_committed_are_counted_per_target(
+    cold_start: tuple[FakeDataApi, FakeClock],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given a table without an overflow column
+    monkeypatch.setenv("OVERFLOW_COLUMN", "none")
+    bodies = [payload(af_new_field="x", af_other="y"), payload(af_new_field="z")]
+    app.lambda_handler(sqs_event(bodies), LambdaContextStub())
+    values: dict[str, list[float]] = {}
+    for blob in emf_blobs(capsys.readouterr().out):
+        for directive in blob["_aws"]["CloudWatchMetrics"]:
+            for metric in directive["Metrics"]:
+                value = blob[metric["Name"]]
+                values[metric["Name"]] = value if isinstance(value, list) else [value]
+    # Then the three fields with nowhere to go are counted, and one transaction committed
+    assert values[MetricName.FIELDS_DROPPED] == [3]
+    assert values[MetricName.TRANSACTIONS_COMMITTED] == [1]
+    assert values[MetricName.ROWS_WRITTEN] == [2]
+
+
+def test_a_table_the_function_cannot_write_fails_the_invocation_naming_it(
+    cold_start: tuple[FakeDataApi, FakeClock],
+) -> None:
+    data_api, _ = cold_start
+    shape = Column("shape", ColumnKind.UNSUPPORTED, not_null=True, type_text="geometry")
+    example = appsflyer_schema()
+    data_api.table = replace(example, columns=(*example.columns, shape))
+    with pytest.raises(SchemaError, match="column shape has type geometry"):
+        app.lambda_handler(sqs_event([payload()]), LambdaContextStub())
+    assert data_api.inserts() == []

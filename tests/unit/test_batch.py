@@ -12,11 +12,18 @@ import pytest
 from moto import mock_aws
 
 from ingest.batch import BatchIngest, BatchReport, NothingProgressed
+from ingest.catalog import CATALOG_QUERY
 from ingest.config import Settings, Target
+from ingest.layout import SchemaError
 from ingest.ports import ExecuteStatementReply, ExecuteStatementRequest
+from ingest.records import Decoded, Rejection, Row
+from ingest.row_reader import RowReader
+from ingest.schema import Column, ColumnKind, TableSchema
 from ingest.wiring import Clients, Timing, build_ingest, deadlines_for
+from local.appsflyer import appsflyer_layout, appsflyer_schema
 from tests.support import payload, sqs_event
-from tests.unit.fakes import FakeClock, FakeDataApi, client_error
+from tests.unit.fakes import FakeClock, FakeDataApi, FakeStatement, client_error
+from tests.unit.orders import ORDER_ROLES, ORDERS, ORDERS_TABLE
 
 PRIMARY = Target(name="primary", database="dev", cluster_identifier="c1", db_user="ingest")
 SECONDARY = Target(name="secondary", database="dev", workgroup_name="wg2")
@@ -110,14 +117,18 @@ def test_failed_dead_letter_send_returns_the_record_instead(world: World) -> Non
 
 def test_transient_failure_of_part_returns_exactly_those_records(world: World) -> None:
     # Two statements; the second is refused by the quota until retries run out.
-    def refuse_later_submits(_: object) -> None:
-        world.fake.submit_errors.setdefault(
-            "c1", [client_error("ActiveStatementsExceededException") for _ in range(9)]
-        )
+    def refuse_later_submits(statement: FakeStatement) -> None:
+        if statement.sql.startswith("INSERT"):  # not the catalog read before it
+            world.fake.submit_errors.setdefault(
+                "c1", [client_error("ActiveStatementsExceededException") for _ in range(9)]
+            )
 
     world.fake.on_execute = refuse_later_submits
     event = sqs_event([payload(user_agent=f"UA-{i}-" + "x" * 1800) for i in range(40)])
-    retry = world.run(event, statement_max_bytes=60_000, max_transient_retries=2)
+    # One INSERT per transaction: two transactions, committed one after the other.
+    retry = world.run(
+        event, statement_max_bytes=60_000, max_transient_retries=2, statements_per_transaction=1
+    )
     written = {v for v in world.fake.finished_values("c1") if v.startswith("msg-")}
     assert retry
     assert set(retry).isdisjoint(written)
@@ -169,7 +180,10 @@ def test_secondary_failure_returns_records_and_the_redelivery_writes_only_there(
 def test_first_delivery_never_asks_a_target_what_it_holds(world: World) -> None:
     world.run(sqs_event([payload()] * 3), **two_targets())
     assert "ListStatements" not in world.fake.calls
-    assert [s.sql.split()[0] for s in world.fake.statements] == ["INSERT", "INSERT"]
+    # Each target's table is read once (cold start); then only INSERTs, no presence SELECT
+    assert (world.fake.catalog_reads("c1"), world.fake.catalog_reads("wg2")) == (1, 1)
+    others = [s.sql.split()[0] for s in world.fake.statements if s.sql != CATALOG_QUERY]
+    assert others == ["INSERT", "INSERT"]
 
 
 def test_target_that_cannot_say_what_it_holds_gets_nothing_redelivered(world: World) -> None:
@@ -316,3 +330,241 @@ def test_redrive_naming_another_records_id_is_dead_lettered_not_skipped(world: W
     assert attributes["reason"]["StringValue"] == "invalid_redrive"
     assert "different record" in attributes["reason_detail"]["StringValue"]
     assert world.landed("c1") == ["msg-00000"]  # the held row alone, not overwritten or doubled
+
+
+# ---- any table: each target's own table, read from its catalog ---------------------------------
+
+
+def narrowed_city(width: int) -> TableSchema:
+    """The example table with a narrower city column (as an analyst's ALTER might leave it)."""
+    example = appsflyer_schema()
+    return replace(
+        example,
+        columns=tuple(
+            replace(c, size=width, type_text=f"character varying({width})")
+            if c.name == "city"
+            else c
+            for c in example.columns
+        ),
+    )
+
+
+def test_a_record_one_targets_table_refuses_is_a_letter_for_that_target_only(
+    world: World,
+) -> None:
+    # Given a primary whose city column holds 8 bytes and a secondary with the example table
+    world.fake.tables = {"c1": narrowed_city(8)}
+    event = sqs_event([payload(city="Berlin"), payload(city="Ingolstadt")])
+    # When the batch runs
+    assert world.run(event, **two_targets()) == []
+    # Then the long city is written to the secondary, and dead-lettered for the primary alone
+    assert world.landed("c1") == ["msg-00000"]
+    assert world.landed("wg2") == ["msg-00000", "msg-00001"]
+    [letter] = world.dead_letters()
+    attributes = letter["MessageAttributes"]
+    assert attributes["reason"]["StringValue"] == "value_too_long"
+    assert attributes["failed_targets"]["StringValue"] == "primary"
+    assert attributes["reason_detail"]["StringValue"] == (
+        "city is 10 bytes in UTF-8; VARCHAR(8) holds 8"
+    )
+
+
+INDEX_OF_CITY = [c.name for c in appsflyer_layout().columns].index("city")
+
+
+def test_records_are_read_once_per_distinct_table(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[str] = []
+    real_read = RowReader.read
+
+    def counted(reader: RowReader, decoded: Decoded) -> Row | Rejection:
+        reads.append(reader.layout.columns[INDEX_OF_CITY].type_text)
+        return real_read(reader, decoded)
+
+    monkeypatch.setattr(RowReader, "read", counted)
+    # Given two targets with the same table: each record is read once for both
+    world.run(sqs_event([payload()] * 3), **two_targets())
+    assert len(reads) == 3
+    # Given two targets whose tables differ: each record is read once per table
+    reads.clear()
+    world.fake.tables = {"c1": narrowed_city(8)}
+    world.run(sqs_event([payload()] * 3, prefix="other"), **two_targets())
+    assert sorted(reads) == ["character varying(255)"] * 3 + ["character varying(8)"] * 3
+
+
+def test_a_column_dropped_under_a_batch_is_read_again_and_nothing_is_dead_lettered(
+    world: World,
+) -> None:
+    # Given the example table, from which city is dropped after the function read it: the
+    # first INSERT naming city fails as the database would say it
+    without_city = replace(
+        appsflyer_schema(), columns=tuple(c for c in appsflyer_schema().columns if c.name != "city")
+    )
+    world.fake.poison = {"Berlin"}
+    world.fake.poison_error = 'column "city" of relation "appsflyer_events" does not exist'
+
+    def drop_city(statement: FakeStatement) -> None:
+        if statement.status == "FAILED":
+            world.fake.table, world.fake.poison = without_city, set()
+
+    world.fake.on_execute = drop_city
+    event = sqs_event([payload(city="Berlin"), payload()])
+    # When the batch runs
+    report = world.report(event)
+    # Then the table is read again, every record is written to it, none comes back or is
+    # dead-lettered, and the city field is kept in extra
+    assert report.retried == ()
+    assert world.dead_letters() == []
+    assert world.fake.catalog_reads("c1") == 2
+    assert world.landed("c1") == ["msg-00000", "msg-00001"]
+    last = world.fake.inserts()[-1]
+    assert '"city"' not in last.sql
+    [berlin] = [r for r in world.fake.written_rows("c1") if r["sqs_message_id"] == "msg-00000"]
+    assert json.loads(str(berlin["extra"])) == {"city": "Berlin"}
+
+
+def test_a_column_narrowed_under_a_batch_judges_records_by_the_table_as_it_is_now(
+    world: World,
+) -> None:
+    # Given city narrowed to 8 bytes after the function read the table: the INSERT fails
+    world.fake.poison = {"Ingolstadt"}
+    world.fake.poison_error = "value too long for type character varying(8)"
+
+    def narrow(statement: FakeStatement) -> None:
+        if statement.status == "FAILED":
+            world.fake.table, world.fake.poison = narrowed_city(8), set()
+
+    world.fake.on_execute = narrow
+    report = world.report(sqs_event([payload(city="Berlin"), payload(city="Ingolstadt")]))
+    # Then the record the new table refuses is a letter with the table's own reason (no
+    # bisection blamed the database), and the other is written
+    assert report.retried == ()
+    assert world.landed("c1") == ["msg-00000"]
+    [letter] = world.dead_letters()
+    assert letter["MessageAttributes"]["reason"]["StringValue"] == "value_too_long"
+    assert report.targets[0].bisection_steps == 0
+
+
+def test_a_record_the_old_table_refused_is_judged_again_by_the_changed_table(
+    world: World,
+) -> None:
+    # Given a table with an 8-byte city and a dma column: the long city is refused by it
+    world.fake.table = narrowed_city(8)
+    # And, while the batch runs, city is widened back and dma dropped: the INSERT fails
+    example = appsflyer_schema()
+    changed = replace(example, columns=tuple(c for c in example.columns if c.name != "dma"))
+    world.fake.poison = {"DMA-501"}
+    world.fake.poison_error = 'column "dma" of relation "appsflyer_events" does not exist'
+
+    def change(statement: FakeStatement) -> None:
+        if statement.status == "FAILED":
+            world.fake.table, world.fake.poison = changed, set()
+
+    world.fake.on_execute = change
+    report = world.report(sqs_event([payload(city="Ingolstadt"), payload(dma="DMA-501")]))
+    # Then both are written to the table as it is now: the refusal was the old table's
+    assert report.retried == ()
+    assert world.dead_letters() == []
+    assert world.landed("c1") == ["msg-00000", "msg-00001"]
+
+
+def test_a_column_added_is_written_once_the_refresh_interval_has_passed(world: World) -> None:
+    # Given one function instance (its tables read at the first batch)
+    ingest = world.ingest()
+
+    def process(prefix: str) -> BatchReport:
+        event = sqs_event([payload(coupon="SPRING")], prefix=prefix)
+        timing = Timing(world.clock, world.clock.sleep)
+        return ingest.process(event, deadlines_for(ingest.settings, 120, timing))
+
+    process("first")
+    # When an analyst adds a coupon column
+    coupon = Column("coupon", ColumnKind.VARCHAR, size=20, type_text="character varying(20)")
+    example = appsflyer_schema()
+    world.fake.table = replace(example, columns=(*example.columns, coupon))
+    # Then batches within SCHEMA_REFRESH_SECONDS still keep the field in extra
+    process("second")
+    assert world.fake.catalog_reads() == 1
+    assert '"coupon"' not in world.fake.inserts()[-1].sql
+    # And once the interval has passed the table is read again and the column written
+    world.clock.sleep(ingest.settings.schema_refresh_seconds)
+    process("third")
+    assert world.fake.catalog_reads() == 2
+    [third] = [r for r in world.fake.written_rows("c1") if r["sqs_message_id"] == "third-00000"]
+    assert third["coupon"] == "SPRING"
+    assert "extra" not in third  # nothing left over: the INSERT does not even name it
+
+
+def test_a_not_null_column_the_function_cannot_write_fails_naming_it(world: World) -> None:
+    # Given a table with a NOT NULL column of a type the function cannot write
+    shape = Column("shape", ColumnKind.UNSUPPORTED, not_null=True, type_text="geometry")
+    example = appsflyer_schema()
+    world.fake.table = replace(example, columns=(*example.columns, shape))
+    # Then the batch fails (a misconfiguration, before any row), naming table, column and type
+    with pytest.raises(SchemaError) as raised:
+        world.run(sqs_event([payload()]))
+    assert "table public.appsflyer_events in target primary" in str(raised.value)
+    assert "column shape has type geometry" in str(raised.value)
+    assert world.fake.inserts() == []
+    assert world.dead_letters() == []
+
+
+def test_a_nullable_column_the_function_cannot_write_is_left_out(world: World) -> None:
+    shape = Column("shape", ColumnKind.UNSUPPORTED, type_text="geometry")
+    example = appsflyer_schema()
+    world.fake.table = replace(example, columns=(*example.columns, shape))
+    assert world.run(sqs_event([payload(shape="POINT(1 2)")])) == []
+    assert world.landed("c1") == ["msg-00000"]
+    assert '"shape"' not in world.fake.inserts()[0].sql
+
+
+def test_a_target_whose_table_cannot_be_read_gets_its_records_back(world: World) -> None:
+    # Given a database user that may not read the catalog (nor anything else)
+    world.fake.fail_all_error = "permission denied for relation pg_attribute"
+    # When the batch runs, nothing is written or dead-lettered: every record comes back
+    with pytest.raises(NothingProgressed) as raised:
+        world.run(sqs_event([payload(), payload()]))
+    assert raised.value.report.retried == ("msg-00000", "msg-00001")
+    assert world.fake.inserts() == []
+    assert world.dead_letters() == []
+
+
+# ---- a table other than AppsFlyer, by configuration alone --------------------------------------
+
+
+def orders_world(world: World) -> dict[str, Any]:
+    world.fake.table = ORDERS
+    return {"table": ORDERS_TABLE, "roles": ORDER_ROLES}
+
+
+def test_another_table_is_written_with_configuration_only(world: World) -> None:
+    # Given an orders table (no overflow column) and the roles that name its columns
+    settings = orders_world(world)
+    bodies = [
+        {"order_id": "o-1", "quantity": 2, "total": "19.90", "coupon": "SPRING"},
+        {"order_id": "o-2", "quantity": 40000},  # beyond SMALLINT
+        {"order_id": "o-3", "gift": True, "paid_at": "2024-05-01T14:34:56+02:00"},
+    ]
+    # When the batch runs
+    report = world.report(sqs_event(bodies), **settings)
+    # Then the good orders land in their columns, the bad one is dead-lettered with its reason
+    assert report.retried == ()
+    rows = {r["message_id"]: r for r in world.fake.written_rows("c1")}
+    assert sorted(str(m) for m in rows) == ["msg-00000", "msg-00002"]
+    assert (rows["msg-00000"]["order_id"], rows["msg-00000"]["total"]) == ("o-1", "19.90")
+    assert rows["msg-00002"]["paid_at"] == "2024-05-01 14:34:56+02:00"
+    [letter] = world.dead_letters()
+    assert letter["MessageAttributes"]["reason"]["StringValue"] == "invalid_number"
+    # And the field the table has no column for is counted, not kept
+    assert report.targets[0].dropped_fields == 1
+
+
+def test_a_redelivered_order_is_found_held_by_its_own_message_id_column(world: World) -> None:
+    settings = orders_world(world)
+    bodies = [{"order_id": "o-1"}, {"order_id": "o-2"}]
+    world.run(sqs_event(bodies), **settings)
+    report = world.report(sqs_event(bodies, receive_count=2), **settings)
+    assert report.retried == ()
+    assert report.targets[0].already_held == frozenset({"msg-00000", "msg-00001"})
+    assert len(world.fake.written_rows("c1")) == 2  # once, not twice

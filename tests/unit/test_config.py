@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ingest.config import ConfigError, Target, load_settings
+from ingest.config import ConfigError, Roles, Target, load_settings
 
 CLUSTER = {"name": "primary", "database": "dev", "cluster_identifier": "c1", "db_user": "ingest"}
 WORKGROUP = {"name": "secondary", "database": "dev", "workgroup_name": "wg"}
@@ -143,3 +143,125 @@ def test_same_cluster_with_another_database_is_another_destination() -> None:
 def test_a_cluster_and_a_workgroup_of_the_same_name_are_different_destinations() -> None:
     same_name = {**WORKGROUP, "workgroup_name": "c1"}
     assert len(load_settings(env(REDSHIFT_TARGETS=json.dumps([CLUSTER, same_name]))).targets) == 2
+
+
+# ---- any table: transactions, schema refresh and the columns with a role ---------------------
+
+
+def test_new_settings_default_to_the_example_tables_behaviour() -> None:
+    settings = load_settings(env())
+    assert settings.statements_per_transaction == 40  # BatchExecuteStatement's own limit
+    assert settings.schema_refresh_seconds == 300
+    assert settings.roles == Roles(
+        message_id_column="sqs_message_id",
+        overflow_column="extra",
+        default_columns=("ingested_at",),
+        local_time_patterns=("*_selected_timezone",),
+        sort_key_column="event_time",
+        field_mapping=(),
+    )
+
+
+def test_transaction_size_and_schema_refresh_are_read() -> None:
+    settings = load_settings(env(STATEMENTS_PER_TRANSACTION="1", SCHEMA_REFRESH_SECONDS="60"))
+    assert (settings.statements_per_transaction, settings.schema_refresh_seconds) == (1, 60)
+
+
+def test_roles_of_another_table_are_read() -> None:
+    # Given an orders table whose columns have other names
+    settings = load_settings(
+        env(
+            MESSAGE_ID_COLUMN="message_id",
+            OVERFLOW_COLUMN="attributes",
+            DEFAULT_COLUMNS=" created_at , loaded_at ",
+            LOCAL_TIME_COLUMNS="*_local,shop_time",
+            SORT_KEY_COLUMN="ordered_at",
+            FIELD_MAPPING='{"orderId": "order_id", "customer.address.country": "country"}',
+        )
+    )
+    # Then each role names its column; mapped paths are split into their segments
+    assert settings.roles == Roles(
+        message_id_column="message_id",
+        overflow_column="attributes",
+        default_columns=("created_at", "loaded_at"),
+        local_time_patterns=("*_local", "shop_time"),
+        sort_key_column="ordered_at",
+        field_mapping=(
+            (("orderId",), "order_id"),
+            (("customer", "address", "country"), "country"),
+        ),
+    )
+
+
+@pytest.mark.parametrize("none", ["none", "NONE", " None "])
+def test_none_switches_the_optional_roles_off(none: str) -> None:
+    settings = load_settings(
+        env(
+            OVERFLOW_COLUMN=none,
+            DEFAULT_COLUMNS=none,
+            LOCAL_TIME_COLUMNS=none,
+            SORT_KEY_COLUMN=none,
+        )
+    )
+    roles = settings.roles
+    assert (roles.overflow_column, roles.default_columns) == (None, ())
+    assert (roles.local_time_patterns, roles.sort_key_column) == ((), None)
+    assert roles.message_id_column == "sqs_message_id"  # exactly-once needs it: never off
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (
+            {"STATEMENTS_PER_TRANSACTION": "0"},
+            "STATEMENTS_PER_TRANSACTION must be between 1 and 40",
+        ),
+        (
+            {"STATEMENTS_PER_TRANSACTION": "41"},
+            "STATEMENTS_PER_TRANSACTION must be between 1 and 40",
+        ),
+        ({"STATEMENTS_PER_TRANSACTION": "4.5"}, "STATEMENTS_PER_TRANSACTION must be an integer"),
+        ({"SCHEMA_REFRESH_SECONDS": "9"}, "SCHEMA_REFRESH_SECONDS must be between 10 and 86400"),
+        ({"SCHEMA_REFRESH_SECONDS": "soon"}, "SCHEMA_REFRESH_SECONDS must be an integer"),
+        ({"MESSAGE_ID_COLUMN": "Message_Id"}, "MESSAGE_ID_COLUMN must be a lower-case column"),
+        ({"MESSAGE_ID_COLUMN": 'id"; drop'}, "MESSAGE_ID_COLUMN must be a lower-case column"),
+        ({"OVERFLOW_COLUMN": "extra stuff"}, "OVERFLOW_COLUMN must be a lower-case column"),
+        ({"SORT_KEY_COLUMN": "1st"}, "SORT_KEY_COLUMN must be a lower-case column"),
+        ({"DEFAULT_COLUMNS": "a,,b"}, "DEFAULT_COLUMNS must list lower-case column names"),
+        ({"DEFAULT_COLUMNS": "a,*_at"}, "DEFAULT_COLUMNS must list lower-case column names"),
+        ({"LOCAL_TIME_COLUMNS": "*_local,?x"}, "LOCAL_TIME_COLUMNS must list lower-case column"),
+        ({"LOCAL_TIME_COLUMNS": "*_Local"}, "LOCAL_TIME_COLUMNS must list lower-case column"),
+        ({"FIELD_MAPPING": "{not json"}, "FIELD_MAPPING is not valid JSON"),
+        ({"FIELD_MAPPING": '["a"]'}, "FIELD_MAPPING must be a JSON object"),
+        ({"FIELD_MAPPING": '{"": "a"}'}, "FIELD_MAPPING has an empty path"),
+        ({"FIELD_MAPPING": '{"a..b": "a"}'}, "FIELD_MAPPING has an empty path or path segment"),
+        ({"FIELD_MAPPING": '{"a.": "a"}'}, "FIELD_MAPPING has an empty path or path segment"),
+        ({"FIELD_MAPPING": '{"a": "A"}'}, r"FIELD_MAPPING\['a'\] must be a lower-case column"),
+        ({"FIELD_MAPPING": '{"a": 1}'}, r"FIELD_MAPPING\['a'\] must be a lower-case column"),
+        ({"FIELD_MAPPING": '{"a": "x", "b.c": "x"}'}, "FIELD_MAPPING maps two paths to one"),
+        (
+            {"FIELD_MAPPING": '{"id": "sqs_message_id"}'},
+            "FIELD_MAPPING maps a field to sqs_message_id, which the function fills itself",
+        ),
+        (
+            {"FIELD_MAPPING": '{"other": "extra"}'},
+            "FIELD_MAPPING maps a field to extra, which the function fills itself",
+        ),
+        (
+            {"FIELD_MAPPING": '{"at": "ingested_at"}'},
+            "FIELD_MAPPING maps a field to ingested_at, which the function fills itself",
+        ),
+        (
+            {"MESSAGE_ID_COLUMN": "extra"},
+            "MESSAGE_ID_COLUMN must not be OVERFLOW_COLUMN or in DEFAULT_COLUMNS",
+        ),
+        (
+            {"DEFAULT_COLUMNS": "ingested_at,sqs_message_id"},
+            "MESSAGE_ID_COLUMN must not be OVERFLOW_COLUMN or in DEFAULT_COLUMNS",
+        ),
+        ({"DEFAULT_COLUMNS": "extra"}, "OVERFLOW_COLUMN must not be in DEFAULT_COLUMNS"),
+    ],
+)
+def test_bad_new_settings_name_the_variable(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(env(**overrides))

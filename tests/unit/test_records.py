@@ -8,11 +8,12 @@ from typing import Any
 
 import pytest
 
-from ingest.records import Reason, Rejection, Row, SqsMessage, read_message
-from local.appsflyer import INSERT_COLUMNS, validate
+from ingest.exact_json import JsonNumber
+from ingest.records import Decoded, Reason, Rejection, Row, SqsMessage, decode, read_message
+from local.appsflyer import INSERT_COLUMNS, appsflyer_layout, validate
 from tests.support import payload, sqs_record
 
-COLUMN_INDEX = {c.name: i for i, c in enumerate(INSERT_COLUMNS)}
+COLUMN_INDEX = {c.name: i for i, c in enumerate(appsflyer_layout().columns)}
 
 
 def check(body: Any, message_id: str = "m-1") -> Row | Rejection:
@@ -474,3 +475,49 @@ def test_events_sqs_never_sends_get_a_clear_error(event: Any, message: str) -> N
 def test_records_sqs_never_sends_get_a_clear_error(record: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         read_message(record)
+
+
+# ---- decoding once, for every target's table ---------------------------------------------------
+
+
+def test_a_body_is_decoded_once_with_its_number_literals_kept() -> None:
+    message = SqsMessage("m-1", '{"n": 19.90, "i": 7, "s": "x"}', 1)
+    decoded = decode(message)
+    assert isinstance(decoded, Decoded)
+    assert decoded.message is message
+    assert decoded.payload == {"n": "19.90", "i": "7", "s": "x"}
+    assert type(decoded.payload["n"]) is JsonNumber  # the text sent, never a float
+
+
+@pytest.mark.parametrize(
+    ("body", "plain"),
+    [
+        ('{"city": "Berlin"}', True),
+        ('{"city": "K\\u00f6ln"}', False),  # an escape may spell anything: the checked path
+        ('{"city": "K\u00f6ln"}', False),  # raw UTF-8
+        ('{"note": "a \\\\ backslash"}', True),
+    ],
+)
+def test_only_an_ascii_body_without_escapes_takes_the_fast_path(body: str, plain: bool) -> None:
+    decoded = decode(SqsMessage("m-1", body, 1))
+    assert isinstance(decoded, Decoded)
+    assert decoded.plain_ascii is plain
+
+
+# ---- field names: Redshift folds identifiers to lower case -------------------------------------
+
+
+@pytest.mark.parametrize("key", ["Country_Code", "COUNTRY_CODE", "country_Code"])
+def test_a_field_sent_in_another_case_fills_its_column(key: str) -> None:
+    body = payload()
+    del body["country_code"]  # sent only in the other case
+    body[key] = "DE"
+    assert value_of(check(body), "country_code") == "DE"
+    assert value_of(check(body), "extra") is None  # not also kept as an unknown field
+
+
+def test_two_spellings_of_one_field_are_ambiguous_not_guessed() -> None:
+    outcome = check(payload(ip="192.0.2.1", IP="198.51.100.7"))
+    assert reason_of(outcome) is Reason.AMBIGUOUS_FIELD
+    assert isinstance(outcome, Rejection)
+    assert outcome.detail == "two fields differing only in case map to column ip"

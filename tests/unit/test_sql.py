@@ -1,4 +1,5 @@
-"""INSERT rendering: constants vs parameters, hostile values, splitting at the limits."""
+"""INSERT rendering: constants vs parameters, hostile values, carried columns, DEFAULT vs NULL,
+short parameter names, transactions, splitting at the limits."""
 
 from __future__ import annotations
 
@@ -9,12 +10,23 @@ from typing import Any
 
 import pytest
 
-from ingest.records import Row, SqsMessage, validate
-from ingest.schema import INSERT_COLUMNS
-from ingest.sql import InsertStatement, insert_prefix, render_inserts
+from ingest.layout import TableLayout
+from ingest.records import Row, SqsMessage
+from ingest.schema import TEXT_KINDS
+from ingest.sql import InsertStatement, Rendering, parameter_name
+from local.appsflyer import appsflyer_layout, validate
 from tests.support import payload
+from tests.unit.orders import order_row, orders_layout
+from tests.unit.test_sql_boundaries import (
+    SLOT,
+    assert_inserts_exactly,
+    bound_rows,
+    named_columns,
+    transaction_rows,
+)
+from tests.unit.test_sql_boundaries import render as render_rows
 
-TABLE = "public.appsflyer_events"
+LAYOUT = appsflyer_layout()
 LIMIT = 100_000
 PARAMS = 32_767
 
@@ -28,18 +40,19 @@ def row(message_id: str = "m-1", **overrides: Any) -> Row:
 def render(
     rows: list[Row], max_bytes: int = LIMIT, max_parameters: int = PARAMS
 ) -> list[InsertStatement]:
-    rendering = render_inserts(TABLE, rows, max_bytes=max_bytes, max_parameters=max_parameters)
+    rendering = render_rows(rows, max_bytes=max_bytes, max_parameters=max_parameters)
     assert not rendering.oversized
     return list(rendering.statements)
 
 
 def values_tuple(statement: InsertStatement) -> str:
-    return statement.sql[len(insert_prefix(TABLE)) :]
+    return statement.sql.partition(") VALUES ")[2]
 
 
+_NAME = r"[a-z][0-9]*"
 _TOKEN = (
-    r"(?:NULL|TRUE|FALSE|''|:p\d+|CAST\(:p\d+ AS (?:TIMESTAMP|DECIMAL\(18,6\))\)"
-    r"|JSON_PARSE\(:p\d+\))"
+    rf"(?:NULL|DEFAULT|TRUE|FALSE|''|:{_NAME}|CAST\(:{_NAME} AS (?:TIMESTAMP|DECIMAL\(18,6\))\)"
+    rf"|JSON_PARSE\(:{_NAME}\))"
 )
 _ROW = rf"\({_TOKEN}(?:,{_TOKEN})*\)"
 
@@ -70,28 +83,20 @@ def test_golden_single_row() -> None:
     )
     assert isinstance(minimal, Row)
     [statement] = render([minimal])
-    expected_tokens = ["NULL"] * len(INSERT_COLUMNS)
-    names = [c.name for c in INSERT_COLUMNS]
-    expected_tokens[names.index("appsflyer_id")] = ":p0"
-    expected_tokens[names.index("event_name")] = ":p1"
-    expected_tokens[names.index("event_time")] = "CAST(:p2 AS TIMESTAMP)"
-    expected_tokens[names.index("idfa")] = "''"
-    expected_tokens[names.index("wifi")] = "FALSE"
-    # Parameters are numbered in the payload's field order, the message id last.
-    expected_tokens[names.index("event_revenue")] = "CAST(:p3 AS DECIMAL(18,6))"
-    expected_tokens[names.index("event_value")] = "JSON_PARSE(:p4)"
-    expected_tokens[names.index("sqs_message_id")] = ":p5"
-    assert values_tuple(statement) == "(" + ",".join(expected_tokens) + ")"
-    assert statement.sql.startswith(
+    # Only the columns the row carries are named (city is null: not carried), in table order;
+    # parameters are named a, b, c... in the payload's field order, the message id last.
+    assert statement.sql == (
         'INSERT INTO "public"."appsflyer_events" ("appsflyer_id","event_name","event_time",'
+        '"idfa","wifi","event_value","event_revenue","sqs_message_id") VALUES '
+        "(:a,:b,CAST(:c AS TIMESTAMP),'',FALSE,JSON_PARSE(:e),CAST(:d AS DECIMAL(18,6)),:f)"
     )
     assert statement.parameters == (
-        ("p0", "a"),
-        ("p1", "install"),
-        ("p2", "2024-05-01 00:00:00"),
-        ("p3", "1.50"),
-        ("p4", '{"k":1}'),
-        ("p5", "m-1"),
+        ("a", "a"),
+        ("b", "install"),
+        ("c", "2024-05-01 00:00:00"),
+        ("d", "1.50"),
+        ("e", '{"k":1}'),
+        ("f", "m-1"),
     )
 
 
@@ -99,6 +104,7 @@ HOSTILE = [
     "O'Brien",
     "it''s",
     "'); DROP TABLE appsflyer_events; --",
+    ":a",
     ":p0",
     ":name and :other",
     "$1 $$dollar$$",
@@ -106,6 +112,7 @@ HOSTILE = [
     "ünïcødé 😀 中文",
     "null",
     "NULL",
+    "DEFAULT",
     "x" * 4000,
 ]
 
@@ -113,11 +120,10 @@ HOSTILE = [
 @pytest.mark.parametrize("value", HOSTILE)
 def test_values_travel_only_as_parameters(value: str) -> None:
     [statement] = render([row(http_referrer=value)])
-    assert ("p", value) not in statement.parameters  # sanity: names are p<n>
     assert value in dict(statement.parameters).values()
     assert_only_generated_tokens(statement)
     # Every parameter name in the SQL is one we declared, and every declared one is used.
-    used = set(re.findall(r":(p\d+)\b", statement.sql))
+    used = set(re.findall(rf":({_NAME})\b", values_tuple(statement)))
     assert used == {name for name, _ in statement.parameters}
 
 
@@ -173,7 +179,7 @@ def test_split_when_the_parameter_limit_is_reached() -> None:
 def test_a_row_too_big_for_any_statement_is_set_aside() -> None:
     big = row("big", custom_data="y" * 60_000)
     small = row("small")
-    rendering = render_inserts(TABLE, [small, big, small], max_bytes=30_000, max_parameters=PARAMS)
+    rendering = render_rows([small, big, small], max_bytes=30_000)
     assert [r.message_id for r in rendering.oversized] == ["big"]
     [statement] = rendering.statements  # the big row does not split its neighbours
     assert [r.message_id for r in statement.rows] == ["small", "small"]
@@ -181,3 +187,259 @@ def test_a_row_too_big_for_any_statement_is_set_aside() -> None:
 
 def test_no_rows_no_statements() -> None:
     assert render([]) == []
+    assert render_rows([], statements_per_transaction=40).transactions == ()
+
+
+# ---- only the columns carried ------------------------------------------------------------------
+
+
+def test_an_insert_names_only_the_columns_some_row_of_the_render_carries() -> None:
+    # Given two rows of the example table: one with a city, one with an app version (the base
+    # payload sends both as null), and fields both send as null
+    with_city = row("m-1", city="Berlin")
+    with_version = row("m-2", app_version="7.1")
+    never = [k for k, v in payload().items() if v is None and k not in ("city", "app_version")]
+    assert never
+    carried = set(with_city.present) | set(with_version.present)
+    # When they are rendered together
+    [statement] = render([with_city, with_version])
+    # Then the INSERT names exactly the columns either carries, in table order
+    names = [c.name for c in LAYOUT.columns]
+    assert named_columns(statement) == [names[i] for i in sorted(carried)]
+    assert {"city", "app_version"} <= set(named_columns(statement))
+    assert not set(never) & set(named_columns(statement))
+    # And each row fills the other's column with NULL (no default there)
+    assert values_tuple(statement).count("NULL") == 2
+    assert_inserts_exactly(render_rows([with_city, with_version]), [with_city, with_version])
+
+
+def test_a_column_carried_only_as_null_is_named_and_filled_with_null() -> None:
+    # Given a row whose install_time was sent empty: carried, but NULL
+    one = row(install_time="")
+    [statement] = render([one])
+    assert "install_time" in named_columns(statement)
+    assert bound_rows(statement)[0][[c.name for c in LAYOUT.columns].index("install_time")] is None
+
+
+# ---- a table other than AppsFlyer: DEFAULT vs NULL, types and parameters -----------------------
+
+
+def slots_of(statement: InsertStatement, layout: TableLayout) -> list[list[tuple[str, str]]]:
+    """Each row's (column, slot text), in the order the INSERT names its columns."""
+    names = named_columns(statement, layout)
+    # Only tokens we generate follow VALUES (see test_values_travel_only_as_parameters).
+    slots = [m.group(0) for m in SLOT.finditer(values_tuple(statement))]
+    assert len(slots) % len(names) == 0
+    width = len(names)
+    return [
+        list(zip(names, slots[i : i + width], strict=True)) for i in range(0, len(slots), width)
+    ]
+
+
+def inserted_by(rendering: Rendering, layout: TableLayout) -> list[Any]:
+    return [v for t in rendering.transactions for v in transaction_rows(t, layout)]
+
+
+def test_absent_values_take_default_where_the_table_has_one_and_null_elsewhere() -> None:
+    # Given orders: one carries status, note and line_count; the other none of them
+    full = order_row({"order_id": "o-1", "status": "paid", "note": "n", "line_count": 3}, "m-1")
+    bare = order_row({"order_id": "o-2"}, "m-2")
+    layout = orders_layout()
+    # When rendered together
+    rendering = render_rows([full, bare], layout=layout)
+    [statement] = rendering.statements
+    # Then only the carried columns are named, and the bare order fills its slots with the
+    # table's DEFAULT for status and line_count (columns with a default), NULL for note
+    assert named_columns(statement, layout) == [
+        "order_id",
+        "status",
+        "note",
+        "line_count",
+        "message_id",
+    ]
+    second = dict(slots_of(statement, layout)[1])
+    assert (second["status"], second["note"], second["line_count"]) == (
+        "DEFAULT",
+        "NULL",
+        "DEFAULT",
+    )
+    assert inserted_by(rendering, layout) == [full.values, bare.values]
+
+
+def test_a_value_sent_empty_to_a_typed_column_with_a_default_takes_the_default() -> None:
+    # Given an order whose line_count (INTEGER DEFAULT ...) was sent as "" (absent)
+    empty = order_row({"order_id": "o-1", "line_count": ""})
+    layout = orders_layout()
+    [statement] = render_rows([empty], layout=layout).statements
+    # Then the column is named (the row carries it) and its slot is the table's DEFAULT
+    assert dict(slots_of(statement, layout)[0])["line_count"] == "DEFAULT"
+
+
+def test_a_repeated_value_never_shares_a_parameter_across_column_types() -> None:
+    # Given "42" sent to columns of every kind that can hold it, in two orders
+    fields = {
+        "order_id": "42",
+        "note": "42",
+        "country": "42",
+        "quantity": "42",
+        "line_count": "42",
+        "customer_number": "42",
+        "total": "42",
+        "weight": "42",
+        "score": "42",
+    }
+    layout = orders_layout()
+    rows = [order_row(fields, "m-1"), order_row(fields, "m-2")]
+    [statement] = render_rows(rows, layout=layout).statements
+    # Then every parameter is used in slots of one column type only (a slot's type is its
+    # cast; text columns have none and count by kind, whatever their size)
+    kinds = {
+        c.name: c.kind.value if c.kind in TEXT_KINDS else c.redshift_type for c in layout.columns
+    }
+    types_of: dict[str, set[str]] = {}
+    for slots in slots_of(statement, layout):
+        for column, slot in slots:
+            for name in re.findall(rf":({_NAME})", slot):
+                types_of.setdefault(name, set()).add(kinds[column])
+    assert all(len(types) == 1 for types in types_of.values()), types_of
+    # And "42" travels once per type: the two VARCHAR columns share one, CHAR(2) has its own
+    forty_two = [n for n, v in statement.parameters if v == "42"]
+    assert sorted(next(iter(types_of[n])) for n in forty_two) == sorted(
+        [
+            "VARCHAR",
+            "CHAR",
+            "SMALLINT",
+            "INTEGER",
+            "BIGINT",
+            "DECIMAL(12,2)",
+            "REAL",
+            "DOUBLE PRECISION",
+        ]
+    )
+    [text_name] = [n for n in forty_two if types_of[n] == {"VARCHAR"}]
+    text_slots = [
+        slot
+        for slots in slots_of(statement, layout)
+        for c, slot in slots
+        if c in ("order_id", "note")
+    ]
+    assert set(text_slots) == {f":{text_name}"}
+    # The second order repeats every value: it adds only its message id
+    assert len(statement.parameters) == len(forty_two) + 2
+    assert inserted_by(render_rows(rows, layout=layout), layout) == [r.values for r in rows]
+
+
+def test_every_kind_of_value_of_another_table_is_bound_back_exactly() -> None:
+    # Given an order carrying every type, and one carrying almost none
+    fields = {
+        "order_id": "o-1",
+        "status": "new",
+        "note": "ünïcødé",
+        "country": "DE",
+        "quantity": -32768,
+        "line_count": 2147483647,
+        "customer_number": "-9223372036854775808",
+        "total": "1234567890.12",
+        "weight": 1.5,
+        "score": "-2.5e-300",
+        "gift": True,
+        "ordered_on": "2024-02-29",
+        "paid_at": "2024-05-01T14:34:56+02:00",
+        "shipped_at": "2024-05-01 12:34:56",
+        "attributes": {"colour": "red", "sizes": [1, 2]},
+    }
+    rows = [order_row(fields, "m-1"), order_row({"order_id": "o-2", "gift": False}, "m-2")]
+    layout = orders_layout()
+    # Then binding the parameters gives back exactly the validated values, for every slot
+    assert inserted_by(render_rows(rows, layout=layout), layout) == [r.values for r in rows]
+
+
+# ---- parameter names ---------------------------------------------------------------------------
+
+
+def test_parameter_names_are_short_distinct_and_never_run_into_each_other() -> None:
+    names = [parameter_name(n) for n in range(32_767 + 1_600)]
+    assert names[:27] == [*"abcdefghijklmnopqrstuvwxyz", "a0"]
+    assert names[51:53] == ["z0", "a1"]
+    assert len(set(names)) == len(names)
+    assert all(re.fullmatch(_NAME, name) for name in names)
+    assert max(len(name) for name in names) <= 5
+
+
+def test_a_name_in_the_sql_is_always_followed_by_a_non_name_character() -> None:
+    # Given a statement with more than 26 parameters (names a..z, then a0, b0...)
+    rows = [row(f"m-{i}", customer_user_id=f"user-{i}") for i in range(40)]
+    [statement] = render(rows)
+    assert len(statement.parameters) > 26
+    # Then ":a" is never read as the start of ":a0": every token ends at , or ) or a space
+    for token in re.finditer(r":([a-z][0-9]*)(.)", statement.sql):
+        assert token.group(2) in ",) ", token.group(0)
+
+
+# ---- transactions ------------------------------------------------------------------------------
+
+
+def many_rows(count: int = 120) -> list[Row]:
+    return [
+        row(f"m-{i:04d}", customer_user_id=f"user-{i}", user_agent=f"UA {i} " + "z" * 900)
+        for i in range(count)
+    ]
+
+
+@pytest.mark.parametrize("per_transaction", [1, 2, 3, 40])
+def test_statements_per_transaction_bounds_the_inserts_of_each_transaction(
+    per_transaction: int,
+) -> None:
+    rows = many_rows()
+    rendering = render_rows(rows, max_bytes=20_000, statements_per_transaction=per_transaction)
+    counts = [len(t.statements) for t in rendering.transactions]
+    assert max(counts) <= per_transaction
+    # Greedy: with parameters to spare, every transaction but the last is full
+    assert all(count == per_transaction for count in counts[:-1])
+    assert len(rendering.statements) > per_transaction or len(counts) == 1
+    assert [r.message_id for t in rendering.transactions for r in t.rows] == [
+        r.message_id for r in rows
+    ]
+
+
+@pytest.mark.parametrize(("max_bytes", "max_parameters"), [(20_000, 32_767), (8_192, 200)])
+@pytest.mark.parametrize("per_transaction", [1, 5, 40])
+def test_every_insert_is_within_the_byte_budget_and_each_transaction_within_its_parameters(
+    max_bytes: int, max_parameters: int, per_transaction: int
+) -> None:
+    rows = many_rows(60) + [row(f"x-{i}", user_agent="é" * (i * 37 % 700)) for i in range(60)]
+    rendering = render_rows(
+        rows,
+        max_bytes=max_bytes,
+        max_parameters=max_parameters,
+        statements_per_transaction=per_transaction,
+    )
+    assert rendering.oversized == ()
+    for transaction in rendering.transactions:
+        # Names unique across the transaction's INSERTs, one shared list within the limit
+        names = [name for s in transaction.statements for name, _ in s.parameters]
+        assert len(names) == len(set(names))
+        assert len(transaction.parameters) == len(names) <= max_parameters
+        for statement in transaction.statements:
+            # Each INSERT's size is its SQL plus its own parameters, in UTF-8 bytes
+            own = sum(len(n) + len(v.encode("utf-8")) for n, v in statement.parameters)
+            assert statement.size == len(statement.sql) + own
+            assert statement.size <= max_bytes
+    assert_inserts_exactly(rendering, rows)
+
+
+def test_a_transaction_shares_one_parameter_list_with_names_continuing_across_inserts() -> None:
+    rows = many_rows(30)
+    rendering = render_rows(rows, max_bytes=20_000, statements_per_transaction=40)
+    [transaction] = rendering.transactions
+    assert len(transaction.statements) > 1
+    # The shared list is every INSERT's parameters, in order, none lost to a name clash
+    assert transaction.parameters == tuple(p for s in transaction.statements for p in s.parameters)
+    assert transaction.sqls == tuple(s.sql for s in transaction.statements)
+    second = transaction.statements[1]
+    assert second.parameters[0][0] == parameter_name(len(transaction.statements[0].parameters))
+
+
+def test_rendering_lists_its_statements_in_transaction_order() -> None:
+    rendering: Rendering = render_rows(many_rows(), max_bytes=20_000, statements_per_transaction=3)
+    assert rendering.statements == tuple(s for t in rendering.transactions for s in t.statements)
