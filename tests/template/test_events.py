@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from ingest.records import Row, read_message, validate
-from ingest.schema import PAYLOAD_COLUMN_NAMES, PAYLOAD_COLUMNS, ColumnKind
-from ingest.sql import render_inserts
+from ingest.records import Row, read_message
+from ingest.schema import ColumnKind
+from local.appsflyer import PAYLOAD_COLUMNS, validate
+from local.appsflyer import render as render_rows
 from scripts.generate_events import (
     EVENTS_DIR,
     EXPECTED_FILE,
@@ -32,6 +33,7 @@ _QUEUE_ARN = re.compile(r"^arn:aws:sqs:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_
 # Payload fields without a column: the function keeps them in `extra`.
 _KNOWN_EXTRAS = {"att", "app_type", "blocked_reason", "is_organic", "debug_snapshot"}
 _STATEMENT_LIMITS = {"max_bytes": 100_000, "max_parameters": 32_767}
+PAYLOAD_COLUMN_NAMES = {column.name for column in PAYLOAD_COLUMNS}
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -58,7 +60,7 @@ def _outcomes(records: list[dict[str, Any]]) -> tuple[list[Row], dict[str, str]]
             rows.append(outcome)
         else:
             rejected[outcome.message_id] = outcome.reason.value
-    rendering = render_inserts("public.appsflyer_events", rows, **_STATEMENT_LIMITS)
+    rendering = render_rows(rows, **_STATEMENT_LIMITS)
     rejected.update({row.message_id: "record_too_large" for row in rendering.oversized})
     return [r for r in rows if r.message_id not in rejected], rejected
 
@@ -183,7 +185,8 @@ def test_large_batch_is_several_hundred_records_within_the_invoke_payload_limit(
     assert len(compact) < INVOKE_PAYLOAD_LIMIT
     # It must exercise splitting: more rows than one 100 KB statement holds.
     rows, _ = _outcomes(records)
-    statements = render_inserts("public.appsflyer_events", rows, **_STATEMENT_LIMITS).statements
+    rendering = render_rows(rows, **_STATEMENT_LIMITS)
+    statements = [s for transaction in rendering.transactions for s in transaction.statements]
     assert len(statements) > 1
 
 
