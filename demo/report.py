@@ -189,7 +189,7 @@ def _table_read_lines(outcome: BatchOutcome) -> list[str]:
     for read in outcome.invocation.table_reads:
         if read.get("message") == "target table read":
             label = "table read"
-            finding = f"{read.get('columns')} columns to write, from the catalog"
+            finding = f"{read.get('columns')} columns to write"
         else:
             label = "table re-read"
             changes = [
@@ -198,10 +198,11 @@ def _table_read_lines(outcome: BatchOutcome) -> list[str]:
                 if read.get(what)
             ]
             finding = "; ".join(changes) or "changed"
-        key = (label, f"{read.get('table')}: {finding}")
+        key = (label, f"{read.get('table')}, {finding}")
         targets_by_finding.setdefault(key, []).append(str(read.get("target")))
+    # Each read is one catalog query: a statement in the counts below.
     return [
-        line(label, f"{', '.join(sorted(targets))}: {finding}")
+        line(label, f"{', '.join(sorted(targets))}: {finding}  (a catalog query each)")
         for (label, finding), targets in targets_by_finding.items()
     ]
 
@@ -258,7 +259,7 @@ def _dead_letter_lines(outcome: BatchOutcome) -> list[str]:
     lines = [
         line(
             "dead-lettered",
-            f"{len(outcome.dead_letters)}  (reason, reason_detail from the DLQ: {note})",
+            f"{len(outcome.dead_letters)}  (reason, detail from the DLQ: {note})",
         )
     ]
     every_target = set(outcome.targets)

@@ -141,7 +141,7 @@ ORDERS = Stream(
         Setting(
             "SCHEMA_REFRESH_SECONDS",
             "1",
-            "the table is read again after 1 s, not the default 300",
+            "the table is read again after 1 s, not 300",
         ),
     ),
     steps=(

@@ -68,7 +68,7 @@ def test_main_exits_zero_and_prints_the_accounting(data_api: LocalDataApi) -> No
     # The second stream: other settings, the column added while running, and what it means
     assert 'FIELD_MAPPING={"payment.captured":"paid"}' in text
     assert "ALTER TABLE public.orders ADD COLUMN coupon_code VARCHAR(32)" in text
-    assert "table re-read     primary, secondary: public.orders: added coupon_code" in text
+    assert "table re-read     primary, secondary: public.orders, added coupon_code" in text
     assert "coupon codes stay in extra: the column did not exist when they came" in text
     assert "OK: every record of public.appsflyer_events and public.orders accounted for" in text
 
