@@ -322,7 +322,10 @@ def _change_table(api: LocalDataApi, stream: Stream, ddl: str) -> str:
     """Run `ddl` on every target, then wait until the handler's copy of the table is stale."""
     for target in TARGETS:
         api.execute_ddl(target.address, DATABASE, ddl)
-    refresh = int(stream.setting("SCHEMA_REFRESH_SECONDS") or 300)
+    setting = stream.setting("SCHEMA_REFRESH_SECONDS")
+    if setting is None:  # the default is 300 s: the demo would sit there for five minutes
+        raise ValueError(f"stream {stream.table} changes its table: set SCHEMA_REFRESH_SECONDS")
+    refresh = int(setting)
     wait = refresh + REFRESH_MARGIN_SECONDS
     time.sleep(wait)
     return (
