@@ -10,6 +10,29 @@ from demo.runtime import DeadLetterSeen, Invocation
 
 LABEL = 18  # width of the label column
 DETAIL_MAX = 80  # reason_detail is up to 1,024 characters: the demo shows the start
+LINE_MAX = 100  # a line that would be longer goes on in the next
+
+
+@dataclass(frozen=True)
+class PlacementSeen:
+    """Where one payload field's values were found in every target (streams.Placement)."""
+
+    field: str
+    place: str
+    why: str
+    records_of: str | None  # another event file's records, looked at again; None: the batch's
+    records: int  # good records carrying the field
+    wrong: dict[str, list[str]]  # per target: message ids whose value is not (only) there
+
+    def ok(self) -> bool:
+        """A field no record carries proves nothing: that is a problem too."""
+        return self.records > 0 and not any(self.wrong.values())
+
+    def failure(self) -> str:
+        if self.records == 0:
+            return "no good record carries the field"
+        wrong = ", ".join(f"{len(ids)} in {target}" for target, ids in self.wrong.items() if ids)
+        return f"of {self.records} records, not there (or also elsewhere): {wrong}"
 
 
 @dataclass(frozen=True)
@@ -29,6 +52,9 @@ class BatchOutcome:
     held_before: dict[str, int]  # per target: redelivered ids its table held before the batch
     fault: str | None = None  # what was injected; may span lines
     notes: tuple[str, ...] = ()  # what the batch shows
+    expected_source: str = "expected-outcomes.json"  # where expected_dead_letters come from
+    table_change: str | None = None  # what the demo did to the table before the batch
+    placements: tuple[PlacementSeen, ...] = ()
 
     @property
     def retried(self) -> set[str]:
@@ -85,9 +111,26 @@ class BatchOutcome:
         if not self.dead_letters_as_expected():
             found.append(
                 f"{self.file}: dead letters {self.dead_letter_reasons()} differ from "
-                f"expected-outcomes.json {self.expected_dead_letters}"
+                f"{self.expected_source} {self.expected_dead_letters}"
+            )
+        for seen in self.placements:
+            if not seen.ok():
+                of = f" (records of {seen.records_of})" if seen.records_of else ""
+                found.append(f"{self.file}: {seen.field} -> {seen.place}{of}: {seen.failure()}")
+        if self.table_change is not None and self.tables_changed() != set(self.targets):
+            found.append(
+                f"{self.file}: the table was changed, but the handler logged reading the change "
+                f"in {sorted(self.tables_changed()) or 'no target'}"
             )
         return found
+
+    def tables_changed(self) -> set[str]:
+        """Targets whose table the handler found changed during this batch."""
+        return {
+            str(read.get("target"))
+            for read in self.invocation.table_reads
+            if read.get("message") == "target table changed"
+        }
 
     def dead_letter_reasons(self) -> dict[str, str]:
         return {letter.message_id: letter.reason for letter in self.dead_letters}
@@ -124,16 +167,44 @@ def render_batch(outcome: BatchOutcome, index: int, total: int) -> list[str]:
     lines.extend(labelled("shows", outcome.notes))
     if outcome.fault:
         lines.extend(labelled("fault injected", outcome.fault.splitlines()))
+    if outcome.table_change:
+        lines.extend(labelled("while running", outcome.table_change.splitlines()))
     lines.append(
         line("records in", f"{len(outcome.received)}  ({outcome.invocation.seconds:.2f} s)")
     )
+    lines.extend(_table_read_lines(outcome))
     lines.extend(_already_present_lines(outcome))
     lines.extend(_rows_lines(outcome))
     lines.extend(_dead_letter_lines(outcome))
     lines.extend(_retry_lines(outcome))
+    lines.extend(_placement_lines(outcome))
     verdict = "OK" if outcome.accounted() else "DOES NOT ADD UP"
     lines.append(line("accounted for", f"{outcome.accounting_text()}  {verdict}"))
     return lines
+
+
+def _table_read_lines(outcome: BatchOutcome) -> list[str]:
+    """When the handler read a table from its catalog (first use, refresh), per finding."""
+    targets_by_finding: dict[tuple[str, str], list[str]] = {}
+    for read in outcome.invocation.table_reads:
+        if read.get("message") == "target table read":
+            label = "table read"
+            finding = f"{read.get('columns')} columns to write"
+        else:
+            label = "table re-read"
+            changes = [
+                f"{what} {', '.join(read.get(what) or [])}"
+                for what in ("added", "removed", "retyped")
+                if read.get(what)
+            ]
+            finding = "; ".join(changes) or "changed"
+        key = (label, f"{read.get('table')}, {finding}")
+        targets_by_finding.setdefault(key, []).append(str(read.get("target")))
+    # Each read is one catalog query: a statement in the counts below.
+    return [
+        line(label, f"{', '.join(sorted(targets))}: {finding}  (a catalog query each)")
+        for (label, finding), targets in targets_by_finding.items()
+    ]
 
 
 def _already_present_lines(outcome: BatchOutcome) -> list[str]:
@@ -184,11 +255,11 @@ def _dead_letter_lines(outcome: BatchOutcome) -> list[str]:
     if not outcome.dead_letters:
         return [line("dead-lettered", "0")]
     expected = outcome.dead_letters_as_expected()
-    note = "as in expected-outcomes.json" if expected else "NOT as expected"
+    note = f"as in {outcome.expected_source}" if expected else "NOT as expected"
     lines = [
         line(
             "dead-lettered",
-            f"{len(outcome.dead_letters)}  (reason, reason_detail from the DLQ: {note})",
+            f"{len(outcome.dead_letters)}  (reason, detail from the DLQ: {note})",
         )
     ]
     every_target = set(outcome.targets)
@@ -218,6 +289,28 @@ def _retry_lines(outcome: BatchOutcome) -> list[str]:
     return lines
 
 
+def _placement_lines(outcome: BatchOutcome) -> list[str]:
+    if not outcome.placements:
+        return []
+    lines = [line("fields landed", "in every target, for each good record carrying the field:")]
+    width = max(len(f"{seen.field} -> {seen.place}") for seen in outcome.placements)
+    for seen in outcome.placements:
+        route = f"{seen.field} -> {seen.place}"
+        verdict = (
+            "OK"
+            if seen.ok()
+            else "WRONG in "
+            + per_target({t: len(ids) for t, ids in seen.wrong.items()}, outcome.targets)
+        )
+        why = f"{seen.records_of}: {seen.why}" if seen.records_of else seen.why
+        text = f"    {route:<{width}}  {seen.records:>2} records  {verdict}"
+        if len(f"{text}  {why}") <= LINE_MAX:
+            lines.append(f"{text}  {why}")
+        else:
+            lines.extend((text, f"    {'':<{width}}  ({why})"))
+    return lines
+
+
 def _shorten(text: str) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= DETAIL_MAX else flat[: DETAIL_MAX - 3] + "..."
@@ -225,8 +318,9 @@ def _shorten(text: str) -> str:
 
 @dataclass(frozen=True)
 class FinalState:
-    """Where every distinct record ended after the last batch."""
+    """Where every distinct record of one table ended after its last batch."""
 
+    table: str
     targets: tuple[str, ...]
     rows: dict[str, dict[str, int]]  # target -> message id -> rows
     seen: list[str]  # distinct message ids over all batches, in first-seen order
@@ -256,21 +350,24 @@ class FinalState:
         return total == len(self.seen)
 
     def problems(self) -> list[str]:
+        where = f"final {self.table}"
         found: list[str] = []
         if not self.accounted():
-            found.append(f"final: records do not add up ({self.accounting_text()})")
+            found.append(f"{where}: records do not add up ({self.accounting_text()})")
         both = self.dead_lettered & self.in_every_target()
         if both:
-            found.append(f"final: dead-lettered yet in every target: {sorted(both)}")
+            found.append(f"{where}: dead-lettered yet in every target: {sorted(both)}")
         for target in self.targets:
             rows = sum(self.rows[target].values())
             if rows != self.expected_rows():
-                found.append(f"final: {target} holds {rows} rows, expected {self.expected_rows()}")
+                found.append(
+                    f"{where}: {target} holds {rows} rows, expected {self.expected_rows()}"
+                )
             if self.duplicates(target):
-                found.append(f"final: {target} has duplicates {self.duplicates(target)}")
+                found.append(f"{where}: {target} has duplicates {self.duplicates(target)}")
             strays = set(self.rows[target]) - set(self.seen)
             if strays:
-                found.append(f"final: {target} holds rows of unknown messages {sorted(strays)}")
+                found.append(f"{where}: {target} holds rows of unknown messages {sorted(strays)}")
         return found
 
     def accounting_text(self) -> str:
@@ -282,7 +379,7 @@ class FinalState:
 
 
 def render_final(final: FinalState) -> list[str]:
-    lines = ["Final state"]
+    lines = [f"Final state of {final.table}"]
     for target in final.targets:
         rows = final.rows[target]
         duplicates = final.duplicates(target)

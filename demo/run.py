@@ -8,15 +8,20 @@ import json
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
+from psycopg import sql as psycopg_sql
+
 import app
 from demo.report import (
     BatchOutcome,
     FinalState,
+    PlacementSeen,
+    labelled,
     last_outcomes,
     line,
     render_batch,
@@ -29,21 +34,28 @@ from demo.runtime import (
     environment,
     sdk_environment,
 )
+from demo.streams import (
+    MESSAGE_ID_COLUMN,
+    ROOT,
+    STREAMS,
+    TABLE_SETTINGS,
+    Placement,
+    Step,
+    Stream,
+)
 from local.aws_doubles import moto_server
 from local.model import FAST, RA3_LARGE, ClusterModel
 from local.stack import LocalDataApi
 
-ROOT = Path(__file__).resolve().parent.parent
 EVENTS = ROOT / "events"
-DDL = ROOT / "sql" / "create_table.sql"
-EXPECTED = EVENTS / "expected-outcomes.json"
-TABLE = "public.appsflyer_events"
 DATABASE = "dev"
 MODELS = {"fast": FAST, "ra3": RA3_LARGE}
 MODEL_TEXT = {
     "fast": "fast: no slots, rate ceiling or latency; --model ra3 for an ra3.large's pace",
     "ra3": "ra3: an ra3.large's 25 slots and ~12 commits/s",
 }
+# Past SCHEMA_REFRESH_SECONDS by this much before the batch after a table change.
+REFRESH_MARGIN_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
@@ -75,56 +87,11 @@ TARGETS = (
 )
 TARGET_NAMES = tuple(target.name for target in TARGETS)
 
-# A fault takes the stack and the handler's in-invocation retry count; it says what it did.
-Fault = Callable[[LocalDataApi, int], str]
-
-
-def refuse_secondary(api: LocalDataApi, retries: int) -> str:
-    """More quota rejections than one invocation retries: the secondary's share comes back."""
-    count = retries + 1
-    api.reject_next("secondary-wg", count, "ActiveStatementsExceededException")
-    return (
-        f"secondary-wg refuses its next {count} submits (ActiveStatementsExceededException):\n"
-        f"one more than the {retries} retries the handler makes within one invocation"
-    )
-
-
-@dataclass(frozen=True)
-class Step:
-    file: str
-    title: str
-    notes: tuple[str, ...] = ()
-    fault: Fault | None = None
-
-
-STEPS = (
-    Step(
-        "sqs-clean-batch.json",
-        "10 good records, first delivery, while the secondary is refusing work",
-        notes=(
-            "every record reaches the primary and must come back for the secondary;",
-            "nothing remembers that the primary holds them: on redelivery the handler asks",
-        ),
-        fault=refuse_secondary,
-    ),
-    Step("sqs-mixed-batch.json", "10 good records and one of each kind of poison"),
-    Step("sqs-large-batch.json", "500 good records: several INSERTs per target"),
-    Step(
-        "sqs-redelivered-batch.json",
-        "SQS redelivers batch 1 (ApproximateReceiveCount 2-4)",
-        notes=(
-            "the handler asks each target (a SELECT through the Data API) which of them it",
-            "already holds: the primary holds all 10, so only the secondary is written;",
-            "were SQS to deliver them yet again, both targets would be asked and say so",
-        ),
-    ),
-)
-
 
 @dataclass(frozen=True)
 class DemoResult:
     batches: list[BatchOutcome]
-    final: FinalState
+    finals: dict[str, FinalState]  # per table
     problems: list[str]
 
     @property
@@ -168,6 +135,9 @@ def main(
         return 130
     for problem in result.problems:
         print(f"PROBLEM: {problem}", file=out)
+    if result.ok:
+        tables = " and ".join(result.finals)
+        print(f"\nOK: every record of {tables} accounted for (exit status 0)", file=out)
     return 0 if result.ok else 1
 
 
@@ -190,9 +160,6 @@ def run(
         moto_url = stack.enter_context(moto_server())
         stack.enter_context(environment(sdk_environment(api.endpoint_url, moto_url)))
         aws = FakeAws.create()
-        stack.enter_context(environment(_handler_environment(aws)))
-        stack.enter_context(cold_start())
-        _create_tables(api)
         handler = Handler(handler_log or workdir / "handler.log")
         say(*_header(api, model_name, moto_url, aws, handler, kept=handler_log is not None))
         return _replay_all(api, aws, handler, say)
@@ -202,14 +169,24 @@ def _replay_all(
     api: LocalDataApi, aws: FakeAws, handler: Handler, say: Callable[..., None]
 ) -> DemoResult:
     batches: list[BatchOutcome] = []
-    for index, step in enumerate(STEPS, start=1):
-        outcome = _replay(step, api, aws, handler)
-        batches.append(outcome)
-        say("", *render_batch(outcome, index, len(STEPS)))
-    final = _final_state(api, batches)
-    say("", *render_final(final))
-    problems = [p for batch in batches for p in batch.problems()] + final.problems()
-    return DemoResult(batches, final, problems)
+    finals: dict[str, FinalState] = {}
+    total = sum(len(stream.steps) for stream in STREAMS)
+    for number, stream in enumerate(STREAMS, start=1):
+        # Each stream is a function deployed with other settings: a new cold start.
+        with environment(_handler_environment(aws, stream)), cold_start():
+            _create_table(api, stream)
+            say("", *_stream_header(stream, number))
+            stream_batches: list[BatchOutcome] = []
+            for step in stream.steps:
+                outcome = _replay(stream, step, api, aws, handler)
+                stream_batches.append(outcome)
+                say("", *render_batch(outcome, len(batches) + len(stream_batches), total))
+            batches.extend(stream_batches)
+            finals[stream.table] = _final_state(api, stream, stream_batches)
+            say("", *render_final(finals[stream.table]))
+    problems = [p for batch in batches for p in batch.problems()]
+    problems += [p for final in finals.values() for p in final.problems()]
+    return DemoResult(batches, finals, problems)
 
 
 @contextlib.contextmanager
@@ -235,20 +212,25 @@ def _declare_targets(api: LocalDataApi) -> None:
         api.declare_target(target.address, target.kind, databases=(DATABASE,))
 
 
-def _handler_environment(aws: FakeAws) -> dict[str, str | None]:
+def _handler_environment(aws: FakeAws, stream: Stream) -> dict[str, str | None]:
+    settings = {name: stream.setting(name) for name in TABLE_SETTINGS}
     return {
         "REDSHIFT_TARGETS": json.dumps([target.config for target in TARGETS]),
-        "TARGET_TABLE": TABLE,
+        **settings,
         **aws.handler_environment(),
     }
 
 
-def _create_tables(api: LocalDataApi) -> None:
+def _create_table(api: LocalDataApi, stream: Stream) -> None:
     """Each target starts with an empty table, created from the file deployments use."""
     for target in TARGETS:
         with api.connect(target.address, DATABASE) as conn:
-            conn.execute(f"DROP TABLE IF EXISTS {TABLE}")
-        api.execute_ddl(target.address, DATABASE, DDL.read_text(encoding="utf-8"))
+            conn.execute(
+                psycopg_sql.SQL("DROP TABLE IF EXISTS {}").format(
+                    psycopg_sql.Identifier(*stream.table.split("."))
+                )
+            )
+        api.execute_ddl(target.address, DATABASE, stream.ddl.read_text(encoding="utf-8"))
 
 
 def _header(
@@ -263,9 +245,19 @@ def _header(
         line("cluster model", MODEL_TEXT[model_name]),
         line("SQS", f"moto on {moto_url}, DLQ {aws.dlq_url.rsplit('/', 1)[-1]}"),
         line("targets", targets),
-        line("table", f"{TABLE} from {DDL.relative_to(ROOT)}, in each target"),
         line("handler output", f"{handler.log_path}"),
         line("", f"(JSON logs and EMF metrics; {keep})"),
+        line("streams", f"{len(STREAMS)} tables, one handler: only its settings differ"),
+    ]
+
+
+def _stream_header(stream: Stream, number: int) -> list[str]:
+    settings = [f"{s.name}={s.value}  ({s.why})" for s in stream.settings]
+    return [
+        f"== stream {number}/{len(STREAMS)}: {stream.title} ==",
+        line("table", f"{stream.table} from {stream.ddl.relative_to(ROOT)}, in each target"),
+        *labelled("settings", settings),
+        line("cold start", "a new handler instance reads the table from each target's catalog"),
     ]
 
 
@@ -274,21 +266,35 @@ def _load_event(name: str) -> dict[str, Any]:
     return event
 
 
-def _expected_dead_letters(name: str) -> dict[str, str]:
-    expected = json.loads(EXPECTED.read_text(encoding="utf-8"))
-    return dict(expected.get(name, {}).get("dead_lettered", {}))
+def _expectations(stream: Stream) -> dict[str, dict[str, Any]]:
+    """Event file -> its expected outcomes, from every expectations file of the stream."""
+    merged: dict[str, dict[str, Any]] = {}
+    for path in stream.expected:
+        merged.update(json.loads(path.read_text(encoding="utf-8")))
+    return merged
 
 
-def _replay(step: Step, api: LocalDataApi, aws: FakeAws, handler: Handler) -> BatchOutcome:
+def _expected_source(stream: Stream, file: str) -> str:
+    for path in stream.expected:
+        if file in json.loads(path.read_text(encoding="utf-8")):
+            return path.name
+    return "no expectations file"
+
+
+def _replay(
+    stream: Stream, step: Step, api: LocalDataApi, aws: FakeAws, handler: Handler
+) -> BatchOutcome:
     event = _load_event(step.file)
     records = event.get("Records", [])
     ids = list(dict.fromkeys(record["messageId"] for record in records))
     # The events hold no redrives (original_message_id): the receive count says it all.
     redelivered = {r["messageId"] for r in records if _receive_count(r) > 1}
-    before = {t.name: _row_counts(api, t, ids) for t in TARGETS}
+    change = _change_table(api, stream, step.table_change) if step.table_change else None
+    before = {t.name: _row_counts(api, stream.table, t, ids) for t in TARGETS}
     fault = step.fault(api, app.ingest().settings.max_transient_retries) if step.fault else None
     invocation = handler.invoke(event, ids)
-    after = {t.name: _row_counts(api, t, ids) for t in TARGETS}
+    after = {t.name: _row_counts(api, stream.table, t, ids) for t in TARGETS}
+    expectations = _expectations(stream)
     return BatchOutcome(
         file=step.file,
         title=step.title,
@@ -298,12 +304,110 @@ def _replay(step: Step, api: LocalDataApi, aws: FakeAws, handler: Handler) -> Ba
         rows_added={n: sum(after[n].values()) - sum(before[n].values()) for n in TARGET_NAMES},
         in_every_target=set.intersection(*(set(after[n]) for n in TARGET_NAMES)),
         dead_letters=aws.drain_dead_letters(),
-        expected_dead_letters=_expected_dead_letters(step.file),
+        expected_dead_letters=dict(expectations.get(step.file, {}).get("dead_lettered", {})),
         redelivered=len(redelivered),
         held_before={n: len(redelivered & set(before[n])) for n in TARGET_NAMES},
         fault=fault,
         notes=step.notes,
+        expected_source=_expected_source(stream, step.file),
+        table_change=change,
+        placements=tuple(
+            _placement(api, stream, placement, placement.records_of or step.file, expectations)
+            for placement in step.placements
+        ),
     )
+
+
+def _change_table(api: LocalDataApi, stream: Stream, ddl: str) -> str:
+    """Run `ddl` on every target, then wait until the handler's copy of the table is stale."""
+    for target in TARGETS:
+        api.execute_ddl(target.address, DATABASE, ddl)
+    setting = stream.setting("SCHEMA_REFRESH_SECONDS")
+    if setting is None:  # the default is 300 s: the demo would sit there for five minutes
+        raise ValueError(f"stream {stream.table} changes its table: set SCHEMA_REFRESH_SECONDS")
+    refresh = int(setting)
+    wait = refresh + REFRESH_MARGIN_SECONDS
+    time.sleep(wait)
+    return (
+        f"{ddl}\n"
+        f"on {' and '.join(TARGET_NAMES)}, then {wait:.1f} s of waiting "
+        f"(SCHEMA_REFRESH_SECONDS={refresh})"
+    )
+
+
+def _placement(
+    api: LocalDataApi,
+    stream: Stream,
+    placement: Placement,
+    file: str,
+    expectations: dict[str, dict[str, Any]],
+) -> PlacementSeen:
+    """Each good record of `file` carrying the field: is its value at the placement, in every
+    target, and (when asked) not also where it must not be?"""
+    refused = set(expectations.get(file, {}).get("dead_lettered", {}))
+    sent: dict[str, Any] = {}
+    for record in _load_event(file).get("Records", []):
+        if record["messageId"] in refused:
+            continue
+        found, value = _follow(json.loads(record["body"]), placement.field.split("."))
+        if found:
+            sent[record["messageId"]] = value
+    wrong: dict[str, list[str]] = {}
+    for target in TARGETS:
+        held = _values_at(api, stream.table, target, placement.place, list(sent))
+        also = (
+            _values_at(api, stream.table, target, placement.absent_from, list(sent))
+            if placement.absent_from
+            else {}
+        )
+        wrong[target.name] = sorted(
+            mid
+            for mid, value in sent.items()
+            if held.get(mid, _MISSING) != value or also.get(mid, _MISSING) is not _MISSING
+        )
+    return PlacementSeen(
+        field=placement.field,
+        place=placement.place,
+        why=placement.why,
+        records_of=placement.records_of,
+        records=len(sent),
+        wrong=wrong,
+    )
+
+
+_MISSING = object()  # a NULL column, a SUPER without the key, or no row at all
+
+
+def _follow(payload: Any, path: Sequence[str]) -> tuple[bool, Any]:
+    for key in path:
+        if not isinstance(payload, dict) or key not in payload:
+            return False, None
+        payload = payload[key]
+    return True, payload
+
+
+def _values_at(
+    api: LocalDataApi, table: str, target: DemoTarget, place: str, ids: Sequence[str]
+) -> dict[str, Any]:
+    """Message id -> the value at `place` (a column, or column.key of a SUPER column), for
+    the rows of `ids` that hold one."""
+    column, _, key = place.partition(".")
+    query = psycopg_sql.SQL("SELECT {}, {} FROM {} WHERE {} = ANY(%s)").format(
+        psycopg_sql.Identifier(MESSAGE_ID_COLUMN),
+        psycopg_sql.Identifier(column),
+        psycopg_sql.Identifier(*table.split(".")),
+        psycopg_sql.Identifier(MESSAGE_ID_COLUMN),
+    )
+    with api.connect(target.address, DATABASE) as conn:
+        rows = conn.execute(query, [list(ids)]).fetchall()
+    values: dict[str, Any] = {}
+    for message_id, value in rows:
+        if key:
+            if isinstance(value, dict) and key in value:
+                values[str(message_id)] = value[key]
+        elif value is not None:
+            values[str(message_id)] = value
+    return values
 
 
 def _receive_count(record: dict[str, Any]) -> int:
@@ -314,26 +418,29 @@ def _receive_count(record: dict[str, Any]) -> int:
 
 
 def _row_counts(
-    api: LocalDataApi, target: DemoTarget, ids: Sequence[str] | None = None
+    api: LocalDataApi, table: str, target: DemoTarget, ids: Sequence[str] | None = None
 ) -> dict[str, int]:
-    """Rows per sqs_message_id in a target's table: all of them, or only those of `ids`."""
-    query = f"SELECT sqs_message_id, count(*) FROM {TABLE}"
+    """Rows per message id in a target's table: all of them, or only those of `ids`."""
+    query = psycopg_sql.SQL("SELECT {}, count(*) FROM {}").format(
+        psycopg_sql.Identifier(MESSAGE_ID_COLUMN), psycopg_sql.Identifier(*table.split("."))
+    )
+    where = psycopg_sql.SQL(" WHERE {} = ANY(%s)").format(psycopg_sql.Identifier(MESSAGE_ID_COLUMN))
+    group = psycopg_sql.SQL(" GROUP BY 1")
     with api.connect(target.address, DATABASE) as conn:
         if ids is None:
-            rows = conn.execute(f"{query} GROUP BY 1").fetchall()
+            rows = conn.execute(query + group).fetchall()
         else:
-            rows = conn.execute(
-                f"{query} WHERE sqs_message_id = ANY(%s) GROUP BY 1", [list(ids)]
-            ).fetchall()
+            rows = conn.execute(query + where + group, [list(ids)]).fetchall()
     return {str(message_id): int(count) for message_id, count in rows}
 
 
-def _final_state(api: LocalDataApi, batches: list[BatchOutcome]) -> FinalState:
+def _final_state(api: LocalDataApi, stream: Stream, batches: list[BatchOutcome]) -> FinalState:
     seen = list(dict.fromkeys(mid for batch in batches for mid in batch.received))
-    expected = json.loads(EXPECTED.read_text(encoding="utf-8"))
+    expected = _expectations(stream)
     return FinalState(
+        table=stream.table,
         targets=TARGET_NAMES,
-        rows={t.name: _row_counts(api, t) for t in TARGETS},
+        rows={t.name: _row_counts(api, stream.table, t) for t in TARGETS},
         seen=seen,
         dead_lettered={mid for batch in batches for mid in batch.dead_lettered},
         awaiting_retry=last_outcomes(batches),

@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any, TextIO, cast
@@ -29,6 +29,7 @@ REGION = "us-east-1"
 FUNCTION_NAME = "sqs-redshift-ingest-demo"
 # A 60 s function: long enough that the handler's deadline never cuts a demo batch short.
 FUNCTION_TIMEOUT_MS = 60_000
+TABLE_READ_MESSAGES = ("target table read", "target table changed")
 
 
 @contextlib.contextmanager
@@ -132,6 +133,9 @@ class Invocation:
     summary: dict[str, Any] | None  # the "batch processed" log line
     failures: list[dict[str, Any]]  # the "record not written" log lines
     seconds: float
+    # The "target table read" / "target table changed" log lines: when the handler read a
+    # target's table from its catalog, and what it found different.
+    table_reads: list[dict[str, Any]] = field(default_factory=list)
 
 
 class Handler:
@@ -167,6 +171,7 @@ class Handler:
             summary=summaries[-1] if summaries else None,
             failures=[line for line in lines if line.get("message") == "record not written"],
             seconds=seconds,
+            table_reads=[line for line in lines if line.get("message") in TABLE_READ_MESSAGES],
         )
 
 

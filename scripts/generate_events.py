@@ -25,6 +25,14 @@ EXPECTED_FILE = "expected-outcomes.json"
 # The second, different table (sql/orders.sql) and what the function must make of its events.
 ORDERS_FILE = "orders-batch.json"
 ORDERS_EXPECTED_FILE = "orders-expected-outcomes.json"
+# Orders sent after a column was added to that table while the function ran (`make demo`):
+# their expected outcomes hold once the function has read the table with the column.
+ORDERS_COUPON_FILE = "orders-coupon-batch.json"
+ORDERS_COUPON_EXPECTED_FILE = "orders-coupon-expected-outcomes.json"
+COUPON_COLUMN_BYTES = 32
+COUPON_COLUMN_DDL = (
+    f"ALTER TABLE public.orders ADD COLUMN coupon_code VARCHAR({COUPON_COLUMN_BYTES})"
+)
 
 SEED = 20250314
 ACCOUNT_ID = "123456789012"
@@ -41,6 +49,7 @@ ORDERS_SEED = 20250315
 ORDERS_QUEUE_ARN = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:sqs-redshift-ingest-OrdersQueue-3KQ7M2D9X5WL"
 ORDERS_SENDER_ID = "AROA3EXAMPLE7SHOP99:checkout-service"
 ORDERS_TIME = datetime(2025, 3, 14, 10, 2, 17, 412_000, tzinfo=UTC)
+ORDERS_COUPON_TIME = ORDERS_TIME + timedelta(minutes=5)
 
 # The invocation payload limit of Lambda (the large batch must stay under it).
 INVOKE_PAYLOAD_LIMIT = 6 * 1024 * 1024
@@ -711,12 +720,35 @@ class Generator:
             (bad_currency, "value_too_long"),
         ):
             payloads.insert(rng.randint(1, len(payloads)), (bad, why))
+        return self.order_envelopes(payloads, start)
+
+    def coupon_records(self, start: datetime) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """Orders sent once coupon_code is a column (COUPON_COLUMN_DDL): most carry a code, one
+        none (the column stays NULL), and one a code longer than the column holds."""
+        rng = self.rng
+        payloads: list[tuple[Payload, str | None]] = []
+        for index in range(7):
+            payload = self.order(start + timedelta(seconds=index * 3))
+            if index != 4:
+                payload["coupon_code"] = rng.choice(["SPRING25", "WELCOME10", "FREESHIP"])
+            payloads.append((payload, None))
+        too_long = self.order(start + timedelta(seconds=2))
+        # A partner's code of 40 bytes: VARCHAR(32) cannot hold it. Before the column existed
+        # it would have gone to `extra`; now the column's own limit applies.
+        too_long["coupon_code"] = "PARTNER-" + self.token(32, "0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+        payloads.insert(rng.randint(1, len(payloads)), (too_long, "value_too_long"))
+        return self.order_envelopes(payloads, start)
+
+    def order_envelopes(
+        self, payloads: list[tuple[Payload, str | None]], start: datetime
+    ) -> tuple[list[dict[str, Any]], dict[str, str]]:
+        """SQS records of the orders queue, and the reason for each one that must be refused."""
         records: list[dict[str, Any]] = []
         reasons: dict[str, str] = {}
         sent = start
         for payload, reason in payloads:
             body = json.dumps(payload, ensure_ascii=False, separators=(",", ":"))
-            sent += timedelta(milliseconds=rng.randint(20, 400))
+            sent += timedelta(milliseconds=self.rng.randint(20, 400))
             record = self.record(body, sent, queue_arn=ORDERS_QUEUE_ARN, sender_id=ORDERS_SENDER_ID)
             records.append(record)
             if reason is not None:
@@ -749,7 +781,10 @@ def build_events() -> dict[str, Any]:
             "redelivery_of": "sqs-clean-batch.json",
         },
     }
-    orders, order_reasons = Generator(ORDERS_SEED).order_records(ORDERS_TIME)
+    orders_gen = Generator(ORDERS_SEED)
+    orders, order_reasons = orders_gen.order_records(ORDERS_TIME)
+    # Drawn after the first orders batch, so that batch stays as it was.
+    coupons, coupon_reasons = orders_gen.coupon_records(ORDERS_COUPON_TIME)
     return {
         "sqs-clean-batch.json": {"Records": clean},
         "sqs-mixed-batch.json": {"Records": mixed},
@@ -758,6 +793,10 @@ def build_events() -> dict[str, Any]:
         EXPECTED_FILE: expected,
         ORDERS_FILE: {"Records": orders},
         ORDERS_EXPECTED_FILE: {ORDERS_FILE: {"dead_lettered": order_reasons}},
+        ORDERS_COUPON_FILE: {"Records": coupons},
+        ORDERS_COUPON_EXPECTED_FILE: {
+            ORDERS_COUPON_FILE: {"dead_lettered": coupon_reasons, "after": COUPON_COLUMN_DDL}
+        },
     }
 
 

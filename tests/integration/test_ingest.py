@@ -12,8 +12,8 @@ import pytest
 
 import app
 from ingest.records import Row, read_message
-from local.appsflyer import INSERT_COLUMNS, validate
 from ingest.schema import ColumnKind
+from local.appsflyer import INSERT_COLUMNS, render, validate
 from local.stack import LocalDataApi
 from tests.integration.conftest import ADDRESS, DDL, PRIMARY, SECONDARY, Stack, configure
 from tests.support import payload, sqs_event
@@ -182,11 +182,12 @@ def test_ten_thousand_records_fill_statements_near_the_limit(
     template = load_event("sqs-large-batch.json")["Records"]
     bodies = [json.loads(template[i % len(template)]["body"]) for i in range(10_000)]
     event = sqs_event([{**b, "customer_user_id": f"user-{i}"} for i, b in enumerate(bodies)])
-    calls_before = data_api.api_calls().get("ExecuteStatement", 0)
+    calls = ("ExecuteStatement", "BatchExecuteStatement")
+    calls_before = sum(data_api.api_calls().get(c, 0) for c in calls)
 
     assert stack.invoke(event) == []
 
-    statements = data_api.api_calls()["ExecuteStatement"] - calls_before
+    submits = sum(data_api.api_calls().get(c, 0) for c in calls) - calls_before
     with data_api.connect("primary-cluster", "dev") as conn:
         sizes = conn.execute("SELECT count(*) FROM public.appsflyer_events").fetchone()
     assert sizes == (10_000,)
@@ -195,19 +196,22 @@ def test_ten_thousand_records_fill_statements_near_the_limit(
     # greedy packing left little room: at most one statement more than the byte total needs.
     settings = app.ingest().settings
     rows = [validate(read_message(r)) for r in event["Records"]]
-    from ingest.sql import render_inserts
-
-    rendering = render_inserts(
-        "public.appsflyer_events",
+    rendering = render(
         [r for r in rows if isinstance(r, Row)],
         max_bytes=settings.statement_max_bytes,
         max_parameters=settings.statement_max_parameters,
+        statements_per_transaction=settings.statements_per_transaction,
     )
     assert all(s.size <= 100_000 for s in rendering.statements)
     total = sum(s.size for s in rendering.statements)
     minimum = -(-total // settings.statement_max_bytes)
-    assert statements == len(rendering.statements)
+    statements = len(rendering.statements)
     assert statements <= minimum + max(1, minimum // 20)
+    # One submit reads the table's columns; each transaction of up to 40 INSERTs is one more
+    assert submits == 1 + len(rendering.transactions)
+    assert all(
+        len(t.statements) <= settings.statements_per_transaction for t in rendering.transactions
+    )
 
 
 def test_quota_pressure_and_throttling_lose_nothing_and_duplicate_nothing(

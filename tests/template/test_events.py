@@ -13,12 +13,16 @@ import pytest
 
 from ingest.records import Row, read_message
 from ingest.schema import ColumnKind
-from local.appsflyer import PAYLOAD_COLUMN_NAMES, PAYLOAD_COLUMNS, validate
+from local.appsflyer import PAYLOAD_COLUMNS, validate
 from local.appsflyer import render as render_rows
 from scripts.generate_events import (
+    COUPON_COLUMN_BYTES,
+    COUPON_COLUMN_DDL,
     EVENTS_DIR,
     EXPECTED_FILE,
     INVOKE_PAYLOAD_LIMIT,
+    ORDERS_COUPON_EXPECTED_FILE,
+    ORDERS_COUPON_FILE,
     ORDERS_EXPECTED_FILE,
     ORDERS_FILE,
     build_events,
@@ -33,6 +37,7 @@ _QUEUE_ARN = re.compile(r"^arn:aws:sqs:(?P<region>[a-z0-9-]+):\d{12}:[A-Za-z0-9_
 # Payload fields without a column: the function keeps them in `extra`.
 _KNOWN_EXTRAS = {"att", "app_type", "blocked_reason", "is_organic", "debug_snapshot"}
 _STATEMENT_LIMITS = {"max_bytes": 100_000, "max_parameters": 32_767}
+PAYLOAD_COLUMN_NAMES = {column.name for column in PAYLOAD_COLUMNS}
 
 
 def _load(path: Path) -> dict[str, Any]:
@@ -74,7 +79,11 @@ def test_files_are_what_the_generator_writes() -> None:
         assert on_disk == render(data), f"{name} drifted: run `python -m scripts.generate_events`"
 
 
-@pytest.mark.parametrize("path", [*EVENT_FILES, EVENTS_DIR / ORDERS_FILE], ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    [*EVENT_FILES, EVENTS_DIR / ORDERS_FILE, EVENTS_DIR / ORDERS_COUPON_FILE],
+    ids=lambda p: p.name,
+)
 def test_file_is_a_well_formed_sqs_event(path: Path) -> None:
     event = _load(path)
     assert set(event) == {"Records"}
@@ -281,3 +290,29 @@ def test_orders_batch_holds_the_shapes_a_table_driven_function_must_handle() -> 
     assert all(required <= set(payload) for payload in good)
     # Amounts arrive as exact text and as JSON numbers.
     assert {type(payload["amount"]) for payload in good} == {str, float}
+
+
+def test_coupon_batch_carries_codes_for_the_column_added_while_the_function_runs() -> None:
+    records = _records(ORDERS_COUPON_FILE)
+    expected = json.loads((EVENTS_DIR / ORDERS_COUPON_EXPECTED_FILE).read_text(encoding="utf-8"))
+    assert set(expected) == {ORDERS_COUPON_FILE}
+    # Its outcomes hold for the orders table with the column that the demo adds.
+    assert expected[ORDERS_COUPON_FILE]["after"] == COUPON_COLUMN_DDL
+    assert COUPON_COLUMN_DDL.endswith(f"coupon_code VARCHAR({COUPON_COLUMN_BYTES})")
+    assert "coupon_code" not in ORDER_COLUMNS
+    reasons: dict[str, str] = expected[ORDERS_COUPON_FILE]["dead_lettered"]
+    payloads = {record["messageId"]: json.loads(record["body"]) for record in records}
+    assert not set(payloads) & {record["messageId"] for record in _records(ORDERS_FILE)}
+
+    def too_long(payload: dict[str, Any]) -> bool:
+        return len(payload.get("coupon_code", "").encode("utf-8")) > COUPON_COLUMN_BYTES
+
+    # Exactly one order breaks a limit, the new column's; the others break none of the table's.
+    assert list(reasons.values()) == ["value_too_long"]
+    assert [message_id for message_id, p in payloads.items() if too_long(p)] == list(reasons)
+    good = [payload for message_id, payload in payloads.items() if message_id not in reasons]
+    assert all(not _order_limits_broken(payload) for payload in good)
+    # Most good orders carry a code for the column; at least one none (the column stays NULL).
+    with_code = [payload for payload in good if "coupon_code" in payload]
+    assert 1 <= len(good) - len(with_code) < len(with_code)
+    assert {key for payload in good for key in payload} - set(ORDER_COLUMNS) == {"coupon_code"}

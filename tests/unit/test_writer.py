@@ -373,7 +373,8 @@ def test_a_failed_insert_in_a_transaction_is_bisected_and_the_others_run_again_a
     assert result.rejected.keys() == ids(12)
     assert result.written == ids(*range(40)) - ids(12)
     resubmitted = [s for s in fake.inserts()[1:] if len(s.sqls) == len(first.sqls) - 1]
-    assert len(resubmitted) == 1 and resubmitted[0].status == "FINISHED"
+    assert len(resubmitted) == 1
+    assert resubmitted[0].status == "FINISHED"
     # And never more than one statement was active on the target
     assert fake.peak_active["c1"] == 1
 
