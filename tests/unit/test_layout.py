@@ -43,7 +43,7 @@ def test_the_example_table_writes_every_column_but_the_one_left_to_its_default()
     assert layout.columns[layout.overflow_index].name == "extra"
     assert layout.sort_key_index == index_of(layout, "event_time")
     assert layout.has_default == (False,) * len(layout.columns)
-    assert (layout.skipped, layout.unmapped, layout.nested) == ((), (), ())
+    assert (layout.skipped, layout.unmapped, layout.mapped) == ((), (), ())
 
 
 def test_required_and_identity_are_the_payloads_own_not_null_columns() -> None:
@@ -92,11 +92,14 @@ def test_field_mapping_renames_and_reaches_into_nested_objects() -> None:
     # Given eventName mapped to event_name and device.ip to ip
     roles = Roles(field_mapping=((("eventName",), "event_name"), (("device", "ip"), "ip")))
     layout = appsflyer_layout(roles=roles)
-    # Then a mapped column answers to its path only, not to its own name
+    # Then a mapped column answers to its path first, and still to its own name
     assert layout.field_index["eventName"] == index_of(layout, "event_name")
-    assert "event_name" not in layout.field_index
-    assert "ip" not in layout.field_index
-    assert layout.nested == ((("device", "ip"), index_of(layout, "ip")),)
+    assert layout.field_index["event_name"] == index_of(layout, "event_name")
+    assert layout.field_index["ip"] == index_of(layout, "ip")
+    assert layout.mapped == (
+        (("eventName",), index_of(layout, "event_name"), "event_name"),
+        (("device", "ip"), index_of(layout, "ip"), "ip"),
+    )
     # Folding finds a mixed-case path sent in another case
     assert layout.folded_index["eventname"] == index_of(layout, "event_name")
     # A mapped column stays required: the path must bring its value
@@ -110,17 +113,9 @@ def test_a_mapping_to_a_column_this_table_lacks_is_noted_not_an_error() -> None:
     assert "coupon" not in layout.field_index
 
 
-_MAPPING_ORDER_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="src bug: when a FIELD_MAPPING path is another column's own name ({'city': "
-    "'region'}), build_layout's field_index keeps whichever column comes later in table "
-    "order: the mapping is silently ignored when `city` follows `region`.",
-)
-
-
 @pytest.mark.parametrize(
     "order",
-    [pytest.param(("region", "city"), marks=_MAPPING_ORDER_BUG), ("city", "region")],
+    [("region", "city"), ("city", "region")],
 )
 def test_a_mapped_path_wins_over_a_column_of_the_same_name_in_any_table_order(
     order: tuple[str, str],
@@ -255,19 +250,19 @@ def test_a_not_null_column_of_an_unsupported_type_fails_naming_table_column_and_
             table(Column("order_id", ColumnKind.VARCHAR, size=64)),
             ORDER_ROLES,
             "table shop.orders in target primary: MESSAGE_ID_COLUMN message_id has no such "
-            "column; it needs a VARCHAR column for each record's message id",
+            "column; it needs a VARCHAR of at least 36 bytes",
         ),
         (
             table(Column("message_id", ColumnKind.BIGINT)),
             ORDER_ROLES,
             "table shop.orders in target primary: MESSAGE_ID_COLUMN message_id is BIGINT; it "
-            "needs a VARCHAR column",
+            "needs a VARCHAR",
         ),
         (
             table(MESSAGE_ID, Column("attributes", ColumnKind.VARCHAR, size=100)),
             replace(ORDER_ROLES, overflow_column="attributes"),
             "table shop.orders in target primary: OVERFLOW_COLUMN attributes is VARCHAR(100); it "
-            "must be SUPER (or set OVERFLOW_COLUMN=none)",
+            "must be a nullable SUPER (or set OVERFLOW_COLUMN=none)",
         ),
         (
             table(MESSAGE_ID, Column("loaded_at", ColumnKind.TIMESTAMP, not_null=True)),
@@ -293,36 +288,18 @@ def test_default_columns_may_name_columns_the_table_lacks_or_that_have_a_default
     assert [c.name for c in build_layout(schema, roles, "primary").columns] == ["message_id"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: _check_roles accepts a CHAR(n) MESSAGE_ID_COLUMN (its own message says it "
-    "needs a VARCHAR); CHAR values come back blank-padded, so the presence look-up never "
-    "finds a redelivered record held and writes it twice.",
-)
 def test_a_char_message_id_column_is_refused() -> None:
     schema = table(Column("message_id", ColumnKind.CHAR, size=128, not_null=True))
     with pytest.raises(SchemaError, match="MESSAGE_ID_COLUMN message_id is CHAR"):
         build_layout(schema, ORDER_ROLES, "primary")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: a MESSAGE_ID_COLUMN narrower than an SQS message id (a 36-character UUID) "
-    "is accepted; every record is then refused as value_too_long and dead-lettered, where a "
-    "misconfiguration should fail the cold start naming the setting.",
-)
 def test_a_message_id_column_too_narrow_for_an_sqs_message_id_is_refused() -> None:
     schema = table(Column("message_id", ColumnKind.VARCHAR, size=16, not_null=True))
     with pytest.raises(SchemaError, match="MESSAGE_ID_COLUMN message_id"):
         build_layout(schema, ORDER_ROLES, "primary")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: an OVERFLOW_COLUMN that is NOT NULL without a default is accepted, but "
-    "every record without fields to overflow gets NULL there: every INSERT fails and good "
-    "records are dead-lettered as rejected_by_database.",
-)
 def test_an_overflow_column_that_is_not_null_without_a_default_is_refused() -> None:
     schema = table(MESSAGE_ID, Column("extra", ColumnKind.SUPER, not_null=True))
     with pytest.raises(SchemaError, match="OVERFLOW_COLUMN extra"):

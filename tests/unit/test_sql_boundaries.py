@@ -179,12 +179,6 @@ def test_a_null_from_an_empty_typed_value_does_not_end_the_row_early() -> None:
     assert_inserts_exactly(render([one]), [one])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="src bug: Row.present defaults to (), and the renderer now reads it as 'no column "
-    "carried': a Row built without it renders INSERT INTO t () VALUES (), losing every value "
-    "(the message id too). Make `present` required, or treat () as every column.",
-)
 def test_row_without_a_present_hint_renders_every_value() -> None:
     full = row(city="Berlin", af_new_field="x")
     bare = Row(full.message_id, 1, full.values)  # present defaults to ()

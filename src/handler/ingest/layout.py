@@ -10,7 +10,9 @@ import fnmatch
 from dataclasses import dataclass
 
 from ingest.config import Roles
-from ingest.schema import TEXT_KINDS, Column, ColumnKind, TableSchema
+from ingest.schema import Column, ColumnKind, TableSchema
+
+SQS_MESSAGE_ID_LENGTH = 36  # a UUID, as SQS writes message ids
 
 
 class SchemaError(ValueError):
@@ -31,7 +33,8 @@ class TableLayout:
     # to it. `folded` holds the same keys lower-cased, for fields sent in another case.
     field_index: dict[str, int]
     folded_index: dict[str, int]
-    nested: tuple[tuple[tuple[str, ...], int], ...]  # mapped paths into nested objects
+    # FIELD_MAPPING: (path, column index, the column's own name when it is still a source).
+    mapped: tuple[tuple[tuple[str, ...], int, str | None], ...]
     required: tuple[int, ...]  # NOT NULL without a default, filled from the payload
     # Filled from the payload and identifying a record beside its message id (required text
     # columns): a redrive naming another record's id is told apart by them (presence.py).
@@ -71,20 +74,27 @@ def build_layout(schema: TableSchema, roles: Roles, target: str) -> TableLayout:
             continue
         written.append(column)
     index_of = {column.name: i for i, column in enumerate(written)}
-    mapped = {column: path for path, column in roles.field_mapping}
     pipeline = {roles.message_id_column, roles.overflow_column}
-    field_index: dict[str, int] = {}
-    nested: list[tuple[tuple[str, ...], int]] = []
-    for i, column in enumerate(written):
-        if column.name in pipeline:
+    # Each column answers to its own name; a FIELD_MAPPING path then takes precedence, also
+    # over another column's own name ({"city": "region"} sends "city" to region whatever the
+    # order of the table's columns).
+    field_index = {c.name: i for i, c in enumerate(written) if c.name not in pipeline}
+    sources: list[tuple[tuple[str, ...], int]] = []
+    for path, name in roles.field_mapping:
+        index = index_of.get(name)
+        if index is None or name in pipeline:
             continue
-        path = mapped.get(column.name)
-        if path is None:
-            field_index[column.name] = i
-        elif len(path) == 1:
-            field_index[path[0]] = i
-        else:
-            nested.append((path, i))
+        sources.append((path, index))
+        if len(path) == 1:
+            field_index[path[0]] = index
+    # A mapped column's own name stays its second source, unless the mapping gave that name to
+    # another column: the path wins when a record carries both, and the other value is kept in
+    # the overflow column.
+    mapped = tuple(
+        (path, index, own if field_index.get(own) == index else None)
+        for path, index in sources
+        for own in [written[index].name]
+    )
     # Redshift folds unquoted identifiers to lower case, so a field sent as "Country_Code"
     # means column country_code; looked up only when the exact key has no column.
     folded_index = {key.lower(): i for key, i in field_index.items()}
@@ -108,30 +118,38 @@ def build_layout(schema: TableSchema, roles: Roles, target: str) -> TableLayout:
         ),
         field_index=field_index,
         folded_index=folded_index,
-        nested=tuple(nested),
+        mapped=mapped,
         required=required,
         # VARCHAR only: CHAR values come back blank-padded and would never compare equal.
         identity=tuple(i for i in required if written[i].kind is ColumnKind.VARCHAR),
         sort_key_index=sort_key_index,
         has_default=tuple(c.has_default for c in written),
         skipped=tuple(skipped),
-        unmapped=tuple(sorted(set(mapped) - set(index_of))),
+        unmapped=tuple(sorted({name for _, name in roles.field_mapping} - set(index_of))),
     )
 
 
 def _check_roles(schema: TableSchema, roles: Roles, where: str) -> None:
     message_id = schema.column(roles.message_id_column)
-    if message_id is None or message_id.kind not in TEXT_KINDS:
+    # VARCHAR, not CHAR (read back blank-padded, a redelivered id would never be found), and
+    # wide enough for an SQS message id (a 36-character UUID).
+    if (
+        message_id is None
+        or message_id.kind is not ColumnKind.VARCHAR
+        or message_id.size < SQS_MESSAGE_ID_LENGTH
+    ):
         found = "has no such column" if message_id is None else f"is {message_id.redshift_type}"
         raise SchemaError(
             f"{where}: MESSAGE_ID_COLUMN {roles.message_id_column} {found}; it needs a VARCHAR "
-            "column for each record's message id (exactly-once depends on it)"
+            f"of at least {SQS_MESSAGE_ID_LENGTH} bytes (VARCHAR(128) recommended) for each "
+            "record's message id: exactly-once depends on it"
         )
     overflow = schema.column(roles.overflow_column) if roles.overflow_column else None
-    if overflow is not None and overflow.kind is not ColumnKind.SUPER:
+    if overflow is not None and (overflow.kind is not ColumnKind.SUPER or overflow.required):
+        kind = "NOT NULL without a default" if overflow.required else overflow.redshift_type
         raise SchemaError(
-            f"{where}: OVERFLOW_COLUMN {overflow.name} is {overflow.redshift_type}; it must be "
-            "SUPER (or set OVERFLOW_COLUMN=none)"
+            f"{where}: OVERFLOW_COLUMN {overflow.name} is {kind}; it must be a nullable SUPER "
+            "(or set OVERFLOW_COLUMN=none)"
         )
     for name in roles.default_columns:
         column = schema.column(name)

@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
-from decimal import ROUND_DOWN, Decimal, InvalidOperation
+from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
 from typing import Any
 
 from ingest import exact_json
@@ -55,9 +55,14 @@ _INTEGER_BOUNDS = {
 # rather than by the database. Below them the column's own rounding applies, as it would to
 # the same digits sent by any client: the digits travel as text, never as a Python float.
 _FLOAT_LIMITS = {
-    ColumnKind.REAL: Decimal("3.4028234663852886e38"),
-    ColumnKind.DOUBLE: Decimal("1.7976931348623157e308"),
+    ColumnKind.REAL: (Decimal("1.401298464324817e-45"), Decimal("3.4028234663852886e38")),
+    ColumnKind.DOUBLE: (Decimal("4.9406564584124654e-324"), Decimal("1.7976931348623157e308")),
 }
+# The smallest magnitudes above are the types' least subnormals: a non-zero number below them
+# would become 0 (PostgreSQL refuses it as out of range; so does this check).
+# Redshift's DECIMAL holds up to 38 digits; Python's default context rounds at 28, so decimal
+# arithmetic here runs in a context wide enough for any column with room to spare.
+_DECIMAL_CONTEXT = Context(prec=80)
 
 
 class _Invalid(Exception):
@@ -86,7 +91,7 @@ class RowReader:
         self._column_of = layout.field_index.get
         # Lower-case keys that still need folding: those of mapped paths spelt in mixed case.
         self._fold_only = frozenset(set(layout.folded_index) - set(layout.field_index))
-        self._nested = layout.nested
+        self._mapped = layout.mapped
         self._required = layout.required
         self._message_id_index = layout.message_id_index
         self._message_id_column = columns[layout.message_id_index]
@@ -138,17 +143,15 @@ class RowReader:
                     values[index] = raw
                 else:
                     values[index] = converters[index](raw)
-        for path, index in self._nested:
+        for path, index, own in self._mapped:
             raw = _follow(payload, path)
-            if raw is not None:
-                keep(index)
-                values[index] = converters[index](raw)
-        for index in self._required:
-            required = values[index]
-            # A value of only spaces is as absent as an empty one ("   " is no event name).
-            if required is None or (type(required) is str and not required.strip()):
-                name = self.layout.columns[index].name
-                raise _Invalid(Reason.MISSING_REQUIRED_FIELD, f"{name} is missing or empty")
+            if raw is None:
+                continue  # the column's own field, if sent, stays its value
+            if own is not None and own != path[0] and payload.get(own) is not None:
+                extra[own] = payload[own]  # both sent: the path wins, nothing is lost
+            keep(index)
+            values[index] = converters[index](raw)
+        self._check_required(values)
         message_id_index = self._message_id_index
         values[message_id_index] = _varchar(self._message_id_column, decoded.message.record_id)
         present.append(message_id_index)
@@ -161,6 +164,14 @@ class RowReader:
         values[overflow] = _extra(self.layout.columns[overflow], extra, short)
         present.append(overflow)
         return tuple(values), tuple(present), 0
+
+    def _check_required(self, values: list[SqlValue]) -> None:
+        for index in self._required:
+            required = values[index]
+            # A value of only spaces is as absent as an empty one ("   " is no event name).
+            if required is None or (type(required) is str and not required.strip()):
+                name = self.layout.columns[index].name
+                raise _Invalid(Reason.MISSING_REQUIRED_FIELD, f"{name} is missing or empty")
 
     def _folded(self, key: str, payload: dict[str, Any], folded: set[int]) -> int | None:
         """The column of a field sent in another case, or None. Ambiguous (refused) when the
@@ -241,17 +252,20 @@ def _integer(column: Column, bound: int, raw: Any) -> str | None:
     return str(number)  # the same integer: only a sign or leading zeros can differ
 
 
-def _float(column: Column, limit: Decimal, raw: Any) -> str | None:
+def _float(column: Column, limits: tuple[Decimal, Decimal], raw: Any) -> str | None:
     if raw == "":
         return None
     text = _number_text(column, raw, "a number")
     if text is None or not _NUMBER_TEXT.fullmatch(text):
         raise _Invalid(Reason.INVALID_NUMBER, f"{column.name} is not a number")
+    if _ZERO.fullmatch(text):
+        return text  # 0e999999999999999999999 is zero, whatever Decimal() makes of it
     try:
         magnitude = Decimal(text).copy_abs()  # no context: no overflow for any exponent
     except InvalidOperation:
         raise _Invalid(Reason.INVALID_NUMBER, f"{column.name} is out of range") from None
-    if magnitude > limit:
+    smallest, largest = limits
+    if not smallest <= magnitude <= largest:
         raise _Invalid(
             Reason.INVALID_NUMBER, f"{column.name} is out of range for {column.redshift_type}"
         )
@@ -480,11 +494,12 @@ def _decimal(column: Column, plain: re.Pattern[str], raw: Any) -> str | None:
             f"{column.name} exceeds {column.redshift_type} ({integer_digits} integer digits)",
         )
     quantum = Decimal(1).scaleb(-column.scale)
-    if number != number.quantize(quantum, rounding=ROUND_DOWN):
+    if number != number.quantize(quantum, rounding=ROUND_DOWN, context=_DECIMAL_CONTEXT):
         # Redshift would round silently; we refuse to lose a sender's digits without a trace.
         raise _Invalid(
             Reason.INVALID_DECIMAL,
             f"{column.name} has more than {column.scale} decimal places for {column.redshift_type}",
         )
     # Plain notation with no more places than the column keeps: "1e3" -> "1000".
-    return format(number.quantize(quantum).normalize(), "f")
+    exact = number.quantize(quantum, context=_DECIMAL_CONTEXT).normalize(_DECIMAL_CONTEXT)
+    return format(exact, "f")

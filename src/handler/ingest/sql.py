@@ -26,7 +26,8 @@ class InsertStatement:
     @property
     def size(self) -> int:
         """What we budget against the 100 KB limit: SQL text plus parameter names and values."""
-        return len(self.sql) + sum(len(n) + len(v.encode("utf-8")) for n, v in self.parameters)
+        sql = len(self.sql.encode("utf-8"))
+        return sql + sum(len(n) + len(v.encode("utf-8")) for n, v in self.parameters)
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,9 @@ class _Columns:
 
     @staticmethod
     def carried_by(shape: _Shape, rows: Sequence[Row]) -> _Columns:
-        carried = set().union(*(row.present for row in rows))
+        # A row without the `present` hint may carry any column.
+        every = range(len(shape.quoted))
+        carried = set().union(*(row.present or every for row in rows))
         return _Columns(
             shape,
             shape.prefix + ",".join(shape.quoted[c] for c in sorted(carried)) + _VALUES,
@@ -168,7 +171,7 @@ class _Statement:
         self.parameters: list[tuple[str, str]] = []  # (name, value), in name order
         self.fragments: list[str] = []
         self.rows: list[Row] = []
-        self.size = len(columns.prefix)
+        self.size = len(columns.prefix.encode("utf-8"))  # column names may be non-ASCII
 
     def try_add(self, row: Row, max_bytes: int, parameters_left: int) -> bool:
         # The hot loop of the function: start from the fillers and visit only present values.
@@ -180,7 +183,7 @@ class _Statement:
         added_bytes = 0
         tokens = list(self.columns.filler)
         values = row.values
-        for index in row.present:
+        for index in row.present or range(len(values)):
             value = values[index]
             # The Data API cannot carry NULL or empty parameters: these become SQL constants.
             if value is None:
