@@ -162,9 +162,9 @@ ORDERS = Stream(
                 Placement("payment.captured", "paid", "FIELD_MAPPING reaches into payment"),
                 Placement(
                     "paid",
-                    "extra.paid",
-                    "a mapped column takes only its path",
-                    absent_from="paid",
+                    "paid",
+                    "a mapped column still takes its own field",
+                    absent_from="extra.paid",
                 ),
                 Placement("payment", "extra.payment", "no column of that name"),
                 Placement("coupon_code", "extra.coupon_code", "no such column (yet)"),

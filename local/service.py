@@ -397,7 +397,8 @@ class DataApiService:
             )
         translations = [translate(sql) for sql in sqls]
         for sql, translation in zip(sqls, translations, strict=True):
-            self._check_size(sql, {n: v for n, v in values.items() if n in translation.used})
+            used = translation.used  # a property that builds its set: once per SQL
+            self._check_size(sql, {n: v for n, v in values.items() if n in used})
         # A batch's parameters are shared: "Each provided parameter must be referenced by at
         # least one SQL statement in the batch" (BatchExecuteStatement's Parameters).
         used = frozenset().union(*(t.used for t in translations))

@@ -47,7 +47,7 @@ class Translation:
     names: tuple[str, ...]
     error: str | None = None
 
-    @property
+    @functools.cached_property
     def used(self) -> frozenset[str]:
         return frozenset(self.names)
 

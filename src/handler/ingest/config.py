@@ -188,7 +188,8 @@ FIELD_MAPPING = Text(
     "FIELD_MAPPING",
     "{}",
     "JSON object of payload field paths to columns, for renames and nested fields: "
-    '`{"eventName":"event_name","device.ip":"ip"}`; a mapped column takes only its path',
+    '`{"eventName":"event_name","device.ip":"ip"}`; a path comes before a field of the '
+    "column's own name",
 )
 SETTINGS: tuple[Required | Text | Tunable[int] | Tunable[float], ...] = (
     REDSHIFT_TARGETS,
