@@ -1,0 +1,172 @@
+"""`python -m calibrate`: measure a target through the Data API, print settings for the template."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, TextIO
+
+import boto3
+from botocore.config import Config
+
+from calibrate.dataapi import Target
+from calibrate.measure import LevelResult, Plan
+from calibrate.recommend import Workload, recommend
+from calibrate.report import (
+    HEADER,
+    cost_lines,
+    drop_lines,
+    fit_lines,
+    level_line,
+    recommendation_lines,
+)
+from calibrate.session import Limits, SessionResult, run_session
+from calibrate.workload import STATEMENT_MAX_BYTES, Shape, validate_identifier
+
+if TYPE_CHECKING:
+    from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
+
+EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m calibrate",
+        description=(
+            "Measure a Redshift cluster's or workgroup's statement latency and commit rate "
+            "through the Data API, with INSERTs shaped like the function's, in a scratch table "
+            "it creates and drops; print settings for template.yaml. docs/capacity.md, "
+            "'Measure your cluster'."
+        ),
+    )
+    where = p.add_argument_group("target")
+    where.add_argument("--cluster-id", help="provisioned cluster identifier")
+    where.add_argument("--db-user", help="cluster: database user (redshift:GetClusterCredentials)")
+    where.add_argument("--workgroup", help="serverless workgroup name")
+    where.add_argument("--secret-arn", help="Secrets Manager secret with database credentials")
+    where.add_argument("--database", required=True)
+    where.add_argument("--schema", default="public", help="where the scratch table goes")
+    where.add_argument("--region", help="AWS region (default: the SDK's)")
+    where.add_argument("--endpoint-url", help="Data API endpoint (the local one: make local-api)")
+    run = p.add_argument_group("bounds")
+    run.add_argument("--max-concurrency", type=_positive_int, default=8, help="most writers")
+    run.add_argument("--budget-seconds", type=_positive_float, default=300.0)
+    run.add_argument("--max-statements", type=_positive_int, default=1000)
+    run.add_argument("--level-seconds", type=_positive_float, default=10.0)
+    run.add_argument("--batch-statements", type=_positive_int, default=4,
+                     help="INSERTs per BatchExecuteStatement transaction (2-40)")  # fmt: skip
+    run.add_argument("--statement-timeout", type=_positive_float, default=120.0)
+    work = p.add_argument_group("the function's workload (for the recommendation)")
+    work.add_argument("--rows-per-statement", type=_positive_float, default=57.0,
+                      help="rows in one of the function's full INSERTs")  # fmt: skip
+    work.add_argument("--record-bytes", type=_positive_int, default=5_300,
+                      help="bytes of one SQS record in the invocation payload")  # fmt: skip
+    work.add_argument("--targets-per-cluster", type=_positive_int, default=1)
+    work.add_argument("--active-quota", type=int, choices=(200, 500), default=500)
+    return p
+
+
+def _client(args: argparse.Namespace) -> RedshiftDataAPIServiceClient:
+    config = Config(
+        retries={"mode": "standard", "max_attempts": 5},  # throttling is retried, with backoff
+        max_pool_connections=args.max_concurrency + 2,
+    )
+    return boto3.client(
+        "redshift-data", region_name=args.region, endpoint_url=args.endpoint_url, config=config
+    )
+
+
+def report(result: SessionResult, workload: Workload, out: TextIO) -> None:
+    def say(*lines: str) -> None:
+        for line in lines:
+            print(line, file=out)
+
+    if result.interrupted:
+        say("Interrupted: the statements in flight were cancelled.")
+    if result.error:
+        say(f"Stopped by an error: {result.error}")
+    if result.budget_spent:
+        say(f"Budget spent ({result.budget_spent}): the measurement stopped there.")
+    measurements = result.measurements
+    profile = measurements.profile() if measurements else None
+    if measurements is None or profile is None:
+        say("Nothing was measured: no recommendation.")
+    else:
+        say("", "Commit cost and latency by transaction size:", *fit_lines(measurements))
+        if len(measurements.shapes) < 2:
+            say("  one size only: the per-KB cost could not be separated from the fixed part")
+        say("", "Recommended settings (template.yaml parameters):")
+        say(*recommendation_lines(recommend(profile, workload)))
+    say("", *cost_lines(result), *drop_lines(result))
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
+    args = parser().parse_args(argv)
+    try:
+        target = Target(
+            database=validate_identifier(args.database, "--database"),
+            cluster_identifier=args.cluster_id,
+            db_user=args.db_user,
+            workgroup_name=args.workgroup,
+            secret_arn=args.secret_arn,
+        )
+        validate_identifier(args.schema, "--schema")
+        if not 1 <= args.batch_statements <= 40:
+            raise ValueError("--batch-statements must be 1-40 (BatchExecuteStatement's limit)")
+        workload = Workload(
+            rows_per_statement=args.rows_per_statement,
+            statement_kb=STATEMENT_MAX_BYTES / 1000,
+            record_bytes=args.record_bytes,
+            targets_per_cluster=args.targets_per_cluster,
+            active_quota=args.active_quota,
+        )
+    except ValueError as exc:
+        parser().error(str(exc))
+    plan = Plan(
+        max_concurrency=args.max_concurrency,
+        level_seconds=args.level_seconds,
+        batch_statements=args.batch_statements,
+    )
+    limits = Limits(
+        budget_seconds=args.budget_seconds,
+        max_statements=args.max_statements,
+        statement_timeout=args.statement_timeout,
+    )
+    print(
+        f"calibrate: {target.describe()}; writers {', '.join(map(str, plan.levels()))}; "
+        f"at most {limits.max_statements} statements or {limits.budget_seconds:.0f} s",
+        file=out,
+    )
+    print(HEADER, file=out, flush=True)
+
+    def progress(shape: Shape, level: LevelResult) -> None:
+        print(level_line(shape, level), file=out, flush=True)
+
+    result = run_session(
+        _client(args),
+        target=target,
+        schema=args.schema,
+        plan=plan,
+        limits=limits,
+        progress=progress,
+    )
+    report(result, workload, out)
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    failed = result.error or result.drop_error or result.measurements is None
+    return 1 if failed else 0
