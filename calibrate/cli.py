@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError
 
 from calibrate.dataapi import Target
 from calibrate.measure import LevelResult, Plan
@@ -135,7 +136,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
             targets_per_cluster=args.targets_per_cluster,
             active_quota=args.active_quota,
         )
-    except ValueError as exc:
+        client = _client(args)
+    except (ValueError, BotoCoreError) as exc:  # BotoCoreError: no region, unknown profile
         parser().error(str(exc))
     plan = Plan(
         max_concurrency=args.max_concurrency,
@@ -158,7 +160,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
         print(level_line(shape, level), file=out, flush=True)
 
     result = run_session(
-        _client(args),
+        client,
         target=target,
         schema=args.schema,
         plan=plan,

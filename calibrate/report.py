@@ -77,8 +77,16 @@ def cost_lines(result: SessionResult) -> list[str]:
 
 
 def drop_lines(result: SessionResult) -> list[str]:
+    if not result.drop_attempted:
+        return [f"Scratch table {result.table} never created: the CREATE was not accepted."]
     if result.drop_error is None:
         return [f"Scratch table {result.table} dropped."]
+    if not result.created:
+        return [
+            f"Could not run the DROP ({result.drop_error}); the CREATE never finished, so the "
+            f"scratch table {result.table} most likely does not exist.",
+            f"  If it does, run this in the target database: {result.drop_sql}",
+        ]
     return [
         f"COULD NOT DROP the scratch table {result.table} ({result.drop_error}).",
         f"  Run this in the target database: {result.drop_sql}",

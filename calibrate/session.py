@@ -44,6 +44,8 @@ class SessionResult:
     measurements: Measurements | None
     error: str | None  # what ended the measurement early, if anything did
     interrupted: bool  # Ctrl-C
+    created: bool  # the CREATE finished
+    drop_attempted: bool  # False: the CREATE was never accepted, so there is nothing to drop
     budget_spent: str  # why the budget ran out, or ""
     drop_error: str | None  # None: the scratch table is gone
     submits: int  # Data API submits (ExecuteStatement and BatchExecuteStatement)
@@ -98,10 +100,11 @@ def run_session(
     budget = Budget(limits.budget_seconds, limits.max_statements)
     shapes: list[ShapeResult] = []
     error: str | None = None
-    interrupted = False
+    interrupted = created = False
     started = time.monotonic()
     try:
         api.run([create_table_sql(table)])
+        created = True
         for shape in measure(
             api, table=table, plan=plan, budget=budget, abort=abort, progress=progress
         ):
@@ -119,14 +122,17 @@ def run_session(
         abort.set()
     finally:
         # The DROP runs whatever happened, with an abort flag of its own: the measurement's is
-        # set by now if it stopped early.
+        # set by now if it stopped early. Only a CREATE the service never accepted (bad
+        # credentials, no permission, no such cluster) certainly left no table.
         drop_api = data_api(threading.Event())
-        drop_error = _drop(drop_api, table, limits.drop_retry_seconds)
+        drop_error = _drop(drop_api, table, limits.drop_retry_seconds) if api.submits else None
     return SessionResult(
         table=table,
         measurements=analyse(latest_by_shape(shapes)),
         error=error,
         interrupted=interrupted,
+        created=created,
+        drop_attempted=bool(api.submits),
         budget_spent=budget.spent,
         drop_error=drop_error,
         submits=api.submits + drop_api.submits,

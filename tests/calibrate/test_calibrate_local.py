@@ -263,6 +263,21 @@ def test_ctrl_c_cancels_what_runs_and_drops_the_table(slow_cluster: LocalDataApi
     assert slow_cluster.stats(CLUSTER).active == 0
 
 
+def test_a_target_the_service_does_not_know_creates_nothing_and_drops_nothing(
+    local: LocalDataApi,
+) -> None:
+    out = io.StringIO()
+    code = main(["--cluster-id", "no-such-cluster", *args(local)[2:]], out)
+    text = out.getvalue()
+    assert code == 1
+    assert "Stopped by an error:" in text
+    assert "Redshift endpoint doesn't exist" in text
+    assert "Nothing was measured: no recommendation." in text
+    assert re.search(r"Scratch table \S+ never created: the CREATE was not accepted\.", text)
+    assert "Ran 0 Data API submits" in text
+    assert local.api_calls().get("ExecuteStatement", 0) == 1  # the refused CREATE only
+
+
 def test_the_cli_refuses_an_incomplete_target(
     local: LocalDataApi, capsys: pytest.CaptureFixture[str]
 ) -> None:
