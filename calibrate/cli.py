@@ -13,16 +13,9 @@ from botocore.exceptions import BotoCoreError
 
 from calibrate.dataapi import Target
 from calibrate.measure import LevelResult, Plan
-from calibrate.recommend import Workload, recommend
-from calibrate.report import (
-    HEADER,
-    cost_lines,
-    drop_lines,
-    fit_lines,
-    level_line,
-    recommendation_lines,
-)
-from calibrate.session import Limits, SessionResult, run_session
+from calibrate.recommend import Workload
+from calibrate.report import HEADER, level_line, report
+from calibrate.session import Limits, run_session
 from calibrate.workload import STATEMENT_MAX_BYTES, Shape, validate_identifier
 
 if TYPE_CHECKING:
@@ -92,30 +85,6 @@ def _client(args: argparse.Namespace) -> RedshiftDataAPIServiceClient:
     )
 
 
-def report(result: SessionResult, workload: Workload, out: TextIO) -> None:
-    def say(*lines: str) -> None:
-        for line in lines:
-            print(line, file=out)
-
-    if result.interrupted:
-        say("Interrupted: the statements in flight were cancelled.")
-    if result.error:
-        say(f"Stopped by an error: {result.error}")
-    if result.budget_spent:
-        say(f"Budget spent ({result.budget_spent}): the measurement stopped there.")
-    measurements = result.measurements
-    profile = measurements.profile() if measurements else None
-    if measurements is None or profile is None:
-        say("Nothing was measured: no recommendation.")
-    else:
-        say("", "Commit cost and latency by transaction size:", *fit_lines(measurements))
-        if len(measurements.shapes) < 2:
-            say("  one size only: the per-KB cost could not be separated from the fixed part")
-        say("", "Recommended settings (template.yaml parameters):")
-        say(*recommendation_lines(recommend(profile, workload)))
-    say("", *cost_lines(result), *drop_lines(result))
-
-
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = parser().parse_args(argv)
     try:
@@ -127,8 +96,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
             secret_arn=args.secret_arn,
         )
         validate_identifier(args.schema, "--schema")
-        if not 1 <= args.batch_statements <= 40:
-            raise ValueError("--batch-statements must be 1-40 (BatchExecuteStatement's limit)")
+        if not 2 <= args.batch_statements <= 40:
+            # One would be the 100 KB shape again; 40 is BatchExecuteStatement's limit.
+            raise ValueError("--batch-statements must be 2-40")
         workload = Workload(
             rows_per_statement=args.rows_per_statement,
             statement_kb=STATEMENT_MAX_BYTES / 1000,

@@ -52,14 +52,14 @@ class Plan:
 class Sample:
     """One transaction a writer ran: when the service created and finished it, and its size."""
 
-    submitted: float
-    ended: float
+    created: float
+    finished: float
     rows: int
     kb: float
 
     @property
     def latency(self) -> float:
-        return self.ended - self.submitted
+        return self.finished - self.created
 
 
 @dataclass(frozen=True)
@@ -88,13 +88,13 @@ def level_result(writers: int, runs: Sequence[Sequence[Sample]], complete: bool)
     samples = [sample for run in runs for sample in run]
     rate = 0.0
     if samples:
-        opens = max(run[0].ended for run in runs if run)
-        closes = min(run[-1].ended for run in runs if run)
-        inside = sum(1 for s in samples if opens < s.ended <= closes)
+        opens = max(run[0].finished for run in runs if run)
+        closes = min(run[-1].finished for run in runs if run)
+        inside = sum(1 for s in samples if opens < s.finished <= closes)
         if closes > opens and inside:
             rate = inside / (closes - opens)
         else:  # one transaction per writer: no steady cycle to see, the whole span instead
-            span = max(s.ended for s in samples) - min(s.submitted for s in samples)
+            span = max(s.finished for s in samples) - min(s.created for s in samples)
             rate = len(samples) / span if span > 0 else 0.0
     return LevelResult(
         writers=writers,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import TextIO
+
 from calibrate.measure import LevelResult, Measurements
-from calibrate.recommend import Recommendation
+from calibrate.recommend import Recommendation, Workload, recommend
 from calibrate.session import SessionResult
 from calibrate.workload import Shape
 
@@ -91,3 +93,29 @@ def drop_lines(result: SessionResult) -> list[str]:
         f"COULD NOT DROP the scratch table {result.table} ({result.drop_error}).",
         f"  Run this in the target database: {result.drop_sql}",
     ]
+
+
+def report(result: SessionResult, workload: Workload, out: TextIO) -> None:
+    """Everything after the level lines: how it ended, the fit, the settings, cost, cleanup."""
+
+    def say(*lines: str) -> None:
+        for line in lines:
+            print(line, file=out)
+
+    if result.interrupted:
+        say("Interrupted: the statements in flight were cancelled.")
+    if result.error:
+        say(f"Stopped by an error: {result.error}")
+    if result.budget_spent:
+        say(f"Budget spent ({result.budget_spent}): the measurement stopped there.")
+    measurements = result.measurements
+    profile = measurements.profile() if measurements else None
+    if measurements is None or profile is None:
+        say("Nothing was measured: no recommendation.")
+    else:
+        say("", "Commit cost and latency by transaction size:", *fit_lines(measurements))
+        if len(measurements.shapes) < 2:
+            say("  one size only: the per-KB cost could not be separated from the fixed part")
+        say("", "Recommended settings (template.yaml parameters):")
+        say(*recommendation_lines(recommend(profile, workload)))
+    say("", *cost_lines(result), *drop_lines(result))

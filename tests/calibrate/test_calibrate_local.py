@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from calibrate.cli import main, report
+from calibrate.cli import main
 from calibrate.dataapi import Target
 from calibrate.measure import LevelResult, Plan
 from calibrate.recommend import Workload, recommend
-from calibrate.report import recommendation_lines
+from calibrate.report import recommendation_lines, report
 from calibrate.session import Limits, SessionResult, run_session
 from calibrate.workload import Shape
 from local.model import ClusterModel

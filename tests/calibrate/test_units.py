@@ -135,7 +135,7 @@ def test_two_transactions_never_repeat_a_value() -> None:
 
 
 def run(*spans: tuple[float, float]) -> list[Sample]:
-    return [Sample(submitted, ended, rows=10, kb=20.0) for submitted, ended in spans]
+    return [Sample(created, finished, rows=10, kb=20.0) for created, finished in spans]
 
 
 def test_writers_bound_by_latency_in_lockstep() -> None:
