@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
 
 EXIT_INTERRUPTED = 130  # the shell's code for Ctrl-C
+# The flags' defaults, declared once where they are used.
+PLAN, LIMITS, WORKLOAD = Plan(), Limits(), Workload()
 
 
 def _positive_int(text: str) -> int:
@@ -41,6 +43,7 @@ def _positive_float(text: str) -> float:
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m calibrate",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description=(
             "Measure a Redshift cluster's or workgroup's statement latency and commit rate "
             "through the Data API, with INSERTs shaped like the function's, in a scratch table "
@@ -53,25 +56,36 @@ def parser() -> argparse.ArgumentParser:
     where.add_argument("--db-user", help="cluster: database user (redshift:GetClusterCredentials)")
     where.add_argument("--workgroup", help="serverless workgroup name")
     where.add_argument("--secret-arn", help="Secrets Manager secret with database credentials")
-    where.add_argument("--database", required=True)
+    where.add_argument("--database", required=True, help="database of the target")
     where.add_argument("--schema", default="public", help="where the scratch table goes")
-    where.add_argument("--region", help="AWS region (default: the SDK's)")
+    where.add_argument("--region", help="AWS region; none: the SDK's")
     where.add_argument("--endpoint-url", help="Data API endpoint (the local one: make local-api)")
     run = p.add_argument_group("bounds")
-    run.add_argument("--max-concurrency", type=_positive_int, default=8, help="most writers")
-    run.add_argument("--budget-seconds", type=_positive_float, default=300.0)
-    run.add_argument("--max-statements", type=_positive_int, default=1000)
-    run.add_argument("--level-seconds", type=_positive_float, default=10.0)
-    run.add_argument("--batch-statements", type=_positive_int, default=4,
+    run.add_argument("--max-concurrency", type=_positive_int, default=PLAN.max_concurrency,
+                     help="most writers")  # fmt: skip
+    run.add_argument("--budget-seconds", type=_positive_float, default=LIMITS.budget_seconds,
+                     help="no measurement statement is submitted after this")  # fmt: skip
+    run.add_argument("--max-statements", type=_positive_int, default=LIMITS.max_statements,
+                     help="most measurement submits (CREATE and DROP on top)")  # fmt: skip
+    run.add_argument("--level-seconds", type=_positive_float, default=PLAN.level_seconds,
+                     help="how long each writer count runs")  # fmt: skip
+    run.add_argument("--batch-statements", type=_positive_int, default=PLAN.batch_statements,
                      help="INSERTs per BatchExecuteStatement transaction (2-40)")  # fmt: skip
-    run.add_argument("--statement-timeout", type=_positive_float, default=120.0)
+    run.add_argument("--statement-timeout", type=_positive_float,
+                     default=LIMITS.statement_timeout,
+                     help="a statement running longer is cancelled: an error")  # fmt: skip
     work = p.add_argument_group("the function's workload (for the recommendation)")
-    work.add_argument("--rows-per-statement", type=_positive_float, default=57.0,
+    work.add_argument("--rows-per-statement", type=_positive_float,
+                      default=WORKLOAD.rows_per_statement,
                       help="rows in one of the function's full INSERTs")  # fmt: skip
-    work.add_argument("--record-bytes", type=_positive_int, default=5_300,
+    work.add_argument("--record-bytes", type=_positive_int, default=WORKLOAD.record_bytes,
                       help="bytes of one SQS record in the invocation payload")  # fmt: skip
-    work.add_argument("--targets-per-cluster", type=_positive_int, default=1)
-    work.add_argument("--active-quota", type=int, choices=(200, 500), default=500)
+    work.add_argument("--targets-per-cluster", type=_positive_int,
+                      default=WORKLOAD.targets_per_cluster,
+                      help="this stack's targets on the measured cluster")  # fmt: skip
+    work.add_argument("--active-quota", type=int, choices=(200, 500),
+                      default=WORKLOAD.active_quota,
+                      help="the template's ActiveStatementQuota")  # fmt: skip
     return p
 
 

@@ -22,11 +22,15 @@ from calibrate.workload import ROW_BYTES, Shape, build_transaction
 
 # A level whose rate grew less than this over the best lower level: the commit queue is full.
 SATURATION_GAIN = 1.10
+# A level whose writers commit less than this share of what they would without waiting (each
+# at the one-writer rate) spends over a quarter of its time queueing: the queue is the limit,
+# without a level above it to show that the rate stopped growing.
+QUEUEING_SHARE = 0.75
 
 
 @dataclass(frozen=True)
 class Plan:
-    max_concurrency: int = 8
+    max_concurrency: int = 32
     level_seconds: float = 10.0
     batch_statements: int = 4  # INSERTs per BatchExecuteStatement transaction
     row_bytes: int = ROW_BYTES
@@ -111,7 +115,7 @@ def level_result(writers: int, runs: Sequence[Sequence[Sample]], complete: bool)
 class ShapeResult:
     shape: Shape
     levels: tuple[LevelResult, ...]
-    saturated: bool  # the last level gained less than SATURATION_GAIN over the best before it
+    saturated: bool  # the last level reached the limit (see `saturated`)
 
     @property
     def transaction_kb(self) -> float:
@@ -154,6 +158,18 @@ class Measurements:
             latency_seconds=self.latency.intercept,
             latency_seconds_per_kb=self.latency.slope,
         )
+
+
+def is_saturated(levels: Sequence[LevelResult]) -> bool:
+    """Whether the last level reached the commit queue's limit: its rate grew less than
+    SATURATION_GAIN over every level below it, or its writers queue (QUEUEING_SHARE)."""
+    if len(levels) < 2:
+        return False
+    *lower, last = levels
+    best = max(level.commits_per_second for level in lower)
+    unqueued = last.writers * levels[0].commits_per_second / levels[0].writers
+    rate = last.commits_per_second
+    return rate < SATURATION_GAIN * best or rate < QUEUEING_SHARE * unqueued
 
 
 def analyse(shapes: Sequence[ShapeResult]) -> Measurements | None:
@@ -240,9 +256,8 @@ def measure(
             if not level.transactions:
                 break
             progress(shape, level)
-            best = max((lv.commits_per_second for lv in levels), default=0.0)
             levels.append(level)
-            saturated = bool(best) and level.commits_per_second < SATURATION_GAIN * best
+            saturated = is_saturated(levels)
             yield ShapeResult(shape, tuple(levels), saturated)
             if saturated or not level.complete:
                 break

@@ -51,8 +51,10 @@ class ClusterProfile:
 
     commit_fixed_seconds: float  # the serialized part of every commit
     commit_seconds_per_kb: float  # the serialized part that grows with the KB written
-    latency_seconds: float  # submit to FINISHED of a small transaction on an idle cluster
-    latency_seconds_per_kb: float = 0.0  # what each KB adds to that latency
+    # Submit to FINISHED of a small transaction on an idle cluster, its own commit included
+    # (what calibrate measures with one writer), and what each KB adds to it.
+    latency_seconds: float
+    latency_seconds_per_kb: float = 0.0
 
     def __post_init__(self) -> None:
         costs = (self.commit_fixed_seconds, self.commit_seconds_per_kb)
@@ -112,6 +114,20 @@ class Recommendation:
             "MaximumConcurrency": self.maximum_concurrency,
             "FunctionTimeoutSeconds": self.function_timeout_seconds,
         }
+
+
+def model_profile(
+    latency_seconds: float, commit_fixed_seconds: float, commit_seconds_per_kb: float
+) -> ClusterProfile:
+    """A cluster model's settings (local/model.py: a latency paid before the statement runs,
+    then its serialized commit) as the profile calibrate would measure on it: the idle latency
+    includes the commit."""
+    return ClusterProfile(
+        commit_fixed_seconds=commit_fixed_seconds,
+        commit_seconds_per_kb=commit_seconds_per_kb,
+        latency_seconds=latency_seconds + commit_fixed_seconds,
+        latency_seconds_per_kb=commit_seconds_per_kb,
+    )
 
 
 def _up(value: float, allowed: tuple[int, ...]) -> int:

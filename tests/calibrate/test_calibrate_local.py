@@ -1,7 +1,7 @@
 """calibrate end to end against the local Data API on PostgreSQL: the real boto3 client, real SQL.
 
-The cluster model is small (tens of milliseconds, a commit ceiling of 10/s), so that a run takes
-seconds. The tests assert what the run did and what it printed, never how fast it went: the
+The cluster model is the simulated ra3.large with tens of milliseconds of latency, so that a run
+takes seconds. The tests assert what the run did and what it printed, never how fast it went: the
 one figure checked is that no measured commit rate beats the model's hard ceiling.
 """
 
@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,15 +28,18 @@ from calibrate.recommend import Workload, recommend
 from calibrate.report import recommendation_lines, report
 from calibrate.session import Limits, SessionResult, run_session
 from calibrate.workload import Shape
-from local.model import ClusterModel
+from local.model import FAST, RA3_LARGE
 from local.stack import LocalDataApi
 
 if TYPE_CHECKING:
     from mypy_boto3_redshift_data.type_defs import StatementDataTypeDef
 
 CLUSTER = "calib-cluster"
-COMMITS_PER_SECOND = 10.0
-MODEL = ClusterModel(slots=None, statements_per_second=COMMITS_PER_SECOND, latency_seconds=0.05)
+# The simulated ra3.large (at most 12 commits a second, one at a time) with 50 ms of latency
+# instead of its own, so that a run takes seconds. Only the latency is set: the commit's
+# parameters are the model's own.
+MODEL = replace(RA3_LARGE, latency_seconds=0.05)
+COMMITS_PER_SECOND = 12.0  # its ceiling: 1 / the fixed part of a commit
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -146,7 +150,7 @@ def test_the_recommendation_follows_from_what_was_measured(local: LocalDataApi) 
         assert [lv.writers for lv in shape.levels] == [1, 2, 4][: len(shape.levels)]
         assert all(lv.transactions >= 2 * lv.writers for lv in shape.levels)
         # No estimate beats the model's serialized commit ceiling (a slow machine only lowers it)
-        assert shape.top_commits_per_second <= COMMITS_PER_SECOND * 1.2
+        assert shape.top_commits_per_second <= COMMITS_PER_SECOND * 1.1
     assert len(seen) == sum(len(s.levels) for s in measurements.shapes)
     # And the fitted line is the one the shapes' commit costs give, and the settings printed
     # are recommend()'s for that profile
@@ -225,8 +229,7 @@ def test_the_budget_bounds_the_statements(local: LocalDataApi) -> None:
 @pytest.fixture
 def slow_cluster(local: LocalDataApi) -> LocalDataApi:
     """Statements take a second: Ctrl-C finds one in flight."""
-    local.set_model(CLUSTER, ClusterModel(slots=None, statements_per_second=None,
-                                          latency_seconds=1.0))  # fmt: skip
+    local.set_model(CLUSTER, replace(FAST, latency_seconds=1.0))
     return local
 
 

@@ -17,14 +17,15 @@ from calibrate.recommend import (
     ClusterProfile,
     Recommendation,
     Workload,
+    model_profile,
     recommend,
 )
 from tests.template.cfn import load_template
 
-# The named settings (1.5 s latency, 1/12 s fixed commit, 0.5 / 0 / 2 ms per KB).
-BASE = ClusterProfile(1 / 12, commit_seconds_per_kb=0.0005, latency_seconds=1.5)
-LOW = ClusterProfile(1 / 12, commit_seconds_per_kb=0.0, latency_seconds=1.5)
-HIGH = ClusterProfile(1 / 12, commit_seconds_per_kb=0.002, latency_seconds=1.5)
+# The named model settings (1.5 s latency, 1/12 s fixed commit, 0.5 / 0 / 2 ms per KB).
+BASE = model_profile(1.5, 1 / 12, 0.0005)
+LOW = model_profile(1.5, 1 / 12, 0.0)
+HIGH = model_profile(1.5, 1 / 12, 0.002)
 
 PROFILES = {
     "base": BASE,
@@ -48,15 +49,16 @@ def test_the_template_ladders_are_the_templates() -> None:
     ("profile", "batch", "window", "concurrency", "timeout", "per_transaction", "rows_per_s"),
     [
         # 12 INSERTs per commit reach 96% of the 19 a 6 MB payload allows (1,048 rows/s); the
-        # 684 rows they hold round down to 680: 1,193 KB, 0.680 s a commit, 1.47/s; 1.47 x 1.5 s
-        # = 2.2 in flight, x1.5 = 3.3 -> 4; 1.5 + 3 x 0.68 = 3.5 s x4 = 14 -> 60; fill 1.4 -> 2.
-        (BASE, 680, 2, 4, 60, 24, 1000.3),
-        # No per-KB cost: the largest batch (19 x 57 = 1,083 -> 1,080 rows) at 12 commits/s; 18
-        # in flight x1.5 = 27 -> 30.
+        # 684 rows they hold round down to 680: 1,193 KB, 0.680 s a commit, 1.47/s; latency
+        # 1.5 + 0.680 = 2.18 s; 1.47 x 2.18 = 3.2 in flight, x1.5 = 4.8 -> 5;
+        # 2.18 + 4 x 0.68 = 4.9 s, x4 = 20 -> 60; fill 680 / 500 = 1.4 s -> 2.
+        (BASE, 680, 2, 5, 60, 24, 1000.3),
+        # No per-KB cost: the largest batch (19 x 57 = 1,083 -> 1,080 rows) at 12 commits/s;
+        # 12 x 1.58 s = 19 in flight, x1.5 = 28.5 -> 30.
         (LOW, 1080, 1, 30, 60, 38, 12960.0),
         # 2 ms/KB: 6 INSERTs (342 -> 340 rows, 596 KB) reach 96% of 279 rows/s; 1.28 s a commit,
-        # 0.78/s x 340 rows.
-        (HIGH, 340, 5, 2, 60, 12, 266.4),
+        # 0.78/s x 340 rows; 0.78 x 2.78 s = 2.2 in flight, x1.5 = 3.3 -> 4.
+        (HIGH, 340, 5, 4, 60, 12, 266.4),
     ],
 )
 def test_the_named_settings(
@@ -121,6 +123,13 @@ def test_every_recommendation_keeps_the_rules(profile: ClusterProfile, workload:
     assert 3 <= len(rec.reasoning) <= 6
 
 
+def test_a_models_idle_latency_includes_its_commit() -> None:
+    profile = model_profile(1.5, 0.1, 0.002)
+    assert profile.commit_seconds(500) == pytest.approx(1.1)
+    assert profile.latency(0) == pytest.approx(1.6)
+    assert profile.latency(500) == pytest.approx(1.5 + 1.1)
+
+
 def test_a_costlier_kb_never_asks_for_bigger_batches() -> None:
     sizes = [
         recommend(ClusterProfile(1 / 12, per_kb / 1000, 1.5)).batch_size
@@ -164,7 +173,7 @@ def test_the_reasoning_names_the_figures_it_used() -> None:
     rec: Recommendation = recommend(BASE)
     text = "\n".join(rec.reasoning)
     assert "BatchSize 680" in text
-    assert "MaximumConcurrency 4: 1.47 commits/s x 1.50 s latency = 2.2" in text
+    assert "MaximumConcurrency 5: 1.47 commits/s x 2.18 s latency = 3.2" in text
     assert "FunctionTimeoutSeconds 60" in text
     assert "BatchingWindowSeconds 2" in text
     assert "STATEMENTS_PER_TRANSACTION 24" in text

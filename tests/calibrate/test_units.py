@@ -15,6 +15,7 @@ from calibrate.measure import (
     Sample,
     ShapeResult,
     analyse,
+    is_saturated,
     latest_by_shape,
     level_result,
 )
@@ -181,6 +182,25 @@ def test_the_ramp_doubles_up_to_the_most_writers(most: int, levels: tuple[int, .
 
 def level(writers: int, rate: float, kb: float, latency: float = 0.5) -> LevelResult:
     return LevelResult(writers, 10, 100, 10 * kb, rate, latency, complete=True)
+
+
+@pytest.mark.parametrize(
+    ("rates", "saturated"),
+    [
+        ((0.6,), False),  # one level: nothing to compare
+        ((0.6, 1.15), False),  # doubling the writers nearly doubled the rate
+        ((0.6, 1.15, 2.1, 4.3, 7.9, 11.6), True),  # 32 writers at 0.6/s would make 19/s: queueing
+        ((0.6, 1.15, 2.1, 4.3, 7.4, 7.2), True),  # no gain
+        ((5.0, 9.0, 9.5), True),  # less than 10% more
+        ((5.0, 9.0, 16.0), False),  # 4 writers at 5/s would make 20/s: 80%, little queueing
+        ((5.0, 9.0, 14.0), True),  # 70%: queueing
+    ],
+)
+def test_saturation_is_a_rate_that_stopped_growing_or_writers_that_queue(
+    rates: tuple[float, ...], saturated: bool
+) -> None:
+    levels = [level(2**i, rate, 100.0) for i, rate in enumerate(rates)]
+    assert is_saturated(levels) is saturated
 
 
 def test_analysis_fits_the_shapes_top_rates() -> None:
