@@ -2,7 +2,7 @@
 
 Pure: the same function turns `make calibrate`'s measurements of a real cluster, or a cluster
 model's named parameters, into `BatchSize`, `BatchingWindowSeconds`, `MaximumConcurrency`,
-`FunctionTimeoutSeconds` and `STATEMENTS_PER_TRANSACTION`.
+`FunctionTimeoutSeconds` and `StatementsPerTransaction` (the function's STATEMENTS_PER_TRANSACTION).
 
 The physics (docs/capacity.md): commits are serialized per table, so a target's throughput is
 (transactions committed per second) x (rows per transaction), and a transaction of S KB holds the
@@ -108,11 +108,14 @@ class Recommendation:
     warnings: tuple[str, ...]  # where a limit, not the cluster, decided
 
     def template_parameters(self) -> dict[str, int]:
+        """template.yaml's parameter names (StatementsPerTransaction sets the function's
+        STATEMENTS_PER_TRANSACTION)."""
         return {
             "BatchSize": self.batch_size,
             "BatchingWindowSeconds": self.batching_window_seconds,
             "MaximumConcurrency": self.maximum_concurrency,
             "FunctionTimeoutSeconds": self.function_timeout_seconds,
+            "StatementsPerTransaction": self.statements_per_transaction,
         }
 
 
@@ -209,7 +212,7 @@ def recommend(profile: ClusterProfile, workload: Workload | None = None) -> Reco
         f"a 6 MB payload allows ({most} INSERTs){ceiling_text}.",
         f"BatchSize {batch_size}: one transaction of {batch_size / rows:.1f} INSERTs of "
         f"{rows:g} rows ({transaction_kb:.0f} KB) per batch per target; "
-        f"STATEMENTS_PER_TRANSACTION {statements_per_transaction} leaves room for rows that "
+        f"StatementsPerTransaction {statements_per_transaction} leaves room for rows that "
         "pack worse.",
         f"MaximumConcurrency {concurrency}: {commits_per_second:.2f} commits/s x "
         f"{latency:.2f} s latency = {in_flight:.1f} transactions in flight keep the serialized "

@@ -55,7 +55,6 @@ def recommendation_lines(rec: Recommendation) -> list[str]:
     overrides = " ".join(f"{key}={value}" for key, value in rec.template_parameters().items())
     lines = [
         f"  {overrides}",
-        f"  STATEMENTS_PER_TRANSACTION={rec.statements_per_transaction} (function environment)",
         f"  expected: about {rec.expected_rows_per_second:.0f} rows/s per target "
         f"({rec.commits_per_second:.2f} transactions/s of {rec.batch_size} rows)",
         "  why:",

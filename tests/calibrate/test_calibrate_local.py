@@ -102,8 +102,11 @@ def test_a_run_measures_every_shape_recommends_from_it_and_leaves_nothing_behind
     for label in ("1 row", "100 KB", "4 x 100 KB"):
         assert re.search(rf"^{re.escape(label)}\s+1\s", text, re.MULTILINE), text
     assert "fit: commit = " in text
-    assert re.search(r"BatchSize=\d+ BatchingWindowSeconds=\d+ MaximumConcurrency=\d+ ", text)
-    assert "STATEMENTS_PER_TRANSACTION=" in text
+    assert re.search(
+        r"BatchSize=\d+ BatchingWindowSeconds=\d+ MaximumConcurrency=\d+ "
+        r"FunctionTimeoutSeconds=\d+ StatementsPerTransaction=\d+",
+        text,
+    )
     assert "RPU-seconds" in text
     # And the number of submits it reports is the number the service received
     calls = local.api_calls()
