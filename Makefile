@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt src/handler/requirements.txt | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lint format test unit integration demo demo-313 py313-dir mutation local-api ddl bench bench-quick chaos sam-setup checkov-setup validate events clean
+.PHONY: help setup lint format test unit integration demo demo-313 py313-dir mutation local-api ddl bench bench-quick chaos calibrate sam-setup checkov-setup validate events clean
 
 help:
 	@echo "make demo        run the function over events/*.json against the local stack (PostgreSQL + local Data API)"
@@ -15,6 +15,8 @@ help:
 	@echo "make local-api   serve the local Data API on http://127.0.0.1:4599 (for sam local invoke)"
 	@echo "make bench       full benchmark: old designs vs this project on the same cluster model"
 	@echo "make chaos       seeded random faults over many redelivery rounds (CHAOS_ARGS=--seeds 50)"
+	@echo "make calibrate   measure a cluster's latency and commit rate, print template settings"
+	@echo "                 (CALIBRATE_ARGS='--cluster-id C --db-user U --database dev'; --help: all flags)"
 	@echo "make validate    sam validate --lint and sam build"
 	@echo "make mutation    mutation testing of src/handler modules (MUTATE=...) with the unit tests"
 	@echo "make demo-313    make demo with python3.13 in .venv-313 (the function's runtime)"
@@ -69,6 +71,11 @@ bench-quick: setup
 # Long seeded chaos runs (make test runs a quick seed set): faults, rounds, duplicates, losses.
 chaos: setup
 	$(RUN) -m tests.chaos $(CHAOS_ARGS)
+
+# Measures a real cluster or workgroup through the Data API in a scratch table it drops
+# (docs/capacity.md, "Measure your cluster"); --endpoint-url points it at `make local-api`.
+calibrate: setup
+	$(RUN) -m calibrate $(CALIBRATE_ARGS)
 
 # The SAM CLI pins its own boto3, so it lives in a venv of its own.
 SAM_VENV := .venv-sam

@@ -1,0 +1,5 @@
+"""`python -m calibrate --help`."""
+
+from calibrate.cli import main
+
+raise SystemExit(main())
