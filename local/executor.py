@@ -111,6 +111,9 @@ class Executor:
                 query, args = sub.translation.bind(values, statement.bind_mode)
                 if "\x00" in query or any("\x00" in arg for arg in args):
                     raise _Failed(_NUL_ERROR)
+                for text, error in statement.refused_values:
+                    if any(text in arg for arg in args):
+                        raise _Failed(error)
                 cursor.execute(query, args or None)
                 rows = cursor.fetchall() if cursor.description is not None else None
             except TooManyBindsError as exc:

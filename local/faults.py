@@ -71,6 +71,8 @@ class _TargetFaults:
     delays: defaultdict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
     slow_cancels: deque[tuple[float, CancelOutcome]] = field(default_factory=deque)
     denied: bool = False
+    # (text, error): a statement binding a value that contains `text` fails with `error`.
+    refused_values: tuple[tuple[str, str], ...] = ()
 
 
 def _check_count(count: int) -> None:
@@ -224,6 +226,18 @@ class Faults:
         if code == "ActiveStatementsExceededException":
             return ActiveStatementsExceededError(quota)
         return None
+
+    def refuse_values(self, target: str, text: str, error: str) -> None:
+        """Every statement that binds a value containing `text` fails with `error` (no SQL of
+        it commits), until clear(). Stands for what Redshift refuses and no catalog describes,
+        so that only the database can find the row: bisection's case."""
+        with self._lock:
+            faults = self._targets[target]
+            faults.refused_values = (*faults.refused_values, (text, error))
+
+    def value_refusals(self, target: str) -> tuple[tuple[str, str], ...]:
+        with self._lock:
+            return self._targets[target].refused_values
 
     def take_statement_fault(self, target: str) -> tuple[str | None, bool]:
         """(error to fail with, whether to hang) for a statement being submitted."""

@@ -483,6 +483,7 @@ class DataApiService:
                 statement.fail_with, statement.hang = self.faults.take_statement_fault(
                     statement.target
                 )
+                statement.refused_values = self.faults.value_refusals(statement.target)
 
             cluster.admit(statement, attach_faults)
             with self._lock:

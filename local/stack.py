@@ -144,6 +144,9 @@ class LocalDataApi:
     def fail_next(self, target: str, count: int = 1, error: str = DEFAULT_FAILURE) -> None:
         self.service.faults.fail_next(target, count, error)
 
+    def refuse_values(self, target: str, text: str, error: str) -> None:
+        self.service.faults.refuse_values(target, text, error)
+
     def hang_next(self, target: str, count: int = 1, after: int = 0) -> None:
         self.service.faults.hang_next(target, count, after)
 

@@ -13,7 +13,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from local.stack import LocalDataApi
-from tests.integration.conftest import DDL, Stack
+from tests.integration.conftest import Stack
 from tests.support import payload, sqs_event
 
 pytestmark = pytest.mark.integration
@@ -45,12 +45,11 @@ def _run_sqs_loop(stack: Stack, event: dict[str, Any]) -> list[str]:
 
 
 def _narrow_city_on_primary(data_api: LocalDataApi) -> None:
-    """A value only the database rejects (as the suite's own rejection test builds it)."""
-    narrow = DDL.replace('"city" VARCHAR(255)', '"city" VARCHAR(8)')
-    assert narrow != DDL
-    with data_api.connect("primary-cluster", "dev") as conn:
-        conn.execute("DROP TABLE public.appsflyer_events")
-    data_api.execute_ddl("primary-cluster", "dev", narrow)
+    """A value only the database rejects (as the suite's own rejection test builds it): the
+    primary refuses "Rio de Janeiro" though its catalog allows it."""
+    data_api.refuse_values(
+        "primary-cluster", "Rio de Janeiro", "ERROR: value too long for type character varying(8)"
+    )
 
 
 # ---- 1. the presence check crashes on timestamps at the edge of the calendar ------------------
@@ -154,11 +153,14 @@ def test_a_value_quoted_in_a_database_error_cannot_make_its_batch_unwritable(
     MAX_TRANSIENT_RETRIES times, then every row of the batch is returned - on every receive.
     A sender chooses which of its batches can ever be written to primary. Expected: as for
     "release-7", the bad row is dead-lettered and the others land."""
-    mismatch = DDL.replace('"app_version" VARCHAR(255)', '"app_version" INTEGER')
-    assert mismatch != DDL
-    with data_api.connect("primary-cluster", "dev") as conn:
-        conn.execute("DROP TABLE public.appsflyer_events")
-    data_api.execute_ddl("primary-cluster", "dev", mismatch)
+    # (The function now reads the table's types, so a true INTEGER column would refuse the value
+    # before any statement: the primary's database refuses it instead, quoting it as
+    # PostgreSQL and Redshift quote a value that is not an integer.)
+    data_api.refuse_values(
+        "primary-cluster",
+        app_version,
+        f'ERROR: invalid input syntax for type integer: "{app_version}"',
+    )
     event = sqs_event([payload(), payload(app_version=app_version), payload(), payload()])
     ids = [r["messageId"] for r in event["Records"]]
     # When the handler runs once

@@ -27,6 +27,10 @@ from local.stack import LocalDataApi
 from tests.support import payload
 
 TABLE_DDL_NARROW_CITY = "ALTER TABLE public.appsflyer_events ALTER COLUMN city TYPE VARCHAR(8)"
+# A value the primary's database refuses though its catalog allows it (the local Data API's
+# refuse_values): only bisection can find the row.
+REFUSED_CITY = "Zagreb"
+REFUSED_ERROR = "ERROR: value too long for type character varying(8)"
 TARGETS = (
     {"name": "primary", "database": "dev", "cluster_identifier": "chaos-cluster", "db_user": "u"},
     {"name": "secondary", "database": "dev", "workgroup_name": "chaos-wg"},
@@ -190,19 +194,27 @@ class ChaosRun:
         self._account(sent)
         return self._report
 
+    def _refuse_on_primary(self) -> None:
+        self._api.refuse_values(ADDRESS["primary"], REFUSED_CITY, REFUSED_ERROR)
+
     def _send_records(self) -> dict[str, str]:
         """message id -> body. A few records are bad (dead-lettered by validation), one is too
-        long for the secondary's narrowed city column (rejected there, written to the primary)."""
+        long for the secondary's narrowed city column (the secondary's table refuses it, the
+        primary takes it), one the primary's database refuses (found there by bisection, the
+        secondary takes it)."""
         for address in ADDRESS.values():
             self._api.execute_ddl(address, "dev", _ddl())
         with self._api.connect(ADDRESS["secondary"], "dev") as conn:
             conn.execute(TABLE_DDL_NARROW_CITY)
+        self._refuse_on_primary()
         sent: dict[str, str] = {}
         for index in range(self._records):
             if index % 13 == 5:
                 body = "{broken json"
             elif index == 7:
                 body = json.dumps(payload(city="Rio de Janeiro", customer_user_id=f"c{index}"))
+            elif index == 9:
+                body = json.dumps(payload(city=REFUSED_CITY, customer_user_id=f"c{index}"))
             else:
                 body = json.dumps(payload(customer_user_id=f"c{index}", city="Ulm"))
             message_id = self._sqs.send_message(QueueUrl=self._queue, MessageBody=body)["MessageId"]
@@ -236,6 +248,7 @@ class ChaosRun:
             killed, retried = True, set()
         finally:
             self._api.service.faults.clear()
+            self._refuse_on_primary()
             self._flaky.fail_next_send = self._flaky.kill_at_next_send = False
         for message in batch:
             handle = message["ReceiptHandle"]

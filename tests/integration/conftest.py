@@ -14,6 +14,7 @@ import boto3
 import pytest
 
 import app
+from ingest.wiring import deadlines_for
 from local.aws_doubles import moto_server
 from local.lambda_context import LambdaContextStub
 from local.stack import LocalDataApi
@@ -69,6 +70,15 @@ class Stack:
                 "SELECT sqs_message_id, count(*) FROM public.appsflyer_events GROUP BY 1"
             ).fetchall()
         return dict(rows)
+
+    def read_tables(self) -> None:
+        """What the function's first invocation does before anything else: read each target's
+        table from its catalog. A test that aims a fault at an INSERT reads them first, so that
+        the fault meets the INSERT and not the catalog query."""
+        batch = app.ingest()
+        deadlines = deadlines_for(batch.settings, 60)
+        for target in batch.settings.targets:
+            batch.tables.table_for(target, deadlines)
 
     def dead_letter_messages(self) -> list[dict[str, Any]]:
         """Everything in the dead-letter queue, received and deleted."""

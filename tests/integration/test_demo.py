@@ -138,7 +138,7 @@ def test_a_second_table_and_a_column_added_while_running_take_only_settings(
     assert set(placed) == {
         ("Currency", "currency"),
         ("payment.captured", "paid"),
-        ("paid", "extra.paid"),
+        ("paid", "paid"),
         ("payment", "extra.payment"),
         ("coupon_code", "extra.coupon_code"),
     }

@@ -119,6 +119,7 @@ def test_lost_reply_then_throttled_retries_is_found_by_name_and_never_rewritten(
     stack: Stack, data_api: LocalDataApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     configure(monkeypatch, [PRIMARY], MAX_TRANSIENT_RETRIES="2")
+    stack.read_tables()
     # Given a submit that commits but whose reply is lost, and retries that are all throttled
     data_api.lose_reply_next("primary-cluster", 1)
     data_api.set_throttle({"ExecuteStatement": 0.01})  # the first submit passes, then 100 s of no
@@ -127,7 +128,8 @@ def test_lost_reply_then_throttled_retries_is_found_by_name_and_never_rewritten(
     # When the batch runs, the statement is found by its name and its rows count as written
     assert stack.invoke(event) == []
     assert stack.counts("primary") == dict.fromkeys(ids, 1)
-    assert data_api.api_calls()["ExecuteStatement"] == 3  # the retries were refused
+    # The catalog read, then the submit and its two retries (refused)
+    assert data_api.api_calls()["ExecuteStatement"] == 4
     # And a redelivery (SQS at least once) writes nothing again
     data_api.set_throttle({})
     assert stack.invoke(redeliver(event)) == []
@@ -169,6 +171,7 @@ def test_slow_cancel_settles_to_what_the_statement_really_did(
     stack: Stack, data_api: LocalDataApi, monkeypatch: pytest.MonkeyPatch, outcome: str
 ) -> None:
     configure(monkeypatch, [PRIMARY])
+    stack.read_tables()
     data_api.hang_next("primary-cluster", 1)
     data_api.slow_cancel_next("primary-cluster", 1, 1.5, outcome)
     event = sqs_event([payload()])

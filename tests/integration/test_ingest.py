@@ -15,7 +15,7 @@ from ingest.records import Row, read_message
 from ingest.schema import ColumnKind
 from local.appsflyer import INSERT_COLUMNS, render, validate
 from local.stack import LocalDataApi
-from tests.integration.conftest import ADDRESS, DDL, PRIMARY, SECONDARY, Stack, configure
+from tests.integration.conftest import ADDRESS, PRIMARY, SECONDARY, Stack, configure
 from tests.support import payload, sqs_event
 
 pytestmark = pytest.mark.integration
@@ -112,13 +112,12 @@ def test_equal_values_in_columns_of_different_kinds_land_as_sent(stack: Stack) -
 def test_poison_records_are_dead_lettered_with_reasons_while_the_rest_land(
     stack: Stack, data_api: LocalDataApi
 ) -> None:
-    # Given a primary whose table was created with a narrower city than the function believes
-    # (VARCHAR(8), not 255): a value only the database rejects, as Redshift would
-    narrow = DDL.replace('"city" VARCHAR(255)', '"city" VARCHAR(8)')
-    assert narrow != DDL
-    with data_api.connect("primary-cluster", "dev") as conn:
-        conn.execute("DROP TABLE public.appsflyer_events")
-    data_api.execute_ddl("primary-cluster", "dev", narrow)
+    # Given a primary whose database refuses one city though its catalog allows it: a value
+    # only the database rejects (what Redshift refuses and no catalog describes), which only
+    # bisection can find
+    data_api.refuse_values(
+        "primary-cluster", "Rio de Janeiro", "ERROR: value too long for type character varying(8)"
+    )
     event = load_event("sqs-mixed-batch.json")
     outcomes = json.loads((EVENTS / "expected-outcomes.json").read_text())
     poison: dict[str, str] = outcomes["sqs-mixed-batch.json"]["dead_lettered"]
@@ -244,11 +243,13 @@ def test_quota_pressure_and_throttling_lose_nothing_and_duplicate_nothing(
 def test_statement_hanging_past_the_deadline_is_cancelled_and_its_records_returned(
     stack: Stack, data_api: LocalDataApi, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    configure(monkeypatch, [PRIMARY], STATEMENT_MAX_BYTES="30000")
+    configure(monkeypatch, [PRIMARY], STATEMENT_MAX_BYTES="30000", STATEMENTS_PER_TRANSACTION="1")
+    stack.read_tables()
     event = load_event("sqs-clean-batch.json")
     event["Records"].extend(load_event("sqs-large-batch.json")["Records"][:30])
     ids = [r["messageId"] for r in event["Records"]]
-    # Given a cluster where the second statement of the batch hangs
+    # Given a cluster where the second statement of the batch hangs (one INSERT per
+    # transaction, so that the first one commits on its own)
     data_api.hang_next("primary-cluster", 1, after=1)
     # When the function has 25 s left: 3 s margin, 11.5 s for cancels and dead letters
     retry = stack.invoke(event, remaining_ms=25_000)
