@@ -20,7 +20,7 @@ help:
 	@echo "make validate    sam validate --lint and sam build"
 	@echo "make mutation    mutation testing of src/handler modules (MUTATE=...) with the unit tests"
 	@echo "make demo-313    make demo with python3.13 in .venv-313 (the function's runtime)"
-	@echo "make ddl         regenerate sql/create_table.sql from src/handler/ingest/schema.py"
+	@echo "make ddl         regenerate sql/create_table.sql (the AppsFlyer example) from local/appsflyer.py"
 	@echo "make events      regenerate events/*.json from scripts/generate_events.py (seeded)"
 
 $(STAMP): requirements-dev.txt src/handler/requirements.txt
