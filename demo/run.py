@@ -30,7 +30,7 @@ from demo.runtime import (
     sdk_environment,
 )
 from local.aws_doubles import moto_server
-from local.model import FAST, RA3_LARGE, ClusterModel
+from local.model import FAST, SETTINGS, ClusterModel
 from local.stack import LocalDataApi
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,10 +39,14 @@ DDL = ROOT / "sql" / "create_table.sql"
 EXPECTED = EVENTS / "expected-outcomes.json"
 TABLE = "public.appsflyer_events"
 DATABASE = "dev"
-MODELS = {"fast": FAST, "ra3": RA3_LARGE}
+MODELS = {"fast": FAST, **SETTINGS}
 MODEL_TEXT = {
-    "fast": "fast: no slots, rate ceiling or latency; --model ra3 for an ra3.large's pace",
-    "ra3": "ra3: an ra3.large's 25 slots and ~12 commits/s",
+    "fast": "fast: no slots, latency, commit cost or table lock; --model base for a cluster's pace",
+    **{
+        name: f"{name}: {m.slots} slots, {m.latency_seconds:g} s per statement, commits of "
+        f"{m.commit_fixed_seconds * 1000:.0f} ms + {m.commit_seconds_per_kb * 1000:g} ms/KB"
+        for name, m in SETTINGS.items()
+    },
 }
 
 
@@ -142,7 +146,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--model",
         choices=sorted(MODELS),
         default="fast",
-        help="cluster model: fast (no limits but the quota; default) or ra3 (ra3.large pace)",
+        help="cluster model: fast (no limits but the quota; default) or a setting of local.model",
     )
     parser.add_argument(
         "--handler-log",
