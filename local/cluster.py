@@ -7,7 +7,7 @@ import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from local.errors import ActiveStatementsExceededError
 from local.model import ClusterModel
@@ -64,12 +64,17 @@ class ClusterStats:
         return tuple(commit.ended_at for commit in self.commits)
 
 
-@dataclass
+@dataclass(eq=False)
 class _LockRequest:
+    """A transaction in line for its tables; `wake` is set when it is granted them, or when
+    something else may have changed for it (a cancel, a new model)."""
+
     ticket: int
     statement: Statement
     tables: frozenset[str]
     asked_at: float
+    granted: bool = False
+    wake: threading.Event = field(default_factory=threading.Event)
 
 
 class Cluster:
@@ -99,7 +104,9 @@ class Cluster:
         self._gate = threading.Condition()
         self._gate_busy = False
         # Table write locks: table -> holder's statement id, and the requests waiting in line.
-        self._tables = threading.Condition()
+        # Each request has an event of its own: a release wakes only those it lets in (waking
+        # every waiter of a busy table would cost each grant a scramble for the GIL).
+        self._tables = threading.Lock()
         self._holders: dict[str, str] = {}
         self._waiting: list[_LockRequest] = []
         self._tickets = 0
@@ -192,36 +199,42 @@ class Cluster:
         with self._tables:
             self._tickets += 1
             request = _LockRequest(self._tickets, statement, tables, time.time())
-            waited = not self._free_locked(request)
             self._waiting.append(request)
-            try:
-                while not self._free_locked(request):
-                    if statement.should_abort:
-                        return False
-                    if not self.model.one_writer_per_table:
-                        return True  # the model changed (a benchmark's drain): no more locks
-                    self._tables.wait()
-            finally:
-                self._waiting.remove(request)
-                self._tables.notify_all()  # a later request may have waited only for this one
-            now = time.time()
-            indexes = self._open_holds.setdefault(statement.id, [])
-            for table in sorted(tables):
-                self._holders[table] = statement.id
-                indexes.append(len(self._holds))
-                self._holds.append(
-                    WriteLockHold(table, statement.id, request.asked_at, now, None, waited)
-                )
-            return True
+            self._grant_locked(asking=request)
+        while True:
+            request.wake.wait()
+            with self._tables:
+                request.wake.clear()
+                if request.granted:
+                    return True
+                if statement.should_abort or not self.model.one_writer_per_table:
+                    # Out of line: whoever waited only behind it may go now.
+                    self._waiting.remove(request)
+                    self._grant_locked()
+                    return not statement.should_abort
 
-    def _free_locked(self, request: _LockRequest) -> bool:
-        """No table of the request is held, nor wanted by a request that came before it."""
-        if any(table in self._holders for table in request.tables):
-            return False
-        return not any(
-            other.ticket < request.ticket and other.tables & request.tables
-            for other in self._waiting
-        )
+    def _grant_locked(self, asking: _LockRequest | None = None) -> None:
+        """Give their tables to the requests in line that can have them now, in ticket order:
+        a request goes when none of its tables is held or wanted by an earlier request.
+        `asking`: the request just made, which did not wait if it goes now."""
+        wanted: set[str] = set()
+        for request in list(self._waiting):
+            if not wanted & request.tables and not any(t in self._holders for t in request.tables):
+                self._waiting.remove(request)
+                self._hold_locked(request, waited=request is not asking)
+            wanted |= request.tables
+
+    def _hold_locked(self, request: _LockRequest, *, waited: bool) -> None:
+        now = time.time()
+        indexes = self._open_holds.setdefault(request.statement.id, [])
+        for table in sorted(request.tables):
+            self._holders[table] = request.statement.id
+            indexes.append(len(self._holds))
+            self._holds.append(
+                WriteLockHold(table, request.statement.id, request.asked_at, now, None, waited)
+            )
+        request.granted = True
+        request.wake.set()
 
     def release_tables(self, statement: Statement) -> None:
         """Release what the statement holds (nothing: no-op), and let the next in line in."""
@@ -234,7 +247,7 @@ class Cluster:
                 hold = self._holds[index]
                 self._holds[index] = replace(hold, released_at=now)
                 del self._holders[hold.table]
-            self._tables.notify_all()
+            self._grant_locked()
 
     # ---- commits ------------------------------------------------------------------------------
 
@@ -265,7 +278,8 @@ class Cluster:
         with self._gate:
             self._gate.notify_all()
         with self._tables:
-            self._tables.notify_all()
+            for request in self._waiting:
+                request.wake.set()
 
     def idle(self) -> bool:
         with self._lock:
