@@ -87,8 +87,9 @@ class Design:
 
 
 # The old designs run 10 s against a backlog they cannot finish: they reach their steady state
-# (the quota, or their own pause) within 3 s, and the fire-and-forget ones keep 500 statements
-# active to the end (what the quota refused is invisible for LEGACY_VISIBILITY_SECONDS).
+# (the quota, or their own pause) within 3 s, and the fire-and-forget ones keep hundreds of
+# statements queued on the cluster to the end (what the quota refused stays invisible for
+# LEGACY_VISIBILITY_SECONDS, so their active count drifts down from 500 meanwhile).
 # This project's designs run until their backlog is done: 10 batches of 1,000 keep
 # MaximumConcurrency 10 busy for one wave.
 OLD_WINDOW_SECONDS = 10.0

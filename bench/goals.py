@@ -34,6 +34,21 @@ def ratio(numerator: float, denominator: float) -> float:
     return numerator / denominator if denominator else float("inf")
 
 
+def _lock_bound(result: DesignResult) -> float:
+    """Rows/s if the table's writers followed each other back to back, as long as they did."""
+    hold = result.commits.lock_hold_seconds
+    return result.commits.rows_per_commit / hold if hold > 0 else float("inf")
+
+
+def _concurrency_bound(result: DesignResult) -> float:
+    """Rows/s if every invocation always had a transaction in flight, each taking the latency,
+    its wait for the lock and its hold of it, as measured."""
+    commits = result.commits
+    each = result.setting.model.latency_seconds + commits.lock_wait_seconds
+    each += commits.lock_hold_seconds
+    return result.design.instances * commits.rows_per_commit / each if each > 0 else float("inf")
+
+
 def _short(met: bool, shortfall: str) -> str:
     return "" if met else f": short by {shortfall}"
 
@@ -46,6 +61,8 @@ def check_goals(results: list[DesignResult], cpu: HandlerCpu) -> list[Check]:
     ours = [r for r in results if r.design.kind is Kind.FUNCTION]
     new_rate = new.sustained_rows_per_second
 
+    model = new.setting.model
+    per_commit_fastest = ratio(new.commits.rows_per_commit, old_fastest.commits.rows_per_commit)
     per_commit = ratio(new.commits.rows_per_commit, today.commits.rows_per_commit)
     per_commit_met = per_commit >= ROWS_PER_TRANSACTION_GOAL
     gain = ratio(new_rate, today.sustained_rows_per_second)
@@ -88,9 +105,10 @@ def check_goals(results: list[DesignResult], cpu: HandlerCpu) -> list[Check]:
             gain_met,
             f"{gain:.1f}x ({new_rate:,.0f} vs {today.sustained_rows_per_second:,.0f} rows/s)"
             + _short(gain_met, f"{TODAY_GOAL - gain:.1f}x"),
-            f"Design {TODAY} pays a 1/12 s commit and a 1.5 s latency per ~57 rows; design "
-            f"{NEW} pays them per {commits.rows_per_commit:,.0f} rows, and the part per KB "
-            "(the same per row in both) then dominates its commit.",
+            f"Design {TODAY} pays a {model.commit_fixed_seconds:.3f} s commit and a "
+            f"{model.latency_seconds:g} s latency per {today.commits.rows_per_commit:,.1f} rows; "
+            f"design {NEW} pays them per {commits.rows_per_commit:,.1f} rows. What a commit "
+            "costs per KB is the same per row in both.",
         ),
         Check(
             f"design {NEW} within {CEILING_GOAL:.0%} of the model's ceiling",
@@ -100,9 +118,11 @@ def check_goals(results: list[DesignResult], cpu: HandlerCpu) -> list[Check]:
             f"{commits.rows_per_commit:,.1f} rows per commit)"
             + _short(share_met, f"{CEILING_GOAL - share:.1%}"),
             f"The ceiling counts only the commits' cost ({commits.commit_seconds:.3f} s each). "
-            f"Each commit held the table's write lock {commits.lock_hold_seconds:.3f} s on "
-            "average, the local PostgreSQL's own execution of the INSERTs included, and the "
-            "next writer could not start meanwhile.",
+            f"Two other limits: each commit held the table's write lock "
+            f"{commits.lock_hold_seconds:.3f} s (the local PostgreSQL's execution included), "
+            f"which allows {_lock_bound(new):,.0f} rows/s; and {new.design.instances} "
+            f"invocations, each waiting {model.latency_seconds:g} s of latency plus the lock "
+            f"for each transaction, allow {_concurrency_bound(new):,.0f} rows/s.",
         ),
         Check(
             "peak active statements never above MaximumConcurrency x targets (every setting)",
@@ -136,9 +156,11 @@ def check_goals(results: list[DesignResult], cpu: HandlerCpu) -> list[Check]:
             None,
             f"{ratio(new_rate, old_fastest.sustained_rows_per_second):.1f}x ({new_rate:,.0f} "
             f"vs {old_fastest.sustained_rows_per_second:,.0f} rows/s)",
-            "Design 2 kept the cluster's commit queue full (until the quota refused it) with "
-            "10 rows per commit: the ratio is close to the ratio of rows per commit, less what "
-            "the bigger commits pay per KB.",
+            f"Design {OLD_FASTEST} kept hundreds of statements queued on the cluster (until the "
+            f"quota refused more) and reached {old_fastest.share_of_ceiling:.0%} of its own "
+            f"ceiling ({old_fastest.commits.ceiling_commits_per_second:.2f} commits/s x "
+            f"{old_fastest.commits.rows_per_commit:.0f} rows); design {NEW} commits "
+            f"{per_commit_fastest:.1f}x the rows per commit.",
         ),
         Check(
             f"design {NEW} against the old system's final fix ({OLD_FINAL_FIX})",
