@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import threading
 import time
 import traceback
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
@@ -39,7 +41,29 @@ class Invocation:
 
     failed: frozenset[str]
     cpu_seconds: float  # the instance process's CPU for this invocation, SDK work included
+    api_calls: dict[str, int]  # Data API requests sent, per operation (every attempt)
     error: str | None = None  # an unexpected exception: a bug, counted as a failed batch
+
+
+class _CallCounter:
+    """Counts the Data API requests this process sends, per operation, from the SDK's own
+    events: each design's calls are counted apart although several designs share the local
+    Data API at once."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # the function and the old workers call from threads
+        self._calls: Counter[str] = Counter()
+        boto3.setup_default_session()  # what boto3.client() builds its clients from
+        assert boto3.DEFAULT_SESSION is not None
+        boto3.DEFAULT_SESSION.events.register("before-send.redshift-data", self._count)
+
+    def _count(self, event_name: str, **_: Any) -> None:
+        with self._lock:
+            self._calls[event_name.rsplit(".", 1)[-1]] += 1
+
+    def snapshot(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self._calls)
 
 
 def _build(config: InstanceConfig) -> _Consumer:
@@ -56,6 +80,7 @@ def _serve(conn: Connection, environment: dict[str, str]) -> None:
     """The instance's loop: configure, then invoke until told to stop."""
     os.environ.update(environment)
     os.environ.pop("AWS_PROFILE", None)
+    counter = _CallCounter()
     consumer: _Consumer | None = None
     conn.send("ready")
     while True:
@@ -68,13 +93,15 @@ def _serve(conn: Connection, environment: dict[str, str]) -> None:
             continue
         records: list[dict[str, Any]] = payload
         started = time.process_time()
+        calls_before = counter.snapshot()
         try:
             assert consumer is not None, "invoked before configure"
             failed, error = frozenset(consumer.handle(records)), None
         except Exception:
             failed = frozenset(str(r["messageId"]) for r in records)
             error = traceback.format_exc()
-        conn.send(Invocation(failed, time.process_time() - started, error))
+        calls = counter.snapshot() - calls_before
+        conn.send(Invocation(failed, time.process_time() - started, dict(calls), error))
 
 
 class Instance:
@@ -147,14 +174,23 @@ class InstancePool:
     ) -> None:
         self.close()
 
-    def configure(self, count: int, config: InstanceConfig) -> list[Instance]:
-        """The first `count` instances, each (re)built for `config`."""
-        if count > len(self.instances):
-            raise ValueError(f"{count} instances asked for; the pool has {len(self.instances)}")
-        chosen = self.instances[:count]
-        for instance in chosen:
-            instance.configure(config)
-        return chosen
+    def configure(
+        self, counts_and_configs: Sequence[tuple[int, InstanceConfig]]
+    ) -> list[list[Instance]]:
+        """Consecutive groups of instances, the first `count` for the first config and so on,
+        each (re)built for its config."""
+        needed = sum(count for count, _ in counts_and_configs)
+        if needed > len(self.instances):
+            raise ValueError(f"{needed} instances asked for; the pool has {len(self.instances)}")
+        groups: list[list[Instance]] = []
+        start = 0
+        for count, config in counts_and_configs:
+            chosen = self.instances[start : start + count]
+            start += count
+            for instance in chosen:
+                instance.configure(config)
+            groups.append(chosen)
+        return groups
 
     def close(self) -> None:
         for instance in self.instances:

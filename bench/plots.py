@@ -10,7 +10,7 @@ from bench.designs import Kind
 from bench.runner import DesignResult
 
 _OLD_COLOURS = ("#c0392b", "#e67e22", "#b7950b")
-_NEW_COLOURS = ("#2471a3", "#1e8449", "#7d3c98")
+_NEW_COLOURS = ("#2471a3", "#1e8449", "#7d3c98", "#17a589")
 
 
 def _colours(results: list[DesignResult]) -> list[str]:
@@ -19,56 +19,59 @@ def _colours(results: list[DesignResult]) -> list[str]:
     return [next(old) if r.design.kind is Kind.LEGACY else next(new) for r in results]
 
 
-def plot_throughput(
-    results: list[DesignResult], ceiling: float, old_final: float, path: Path
-) -> None:
+_SETTING_COLOURS = ("#2471a3", "#1e8449", "#c0392b", "#7d3c98")
+
+
+def plot_throughput(results: list[DesignResult], base: str, path: Path) -> None:
+    """Left: rows/s of each design under each setting (log scale), each bar with its ceiling.
+    Right: rows landed over time under the `base` setting."""
     compared = [r for r in results if r.design.compared]
-    colours = _colours(compared)
+    designs = list(dict.fromkeys(r.design.key for r in compared))
+    settings = list(dict.fromkeys(r.setting.name for r in compared))
     # A bare Figure, not pyplot: no global state and no display backend needed.
-    figure = Figure(figsize=(13, 5.2))
-    bars, curves = figure.subplots(1, 2, width_ratios=(1, 1.15))
+    figure = Figure(figsize=(14, 5.6))
+    bars, curves = figure.subplots(1, 2, width_ratios=(1.25, 1))
 
-    rates = [r.sustained_rows_per_second for r in compared]
-    positions = range(len(compared))
-    bars.bar(positions, rates, color=colours)
-    top = max([*rates, ceiling]) * 1.15
-    for x, rate in zip(positions, rates, strict=True):
-        # Tall bars carry their figure inside, clear of the reference lines above them.
-        inside = rate > 0.5 * top
-        bars.annotate(
-            f"{rate:,.0f}",
-            (x, rate),
-            ha="center",
-            va="top" if inside else "bottom",
-            fontsize=10,
-            color="white" if inside else "black",
-            fontweight="bold" if inside else "normal",
-            xytext=(0, -4 if inside else 3),
-            textcoords="offset points",
-        )
-    bars.axhline(ceiling, color="black", linestyle="--", linewidth=1)
-    bars.annotate(f"model ceiling {ceiling:,.0f}", (-0.45, ceiling), va="bottom", fontsize=9)
-    bars.axhline(30 * old_final, color="grey", linestyle=":", linewidth=1.2)
-    bars.annotate(
-        f"30 x old final fix = {30 * old_final:,.0f}",
-        (-0.45, 30 * old_final),
-        va="bottom",
-        fontsize=9,
-        color="dimgrey",
-    )
-    bars.set_xticks(list(positions), [r.design.key for r in compared])
+    width = 0.8 / len(settings)
+    for index, (setting, colour) in enumerate(zip(settings, _SETTING_COLOURS, strict=False)):
+        chosen = [
+            next(r for r in compared if r.design.key == k and r.setting.name == setting)
+            for k in designs
+        ]
+        positions = [x + (index - (len(settings) - 1) / 2) * width for x in range(len(designs))]
+        rates = [max(r.sustained_rows_per_second, 0.1) for r in chosen]
+        bars.bar(positions, rates, width=width * 0.92, color=colour, label=setting)
+        for x, rate, result in zip(positions, rates, chosen, strict=True):
+            bars.annotate(
+                f"{rate:,.0f}",
+                (x, rate),
+                ha="center",
+                va="bottom",
+                fontsize=7,
+                rotation=90,
+                xytext=(0, 2),
+                textcoords="offset points",
+            )
+            ceiling = result.commits.ceiling_rows_per_second
+            if 0 < ceiling < float("inf"):
+                bars.hlines(ceiling, x - width / 2, x + width / 2, color="black", linewidth=1.4)
+    bars.plot([], [], color="black", linewidth=1.4, label="the model's ceiling for that bar")
+    bars.set_yscale("log")
+    bars.set_xticks(list(range(len(designs))), designs)
     bars.set_xlabel("design (see legend on the right)")
-    bars.set_ylabel("sustained rows/s landed in the table")
-    bars.set_ylim(0, top)
-    bars.set_title("Sustained rows/s, same cluster model")
+    bars.set_ylabel("sustained rows/s landed in the table (log scale)")
+    bars.set_title("Sustained rows/s by design and setting")
+    bars.grid(axis="y", alpha=0.3, which="both")
+    bars.legend(fontsize=9, loc="upper left", title="setting")
 
-    for result, colour in zip(compared, colours, strict=True):
+    under_base = [r for r in compared if r.setting.name == base]
+    for result, colour in zip(under_base, _colours(under_base), strict=True):
         times = [t for t, _ in result.row_samples]
         rows = [n for _, n in result.row_samples]
         curves.plot(times, rows, color=colour, linewidth=2, label=result.design.label)
     curves.set_xlabel("seconds since the run started")
     curves.set_ylabel("rows committed (cumulative)")
-    curves.set_title("Rows landed over time")
+    curves.set_title(f"Rows landed over time, {base} setting")
     curves.grid(alpha=0.3)
     curves.legend(fontsize=9, loc="upper left")
 
@@ -76,8 +79,8 @@ def plot_throughput(
     figure.savefig(path, dpi=110)
 
 
-def plot_active(results: list[DesignResult], quota: int, path: Path) -> None:
-    compared = [r for r in results if r.design.compared]
+def plot_active(results: list[DesignResult], setting: str, quota: int, path: Path) -> None:
+    compared = [r for r in results if r.design.compared and r.setting.name == setting]
     colours = _colours(compared)
     figure = Figure(figsize=(12, 8.5))
     full, zoom = figure.subplots(2, 1, height_ratios=(1.4, 1))
@@ -112,7 +115,10 @@ def plot_active(results: list[DesignResult], quota: int, path: Path) -> None:
     )
     full.set_ylim(0, quota * 1.12)
     full.set_ylabel("active statements")
-    full.set_title("Active Data API statements on the cluster (SUBMITTED + PICKED + STARTED)")
+    full.set_title(
+        f"Active Data API statements on the cluster (SUBMITTED + PICKED + STARTED), {setting} "
+        "setting"
+    )
     full.legend(fontsize=9, loc="center right")
     full.grid(alpha=0.3)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from dataclasses import dataclass, field
 
 from bench.instances import Instance, Invocation
@@ -16,6 +17,7 @@ class Tally:
     invocations: int = 0
     records: int = 0
     cpu_seconds: float = 0.0
+    api_calls: Counter[str] = field(default_factory=Counter)  # Data API requests sent
     errors: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -24,6 +26,7 @@ class Tally:
             self.invocations += 1
             self.records += records
             self.cpu_seconds += invocation.cpu_seconds
+            self.api_calls.update(invocation.api_calls)
             if invocation.error is not None:
                 self.errors.append(invocation.error)
 

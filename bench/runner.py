@@ -1,4 +1,4 @@
-"""Runs one design against a fresh cluster of the model and measures it."""
+"""Runs designs side by side, each under its setting on clusters of its own, and measures them."""
 
 from __future__ import annotations
 
@@ -6,28 +6,32 @@ import json
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.aws import AwsResources
-from bench.designs import FUNCTION_TIMEOUT_SECONDS, Design, Kind
+from bench.designs import FUNCTION_TIMEOUT_SECONDS, Design, Kind, Setting
 from bench.function import FunctionConfig
-from bench.instances import InstanceConfig, InstancePool
+from bench.instances import Instance, InstanceConfig, InstancePool
 from bench.legacy import LegacyConfig
 from bench.pollers import PollerConfig, Tally, start_pollers
 from bench.rates import sustained_rate
 from bench.sampler import Sampler
 from bench.sqs import SimulatedQueue
 from bench.verify import Landing, compare, count_rows
-from local.model import FAST, ClusterModel
+from local.cluster import ClusterStats
+from local.model import FAST
 from local.stack import LocalDataApi
 
 DATABASE = "dev"
 TABLE = "public.appsflyer_events"
 DB_USER = "ingest"
 DDL = (Path(__file__).resolve().parent.parent / "sql" / "create_table.sql").read_text()
+_TABLE_KEY = f"{DATABASE}.{TABLE}"  # how the cluster's records name it (local.writes)
 _JOIN_SECONDS = FUNCTION_TIMEOUT_SECONDS + 30  # a poller's last invocation, then it stops
 _DRAIN_SECONDS = 120.0  # statements still queued on the cluster, at the FAST model's pace
+_TICK_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -37,13 +41,77 @@ class Bench:
     api: LocalDataApi
     aws: AwsResources
     pool: InstancePool
-    model: ClusterModel
+
+
+@dataclass(frozen=True)
+class Run:
+    """One design under one setting."""
+
+    design: Design
+    setting: Setting
+
+
+@dataclass(frozen=True)
+class Commits:
+    """The first target's commits into the table within the measured window, as the emulator
+    recorded them (not as the function reports them), and its table's write-lock holds."""
+
+    count: int
+    rows: int
+    written_bytes: int
+    cost_seconds: float  # what the model charged for them, summed
+    lock_hold_seconds: float  # mean, from first write to the commit's end
+    lock_wait_seconds: float  # mean, from asking for the lock to getting it
+
+    @property
+    def rows_per_commit(self) -> float:
+        return self.rows / self.count if self.count else 0.0
+
+    @property
+    def kb_per_commit(self) -> float:
+        return self.written_bytes / 1000 / self.count if self.count else 0.0
+
+    @property
+    def commit_seconds(self) -> float:
+        """The mean cost of one of these commits."""
+        return self.cost_seconds / self.count if self.count else 0.0
+
+    @property
+    def ceiling_commits_per_second(self) -> float:
+        """Commits/s if the cluster did nothing but commit these back to back."""
+        return self.count / self.cost_seconds if self.cost_seconds > 0 else float("inf")
+
+    @property
+    def ceiling_rows_per_second(self) -> float:
+        """The model's ceiling for this design: commits/s x rows per commit."""
+        return self.rows / self.cost_seconds if self.cost_seconds > 0 else float("inf")
+
+    @classmethod
+    def of(cls, stats: ClusterStats, until: float) -> Commits:
+        commits = [c for c in stats.commits if _TABLE_KEY in c.tables and c.ended_at <= until]
+        holds = [
+            h
+            for h in stats.write_locks
+            if h.table == _TABLE_KEY and h.released_at is not None and h.released_at <= until
+        ]
+        return cls(
+            count=len(commits),
+            rows=sum(c.rows for c in commits),
+            written_bytes=sum(c.written_bytes for c in commits),
+            cost_seconds=sum(c.cost_seconds for c in commits),
+            lock_hold_seconds=_mean([(h.released_at or 0.0) - h.acquired_at for h in holds]),
+            lock_wait_seconds=_mean([h.acquired_at - h.asked_at for h in holds]),
+        )
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else 0.0
 
 
 @dataclass
 class DesignResult:
     design: Design
-    model: ClusterModel
+    setting: Setting
     targets: list[str]
     elapsed: float  # the measured phase, seconds
     sent: int
@@ -52,7 +120,6 @@ class DesignResult:
     rows_in_window: int  # first target, at the end of the measured phase
     row_samples: list[tuple[float, int]]  # (seconds since start, rows), first target
     sustained_rows_per_second: float
-    api_calls: dict[str, int]
     peak_active: list[int]  # per target
     quota_errors: int  # refused submits, all targets (the server's count)
     first_quota_error: float | None  # seconds since start
@@ -61,6 +128,12 @@ class DesignResult:
     tally: Tally
     redeliveries: int
     stale_deletes: int
+    commits: Commits
+
+    @property
+    def api_calls(self) -> dict[str, int]:
+        """Data API requests the design's instances sent, refused ones included."""
+        return dict(self.tally.api_calls)
 
     @property
     def left_in_queue(self) -> int:
@@ -88,10 +161,16 @@ class DesignResult:
         records = self.tally.records
         return 1e6 * self.tally.cpu_seconds / records if records else 0.0
 
+    @property
+    def share_of_ceiling(self) -> float:
+        ceiling = self.commits.ceiling_rows_per_second
+        return self.sustained_rows_per_second / ceiling if ceiling > 0 else 0.0
 
-def _names(design: Design) -> list[str]:
-    run = uuid.uuid4().hex[:6]
-    return [f"bench-{design.key}-{run}-{chr(ord('a') + i)}" for i in range(design.targets)]
+
+def _names(run: Run) -> list[str]:
+    tag = uuid.uuid4().hex[:6]
+    key, setting = run.design.key, run.setting.name
+    return [f"bench-{key}-{setting}-{tag}-{chr(ord('a') + i)}" for i in range(run.design.targets)]
 
 
 def _instance_config(design: Design, targets: list[str], dlq_url: str) -> InstanceConfig:
@@ -107,11 +186,9 @@ def _instance_config(design: Design, targets: list[str], dlq_url: str) -> Instan
         "TARGET_TABLE": TABLE,
         "DEAD_LETTER_QUEUE_URL": dlq_url,
     }
+    if design.statements_per_transaction is not None:
+        environment["STATEMENTS_PER_TRANSACTION"] = str(design.statements_per_transaction)
     return FunctionConfig(tuple(environment.items()), FUNCTION_TIMEOUT_SECONDS)
-
-
-def _done(bench: Bench, queue: SimulatedQueue, targets: list[str]) -> bool:
-    return queue.all_acknowledged() and all(bench.api.stats(t).active == 0 for t in targets)
 
 
 def _drain(api: LocalDataApi, targets: list[str]) -> None:
@@ -136,74 +213,129 @@ def _inject_faults(api: LocalDataApi, targets: list[str]) -> None:
         api.fail_next(target, 1, "ERROR: connection reset by peer (injected)")
 
 
-def run_design(bench: Bench, design: Design, bodies: list[str]) -> DesignResult:
+@dataclass
+class _Live:
+    """One run while it is measured."""
+
+    run: Run
+    targets: list[str]
+    dlq_url: str
+    queue: SimulatedQueue
+    sent: set[str]
+    sampler: Sampler
+    config: InstanceConfig
+    stop: threading.Event = field(default_factory=threading.Event)
+    tally: Tally = field(default_factory=Tally)
+    pollers: list[threading.Thread] = field(default_factory=list)
+    ended: float | None = None
+
+    def done(self, api: LocalDataApi) -> bool:
+        return self.queue.all_acknowledged() and all(api.stats(t).active == 0 for t in self.targets)
+
+    def stopped(self) -> bool:
+        return self.stop.is_set() and not any(p.is_alive() for p in self.pollers)
+
+
+def _prepare(bench: Bench, run: Run, bodies: list[str]) -> _Live:
     api = bench.api
-    targets = _names(design)
+    targets = _names(run)
     for index, target in enumerate(targets):
         # The first a provisioned cluster, the others serverless workgroups (_instance_config).
         api.declare_target(target, "cluster" if index == 0 else "workgroup", (DATABASE,))
-        api.set_model(target, bench.model)
+        api.set_model(target, run.setting.model)
         api.execute_ddl(target, DATABASE, DDL)
     dlq_url = bench.aws.create_queue(f"{targets[0]}-dlq")
-    instances = bench.pool.configure(design.instances, _instance_config(design, targets, dlq_url))
-    queue = SimulatedQueue(design.visibility_timeout)
-    sent = set(queue.send_many(bodies[: design.messages]))
-    if design.faults:
-        _inject_faults(api, targets)
-    calls_before = api.api_calls()
-    sampler = Sampler(api, targets, DATABASE, TABLE)
-    stop = threading.Event()
-    tally = Tally()
-    sampler.start()
-    started = time.time()
-    pollers: list[threading.Thread] = []
-    try:
-        pollers = start_pollers(
-            queue,
-            instances,
-            PollerConfig(design.batch_size, design.batching_window, design.pause_seconds),
-            stop,
-            tally,
-        )
-        while time.time() - started < design.run_seconds and not _done(bench, queue, targets):
-            time.sleep(0.1)
-    finally:
-        stop.set()  # also on an error: no poller or sampler may outlive its design
-        for poller in pollers:
-            poller.join(_JOIN_SECONDS)
-        sampler.stop()
-    ended = time.time()
-    calls_after = api.api_calls()
-    _drain(api, targets)
-
-    acknowledged = queue.acknowledged_ids()
-    landings = [compare(count_rows(api, t, DATABASE, TABLE), sent, acknowledged) for t in targets]
-    stats = [api.stats(t) for t in targets]
-    samples = [(t - started, n) for t, n in sampler.rows if t <= ended]
-    timeline = [(t - started, n) for t, n in stats[0].timeline if t <= ended]
-    rejected_at = sampler.first_rejection_at
-    return DesignResult(
-        design=design,
-        model=bench.model,
+    queue = SimulatedQueue(run.design.visibility_timeout)
+    sent = set(queue.send_many(bodies[: run.design.messages]))
+    return _Live(
+        run=run,
         targets=targets,
+        dlq_url=dlq_url,
+        queue=queue,
+        sent=sent,
+        sampler=Sampler(api, targets, DATABASE, TABLE),
+        config=_instance_config(run.design, targets, dlq_url),
+    )
+
+
+def _start(live: _Live, instances: list[Instance]) -> None:
+    design = live.run.design
+    live.sampler.start()
+    live.pollers = start_pollers(
+        live.queue,
+        instances,
+        PollerConfig(design.batch_size, design.batching_window, design.pause_seconds),
+        live.stop,
+        live.tally,
+    )
+
+
+def run_group(bench: Bench, runs: Sequence[Run], bodies: list[str]) -> list[DesignResult]:
+    """Run these at the same time, each on clusters, a queue and instances of its own, and
+    measure each: its window ends when its backlog is done or its run_seconds are up."""
+    api = bench.api
+    lives = [_prepare(bench, run, bodies) for run in runs]
+    groups = bench.pool.configure([(live.run.design.instances, live.config) for live in lives])
+    for live in lives:
+        if live.run.design.faults:
+            _inject_faults(api, live.targets)
+    started = time.time()
+    try:
+        for live, instances in zip(lives, groups, strict=True):
+            _start(live, instances)
+        while any(live.ended is None for live in lives):
+            for live in lives:
+                if live.ended is not None:
+                    continue
+                over = time.time() - started >= live.run.design.run_seconds
+                if not live.stop.is_set() and (over or live.done(api)):
+                    live.stop.set()  # its pollers finish the batch they hold, then stop
+                if live.stopped():
+                    live.sampler.stop()
+                    live.ended = time.time()
+            time.sleep(_TICK_SECONDS)
+    finally:
+        for live in lives:  # also on an error: no poller or sampler may outlive its run
+            live.stop.set()
+        for live in lives:
+            for poller in live.pollers:
+                poller.join(_JOIN_SECONDS)
+            if live.ended is None:
+                live.sampler.stop()
+    for live in lives:
+        _drain(api, live.targets)
+    return [_result(bench, live, started) for live in lives]
+
+
+def _result(bench: Bench, live: _Live, started: float) -> DesignResult:
+    api = bench.api
+    ended = live.ended if live.ended is not None else time.time()
+    acknowledged = live.queue.acknowledged_ids()
+    landings = [
+        compare(count_rows(api, t, DATABASE, TABLE), live.sent, acknowledged) for t in live.targets
+    ]
+    stats = [api.stats(t) for t in live.targets]
+    samples = [(t - started, n) for t, n in live.sampler.rows if t <= ended]
+    timeline = [(t - started, n) for t, n in stats[0].timeline if t <= ended]
+    rejected_at = live.sampler.first_rejection_at
+    return DesignResult(
+        design=live.run.design,
+        setting=live.run.setting,
+        targets=live.targets,
         elapsed=ended - started,
-        sent=len(sent),
+        sent=len(live.sent),
         acknowledged=len(acknowledged),
         landings=landings,
         rows_in_window=samples[-1][1] if samples else 0,
         row_samples=samples,
         sustained_rows_per_second=sustained_rate(samples),
-        api_calls={
-            op: n - calls_before.get(op, 0)
-            for op, n in calls_after.items()
-            if n > calls_before.get(op, 0)
-        },
         peak_active=[s.peak_active for s in stats],
         quota_errors=sum(s.rejected for s in stats),
         first_quota_error=None if rejected_at is None else rejected_at - started,
         active_timeline=timeline,
-        dead_lettered=bench.aws.queue_depth(dlq_url),
-        tally=tally,
-        redeliveries=queue.redeliveries(),
-        stale_deletes=queue.stale_deletes(),
+        dead_lettered=bench.aws.queue_depth(live.dlq_url),
+        tally=live.tally,
+        redeliveries=live.queue.redeliveries(),
+        stale_deletes=live.queue.stale_deletes(),
+        commits=Commits.of(stats[0], ended),
     )

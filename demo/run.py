@@ -44,15 +44,19 @@ from demo.streams import (
     Stream,
 )
 from local.aws_doubles import moto_server
-from local.model import FAST, RA3_LARGE, ClusterModel
+from local.model import FAST, SETTINGS, ClusterModel
 from local.stack import LocalDataApi
 
 EVENTS = ROOT / "events"
 DATABASE = "dev"
-MODELS = {"fast": FAST, "ra3": RA3_LARGE}
+MODELS = {"fast": FAST, **SETTINGS}
 MODEL_TEXT = {
-    "fast": "fast: no slots, rate ceiling or latency; --model ra3 for an ra3.large's pace",
-    "ra3": "ra3: an ra3.large's 25 slots and ~12 commits/s",
+    "fast": "fast: no slots, latency, commit cost or table lock; --model base for a cluster's pace",
+    **{
+        name: f"{name}: {m.slots} slots, {m.latency_seconds:g} s per statement, commits of "
+        f"{m.commit_fixed_seconds * 1000:.0f} ms + {m.commit_seconds_per_kb * 1000:g} ms/KB"
+        for name, m in SETTINGS.items()
+    },
 }
 # Past SCHEMA_REFRESH_SECONDS by this much before the batch after a table change.
 REFRESH_MARGIN_SECONDS = 0.2
@@ -109,7 +113,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--model",
         choices=sorted(MODELS),
         default="fast",
-        help="cluster model: fast (no limits but the quota; default) or ra3 (ra3.large pace)",
+        help="cluster model: fast (no limits but the quota; default) or a setting of local.model",
     )
     parser.add_argument(
         "--handler-log",

@@ -1,18 +1,22 @@
-"""Runs one statement on PostgreSQL within its cluster's model: latency, faults, one transaction."""
+"""Runs one statement on PostgreSQL within its cluster's model: latency, faults, table write locks,
+one transaction and its paid-for commit."""
 
 from __future__ import annotations
 
 import itertools
 import logging
 import threading
+import time
+from dataclasses import dataclass
 
 import psycopg
 
-from local.cluster import Cluster
+from local.cluster import Cluster, CommitRecord
 from local.databases import Databases
 from local.results import result_set
 from local.statements import Statement, Status
 from local.translate import TooManyBindsError, error_text
+from local.writes import reads_only, written_bytes, written_table
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +31,29 @@ class _Failed(Exception):
     def __init__(self, error: str) -> None:
         super().__init__(error)
         self.error = error
+
+
+@dataclass(frozen=True)
+class _Writes:
+    """What the model charges a statement for, read before it runs (its values are dropped
+    once it ends)."""
+
+    tables: tuple[str | None, ...]  # per SQL: the table it writes, if it is DML
+    reads_only: bool  # nothing to commit: no commit turn, no cost
+    written_bytes: int
+
+    @classmethod
+    def of(cls, statement: Statement) -> _Writes:
+        sqls = [sub.sql for sub in statement.subs]
+        return cls(
+            tables=tuple(written_table(sql, statement.database) for sql in sqls),
+            reads_only=reads_only(sqls),
+            written_bytes=written_bytes(sqls, statement.values),
+        )
+
+    @property
+    def all_tables(self) -> frozenset[str]:
+        return frozenset(table for table in self.tables if table is not None)
 
 
 class Executor:
@@ -63,6 +90,7 @@ class Executor:
         with statement.cond:
             if statement.should_abort or not statement.set_status(Status.STARTED):
                 raise _Aborted
+            writes = _Writes.of(statement)
         model = cluster.model
         if model.latency_seconds > 0:
             statement.sleep(model.latency_seconds)
@@ -79,9 +107,10 @@ class Executor:
             with statement.cond:
                 statement.conn = conn
                 statement.redshift_pid = conn.info.backend_pid
-            self._execute(statement, conn)
-            self._commit(statement, cluster, conn)
+            self._execute(statement, cluster, conn, writes)
+            self._commit(statement, cluster, conn, writes)
         finally:
+            cluster.release_tables(statement)  # a failed or aborted one's: it never committed
             with statement.cond:
                 statement.conn = None
             self._release(statement, conn)
@@ -96,11 +125,19 @@ class Executor:
                 discard = True
         self._databases.release(conn, discard=discard)
 
-    def _execute(self, statement: Statement, conn: psycopg.Connection) -> None:
+    def _execute(
+        self, statement: Statement, cluster: Cluster, conn: psycopg.Connection, writes: _Writes
+    ) -> None:
         values = statement.values or {}
         cursor = psycopg.RawCursor(conn)
+        locked = False
         for index, sub in enumerate(statement.subs):
             self._checkpoint(statement)
+            if writes.tables[index] is not None and not locked:
+                # From the transaction's first write until its commit ends.
+                if not cluster.acquire_tables(statement, writes.all_tables):
+                    raise _Aborted
+                locked = True
             with statement.cond:
                 sub.query_id = self._next_query_id()
                 sub.set_status(Status.STARTED)
@@ -152,22 +189,46 @@ class Executor:
                     sub.set_status(Status.ABORTED)
         raise _Failed(error)
 
-    def _commit(self, statement: Statement, cluster: Cluster, conn: psycopg.Connection) -> None:
-        if not cluster.acquire_commit(statement):
+    def _commit(
+        self, statement: Statement, cluster: Cluster, conn: psycopg.Connection, writes: _Writes
+    ) -> None:
+        queued = not writes.reads_only  # a read-only transaction has no commit to queue for
+        if queued and not cluster.acquire_commit(statement):
             raise _Aborted
-        committed = False
+        record: CommitRecord | None = None
         try:
             with statement.cond:
                 if statement.should_abort:
                     raise _Aborted
                 statement.committing = True
+            started = time.time()
+            cost = cluster.model.commit_seconds(writes.written_bytes) if queued else 0.0
+            if cost > 0:
+                # Past the point of no return (a cancel now waits for the outcome): not
+                # statement.sleep, which a lost cancel race would cut short.
+                time.sleep(cost)
             try:
                 conn.commit()
             except psycopg.Error as exc:
                 self._fail_at(statement, len(statement.subs) - 1, error_text(exc))
-            committed = True
+            if queued:
+                record = CommitRecord(
+                    statement_id=statement.id,
+                    started_at=started,
+                    ended_at=time.time(),
+                    cost_seconds=cost,
+                    written_bytes=writes.written_bytes,
+                    rows=sum(
+                        max(sub.result_rows, 0)
+                        for sub, table in zip(statement.subs, writes.tables, strict=True)
+                        if table is not None
+                    ),
+                    tables=tuple(sorted(writes.all_tables)),
+                )
         finally:
-            cluster.release_commit(committed)
+            if queued:
+                cluster.release_commit(record)
+        cluster.release_tables(statement)
         self._end_subs(statement, Status.FINISHED)
         cluster.end(statement, Status.FINISHED)
 

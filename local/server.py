@@ -10,32 +10,41 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from local.model import FAST, RA3_LARGE, ClusterModel, ServiceConfig
+from local.model import BASE, FAST, SETTINGS, ClusterModel, ServiceConfig
 from local.stack import LocalDataApi
 from local.targets import Target, parse_target
 from local.translate import BIND_MODES
 
 
+def _seconds_from_ms(value: str) -> float:
+    return float(value) / 1000
+
+
+# The keys of --model-for, the flags of the same names, and the model fields they set.
+_MODEL_KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
+    "slots": ("slots", lambda v: None if v in ("0", "none") else int(v)),
+    "latency-ms": ("latency_seconds", _seconds_from_ms),
+    "commit-ms": ("commit_fixed_seconds", _seconds_from_ms),
+    "commit-ms-per-kb": ("commit_seconds_per_kb", _seconds_from_ms),
+    "table-locks": ("one_writer_per_table", lambda v: v.lower() in ("1", "on", "yes", "true")),
+    "quota": ("active_quota", int),
+}
+
+
 def model_for(text: str, base: ClusterModel) -> tuple[str, ClusterModel]:
-    """Parse `NAME:slots=5,rate=2,latency-ms=10,quota=100` (0 or none: no limit)."""
+    """Parse `NAME:slots=5,latency-ms=10,commit-ms=50,commit-ms-per-kb=1,table-locks=on,quota=100`
+    (slots 0 or none: no limit)."""
     name, _, spec = text.partition(":")
     if not name or not spec:
         raise ValueError(f"expected NAME:key=value,...; got {text!r}")
-    model = base
+    changes: dict[str, Any] = {}
     for item in spec.split(","):
         key, _, value = item.partition("=")
-        limit = None if value in ("0", "none") else value
-        if key == "slots":
-            model = replace(model, slots=None if limit is None else int(limit))
-        elif key == "rate":
-            model = replace(model, statements_per_second=None if limit is None else float(limit))
-        elif key == "latency-ms":
-            model = replace(model, latency_seconds=float(value) / 1000)
-        elif key == "quota":
-            model = replace(model, active_quota=int(value))
-        else:
+        if key not in _MODEL_KEYS:
             raise ValueError(f"unknown model key {key!r} in {text!r}")
-    return name, model
+        field, parse = _MODEL_KEYS[key]
+        changes[field] = parse(value)
+    return name, replace(base, **changes)
 
 
 def _throttle(text: str) -> tuple[str, float]:
@@ -79,27 +88,41 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=4599, help="port (default 4599; 0: any)")
     parser.add_argument(
-        "--fast", action="store_true", help="no slots, rate ceiling or latency (quota stays)"
+        "--model",
+        choices=[*SETTINGS, "fast"],
+        default="base",
+        help="cluster model: a setting of local.model (default base) or fast (only the quota)",
     )
-    parser.add_argument("--slots", type=int, help=f"query slots (default {RA3_LARGE.slots})")
-    parser.add_argument(
-        "--rate",
-        type=float,
-        help=f"statements committed per second (default {RA3_LARGE.statements_per_second})",
-    )
+    parser.add_argument("--fast", action="store_true", help="the same as --model fast")
+    parser.add_argument("--slots", type=int, help=f"query slots (default {BASE.slots}; 0: none)")
     parser.add_argument(
         "--latency-ms",
         type=float,
-        help=f"added latency per statement (default {RA3_LARGE.latency_seconds * 1000:g})",
+        help=f"latency per statement (default {BASE.latency_seconds * 1000:g})",
     )
     parser.add_argument(
-        "--quota", type=int, help=f"active statements quota (default {RA3_LARGE.active_quota})"
+        "--commit-ms",
+        type=float,
+        help=f"fixed cost of a commit (default {BASE.commit_fixed_seconds * 1000:.1f})",
+    )
+    parser.add_argument(
+        "--commit-ms-per-kb",
+        type=float,
+        help=f"commit cost per KB written (default {BASE.commit_seconds_per_kb * 1000:g})",
+    )
+    parser.add_argument(
+        "--table-locks",
+        choices=("on", "off"),
+        help="one writer at a time per table (default on; off with --model fast)",
+    )
+    parser.add_argument(
+        "--quota", type=int, help=f"active statements quota (default {BASE.active_quota})"
     )
     parser.add_argument(
         "--model-for",
         action="append",
         default=[],
-        metavar="NAME:slots=N,rate=R,latency-ms=L,quota=Q",
+        metavar="NAME:slots=N,latency-ms=L,commit-ms=C,commit-ms-per-kb=K,table-locks=on,quota=Q",
         help="a model for one cluster or workgroup (repeatable; 0 or none: no limit)",
     )
     parser.add_argument(
@@ -129,16 +152,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def model_from_args(args: argparse.Namespace) -> ClusterModel:
-    model = FAST if args.fast else RA3_LARGE
+    model = FAST if args.fast or args.model == "fast" else SETTINGS[args.model]
+    given = {
+        "slots": args.slots,
+        "latency-ms": args.latency_ms,
+        "commit-ms": args.commit_ms,
+        "commit-ms-per-kb": args.commit_ms_per_kb,
+        "table-locks": args.table_locks,
+        "quota": args.quota,
+    }
     changes: dict[str, Any] = {}
-    if args.slots is not None:
-        changes["slots"] = args.slots or None
-    if args.rate is not None:
-        changes["statements_per_second"] = args.rate or None
-    if args.latency_ms is not None:
-        changes["latency_seconds"] = args.latency_ms / 1000
-    if args.quota is not None:
-        changes["active_quota"] = args.quota
+    for key, value in given.items():
+        if value is not None:
+            field, parse = _MODEL_KEYS[key]
+            changes[field] = parse(f"{value:g}" if isinstance(value, float) else str(value))
     return replace(model, **changes)
 
 

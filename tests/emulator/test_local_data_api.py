@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 import uuid
 from dataclasses import replace
@@ -483,7 +482,7 @@ def test_a_cancel_can_lose_the_race(
         assert conn.execute("SELECT count(*) FROM t").fetchone() == (1,)
 
 
-# ---- quota, rate ceiling, latency --------------------------------------------------------
+# ---- quota and timeline (the model's timing: test_local_model.py) ------------------------
 
 
 def test_the_active_statement_quota(
@@ -519,34 +518,6 @@ def test_the_timeline_follows_active_statements(
     timeline = data_api.stats("primary").timeline
     assert [count for _, count in timeline] == [0, 1, 2, 1, 0]
     assert [at for at, _ in timeline] == sorted(at for at, _ in timeline)
-
-
-def test_the_rate_ceiling_spaces_commits(
-    data_api: LocalDataApi, redshift_data: RedshiftDataAPIServiceClient
-) -> None:
-    rate, count = 20.0, 6
-    data_api.set_model("primary", replace(FAST, statements_per_second=rate))
-    started = time.monotonic()
-    ids = [redshift_data.execute_statement(Sql="SELECT 1", **CLUSTER)["Id"] for _ in range(count)]
-    finished = [wait_for(redshift_data, i, TERMINAL) for i in ids]
-    elapsed = time.monotonic() - started
-
-    assert {d["Status"] for d in finished} == {"FINISHED"}
-    commits = data_api.stats("primary").commit_times
-    assert len(commits) == count
-    gaps = [later - earlier for earlier, later in itertools.pairwise(commits)]
-    assert min(gaps) >= 1 / rate - 0.002
-    assert elapsed >= (count - 1) / rate
-    ends = sorted(d["UpdatedAt"].timestamp() for d in finished)
-    assert ends[-1] - ends[0] >= (count - 1) / rate - 0.01
-
-
-def test_latency_is_added_to_every_statement(
-    data_api: LocalDataApi, redshift_data: RedshiftDataAPIServiceClient
-) -> None:
-    data_api.set_model("primary", replace(FAST, latency_seconds=0.2))
-    described = run(redshift_data, "SELECT 1")
-    assert described["Duration"] >= 200_000_000
 
 
 def test_a_submit_burst_is_admitted_up_to_the_quota_and_no_further(

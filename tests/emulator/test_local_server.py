@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from local.model import FAST, RA3_LARGE, ClusterModel
+from local.model import BASE, FAST, HIGH, ClusterModel
 from local.server import model_for, model_from_args, parse_args
 
 pytestmark = pytest.mark.integration
@@ -20,24 +20,43 @@ REPO = Path(__file__).parents[2]
 TARGET = ["--cluster", "local-cluster"]
 
 
-def test_default_model_is_an_ra3_large() -> None:
-    assert model_from_args(parse_args(TARGET)) == RA3_LARGE
+def test_default_model_is_the_base_setting() -> None:
+    assert model_from_args(parse_args(TARGET)) == BASE
     assert model_from_args(parse_args([*TARGET, "--fast"])) == FAST
+    assert model_from_args(parse_args([*TARGET, "--model", "fast"])) == FAST
+    assert model_from_args(parse_args([*TARGET, "--model", "high"])) == HIGH
 
 
 def test_model_flags() -> None:
     args = parse_args(
-        [*TARGET, "--slots", "0", "--rate", "3", "--latency-ms", "20", "--quota", "50"]
+        [
+            *TARGET,
+            *("--slots", "0", "--latency-ms", "20", "--commit-ms", "50"),
+            *("--commit-ms-per-kb", "1.5", "--table-locks", "off", "--quota", "50"),
+        ]
     )
     assert model_from_args(args) == ClusterModel(
-        slots=None, statements_per_second=3.0, latency_seconds=0.02, active_quota=50
+        slots=None,
+        latency_seconds=0.02,
+        commit_fixed_seconds=0.05,
+        commit_seconds_per_kb=0.0015,
+        one_writer_per_table=False,
+        active_quota=50,
     )
 
 
 def test_model_for_one_target() -> None:
-    assert model_for("slow:slots=1,rate=none,latency-ms=20,quota=10", FAST) == (
+    spec = "slow:slots=1,latency-ms=20,commit-ms=100,commit-ms-per-kb=2,table-locks=on,quota=10"
+    assert model_for(spec, FAST) == (
         "slow",
-        ClusterModel(slots=1, statements_per_second=None, latency_seconds=0.02, active_quota=10),
+        ClusterModel(
+            slots=1,
+            latency_seconds=0.02,
+            commit_fixed_seconds=0.1,
+            commit_seconds_per_kb=0.002,
+            one_writer_per_table=True,
+            active_quota=10,
+        ),
     )
     with pytest.raises(ValueError, match="unknown model key"):
         model_for("slow:speed=1", FAST)

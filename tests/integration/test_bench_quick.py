@@ -12,12 +12,14 @@ pytestmark = pytest.mark.integration
 
 
 def test_quick_benchmark_keeps_every_invariant(local_data_api: LocalDataApi) -> None:
-    # Given this project's designs (batch 10, large batches, two targets, injected faults)
-    # on a slot- and rate-limited cluster model, each against clusters of its own
-    # When the backlog is driven through simulated function instances
+    # Given this project's designs (one INSERT per transaction, the default transactions, two
+    # targets, injected faults) under the base setting, each against clusters of its own
+    # When their backlogs are driven through simulated function instances, all at once
     results = run_quick(local_data_api)
 
     # Then every design ran, and none went above its bound, hit the quota, lost or doubled a row
-    assert [r.design.key for r in results] == ["4", "5", "5b", "5f"]
+    assert [r.design.key for r in results] == ["5", "6", "6b", "6f"]
     assert [v for r in results for v in violations(r)] == []
     assert all(r.rows_landed == r.sent for r in results)
+    # and the emulator recorded every row each first target committed
+    assert all(r.commits.rows == r.sent for r in results)
