@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Unpack
@@ -13,8 +14,8 @@ from moto import mock_aws
 
 from ingest.batch import BatchIngest, BatchReport, NothingProgressed
 from ingest.catalog import CATALOG_QUERY
-from ingest.config import Settings, Target
-from ingest.layout import SchemaError
+from ingest.config import Roles, Settings, Target
+from ingest.layout import SchemaError, TableLayout, build_layout
 from ingest.ports import ExecuteStatementReply, ExecuteStatementRequest
 from ingest.records import Decoded, Rejection, Row
 from ingest.row_reader import RowReader
@@ -23,7 +24,7 @@ from ingest.wiring import Clients, Timing, build_ingest, deadlines_for
 from local.appsflyer import appsflyer_layout, appsflyer_schema
 from tests.support import payload, sqs_event
 from tests.unit.fakes import FakeClock, FakeDataApi, FakeStatement, client_error
-from tests.unit.orders import ORDER_ROLES, ORDERS, ORDERS_TABLE
+from tests.unit.orders import ORDER_ROLES, ORDERS, ORDERS_TABLE, read
 
 PRIMARY = Target(name="primary", database="dev", cluster_identifier="c1", db_user="ingest")
 SECONDARY = Target(name="secondary", database="dev", workgroup_name="wg2")
@@ -568,3 +569,129 @@ def test_a_redelivered_order_is_found_held_by_its_own_message_id_column(world: W
     assert report.retried == ()
     assert report.targets[0].already_held == frozenset({"msg-00000", "msg-00001"})
     assert len(world.fake.written_rows("c1")) == 2  # once, not twice
+
+
+# ---- found by the session-3 hostile review (fixes in catalog.py, batch.py, row_reader.py) ----
+
+DROPPED = 'relation "public.appsflyer_events" does not exist'
+
+
+def test_a_table_dropped_after_cold_start_returns_the_records_instead_of_failing_the_batch(
+    world: World,
+) -> None:
+    # Given a table the function has read, dropped while a batch is being written
+    world.fake.poison = {"Berlin"}
+    world.fake.poison_error = DROPPED
+
+    def drop_table(statement: FakeStatement) -> None:
+        if statement.status == "FAILED":
+            world.fake.table = TableSchema("public.appsflyer_events", ())
+
+    world.fake.on_execute = drop_table
+    # When the batch runs
+    with pytest.raises(NothingProgressed) as stuck:
+        world.report(sqs_event([payload(city="Berlin"), payload()]))
+    # Then its records come back for a retry: the handler publishes the report's metrics and
+    # raises its own short error so that Lambda backs off; no SchemaError escapes
+    assert stuck.value.report.retried == ("msg-00000", "msg-00001")
+
+
+def test_a_secondary_table_dropped_does_not_hold_back_the_primary(world: World) -> None:
+    # Given two targets, the secondary's table dropped under the batch
+    world.fake.poison_error = DROPPED
+    create = world.fake._create
+
+    def poison_the_secondary(
+        target: str, sqls: tuple[str, ...], request: Any, *, batch: bool
+    ) -> FakeStatement:
+        world.fake.poison = {"Berlin"} if target == "wg2" else set()
+        return create(target, sqls, request, batch=batch)
+
+    def drop_secondary(statement: FakeStatement) -> None:
+        if statement.status == "FAILED" and statement.target == "wg2":
+            world.fake.tables = {"wg2": TableSchema("public.appsflyer_events", ())}
+
+    world.fake._create = poison_the_secondary  # type: ignore[method-assign]
+    world.fake.on_execute = drop_secondary
+    # When the batch runs
+    report = world.report(sqs_event([payload(city="Berlin")]), targets=(PRIMARY, SECONDARY))
+    # Then the primary holds the record and it comes back for the secondary alone
+    assert report.retried == ("msg-00000",)
+    assert [len(t.written) for t in report.targets] == [1, 0]
+
+
+def _deep_city(depth: int) -> dict[str, Any]:
+    body = (
+        '{"appsflyer_id":"x","event_name":"e","event_time":"2024-01-01 00:00:00","city":'
+        + "[" * depth
+        + "]" * depth
+        + "}"
+    )
+    event = sqs_event([{}])
+    event["Records"][0]["body"] = body
+    return event
+
+
+def test_a_value_nested_nearly_as_deep_as_decoding_allows_is_a_letter_never_a_crash(
+    world: World,
+) -> None:
+    # Given bodies whose text column holds arrays nested just below the decoder's limit (a
+    # band of depths decodes but cannot be written back as text a few frames deeper)
+    limit = sys.getrecursionlimit()
+    try:
+        for depth in range(3440, 3500):
+            sys.setrecursionlimit(1000)  # as at a cold start
+            # When each is processed, Then it is written or dead-lettered: nothing raises
+            report = world.report(_deep_city(depth))
+            assert report.received == 1
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def test_a_steady_trickle_of_bad_records_does_not_cost_a_catalog_read_per_batch(
+    world: World,
+) -> None:
+    # Given one record per batch that the table refuses, ten batches a second apart
+    ingest = world.ingest()
+    for n in range(10):
+        event = sqs_event([payload(city="x" * 300), payload()], prefix=f"b{n}")
+        ingest.process(
+            event, deadlines_for(ingest.settings, 120, Timing(world.clock, world.clock.sleep))
+        )
+        world.clock.sleep(1.0)
+    # Then the table is read at cold start and at most once more (RECHECK_SECONDS)
+    assert world.fake.catalog_reads("c1") <= 2
+
+
+def _kept(outcome: Row, layout: TableLayout) -> set[str]:
+    kept: set[str] = set()
+    for index, value in enumerate(outcome.values):
+        if isinstance(value, str):
+            kept.add(value)
+            if index == layout.overflow_index:
+                kept.update(str(v) for v in json.loads(value).values())
+    return kept
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"city": "OWN", "ORDERREF": "PATH"},
+        {"ORDERREF": "PATH", "city": "OWN"},
+        {"orderref": "PATH", "city": "OWN"},
+        {"city": "OWN", "orderref": "PATH"},
+    ],
+)
+def test_a_mapped_path_sent_in_another_case_beside_the_columns_own_field_loses_nothing(
+    fields: dict[str, str],
+) -> None:
+    # Given city mapped from orderRef, and a record carrying city and orderRef in another case
+    roles = Roles(field_mapping=((("orderRef",), "city"),))
+    layout = build_layout(appsflyer_schema(), roles, "primary")
+    body = {"appsflyer_id": "a", "event_name": "e", "event_time": "2024-01-01 00:00:00", **fields}
+    # When it is read, Then it is refused as ambiguous, or keeps both values
+    outcome = read(body, layout=layout)
+    if isinstance(outcome, Rejection):
+        assert outcome.reason.value == "ambiguous_field"
+    else:
+        assert {"OWN", "PATH"} <= _kept(outcome, layout)

@@ -35,6 +35,9 @@ from ingest.writer import (
     TargetWriter,
 )
 
+# A table refusing records is read again before they are dead-lettered, at most this often.
+RECHECK_SECONDS = 30.0
+
 
 class NothingProgressed(Exception):
     """No record could be written, found written, or dead-lettered: Lambda should back off."""
@@ -255,15 +258,29 @@ class BatchIngest:
         invalid = {m: read.invalid[m] for m in owed if m in read.invalid}
         outcome = self.writer.write(target, table.renderer, rows, deadlines, self.tables)
         # Before a record is dead-lettered by a table's rules, a table read before this batch
-        # is read again: a column widened or added since must not cost a good record.
-        stale = bool(invalid) and table.read_at < started and not outcome.table_changed
+        # (and not in the last RECHECK_SECONDS: a steady trickle of bad records must not cost a
+        # catalog query per batch) is read again: a column widened since must not cost a record.
+        stale = (
+            bool(invalid)
+            and not outcome.table_changed
+            and started - table.read_at >= RECHECK_SECONDS
+        )
         if outcome.table_changed or (stale and self.tables.changed(target, deadlines)):
             # The table changed under the batch: its unwritten records (and those the old
             # table refused) are read again for the table as it is now and written once more,
             # never dead-lettered for the change itself.
             again = [m for m, f in outcome.returned.items() if f.reason == TABLE_CHANGED]
             again += list(invalid)
-            table = self.tables.table_for(target, deadlines)
+            try:
+                table = self.tables.table_for(target, deadlines)
+            except SchemaUnavailable as unknown:
+                failure = RowFailure(tuple(again), str(unknown))
+                returned = {**outcome.returned, **dict.fromkeys(again, failure)}
+                return replace(
+                    outcome,
+                    returned=returned,
+                    stats=self.tables.take_stats(target.name) + outcome.stats + unknown.stats,
+                )
             reread = by_schema.read(table.reader)
             rows = [reread.rows[m] for m in again if m in reread.rows]
             second = self.writer.write(target, table.renderer, rows, deadlines, self.tables)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from ingest.config import Roles, Target
 from ingest.deadline import Deadlines
-from ingest.layout import TableLayout, build_layout
+from ingest.layout import SchemaError, TableLayout, build_layout
 from ingest.redshift import DataApi, DataApiError, StatementStatus
 from ingest.row_reader import RowReader
 from ingest.schema import TableSchema, column_from_catalog
@@ -153,7 +153,14 @@ class TargetTables:
         if known is not None and known.layout.schema == schema:
             entry = TargetTable(known.layout, known.reader, known.renderer, self._clock())
         else:
-            layout = build_layout(schema, self._roles, target.name)
+            try:
+                layout = build_layout(schema, self._roles, target.name)
+            except SchemaError as unusable:
+                if known is None:
+                    raise  # at cold start: misconfiguration fails fast, naming the setting
+                # The table changed into one the function cannot write (dropped, say): this
+                # target's records come back until an operator acts; others are unaffected.
+                raise SchemaUnavailable(str(unusable), (), stats) from unusable
             entry = TargetTable(
                 layout, RowReader(layout), InsertRenderer(layout, self._limits), self._clock()
             )

@@ -86,8 +86,11 @@ class RowReader:
         )
         self._no_fast_path = (-1,) * len(columns)
         self._width = len(columns)
-        # For a field that matched only after folding case: the key its column answers to.
-        self._key_of = {index: key for key, index in layout.field_index.items()}
+        # For a field that matched only after folding case: every key its column answers to.
+        keys_of: dict[int, list[str]] = {}
+        for key, index in layout.field_index.items():
+            keys_of.setdefault(index, []).append(key)
+        self._keys_of = {index: tuple(keys) for index, keys in keys_of.items()}
         self._column_of = layout.field_index.get
         # Lower-case keys that still need folding: those of mapped paths spelt in mixed case.
         self._fold_only = frozenset(set(layout.folded_index) - set(layout.field_index))
@@ -103,6 +106,12 @@ class RowReader:
             values, present, dropped = self._values(decoded)
         except _Invalid as bad:
             return Rejection(message.message_id, bad.reason, bad.detail)
+        except RecursionError:
+            # A value nested nearly as deep as the decoder allows, written as text: a record
+            # that can never be stored, never an error that fails the batch.
+            return Rejection(
+                message.message_id, Reason.INVALID_JSON, "a value is nested too deeply"
+            )
         targets = frozenset(message.failed_targets) if message.failed_targets is not None else None
         return Row(
             message.message_id,
@@ -179,7 +188,7 @@ class RowReader:
         index = self.layout.folded_index.get(key.lower())
         if index is None:
             return None
-        if self._key_of[index] in payload or index in folded:
+        if index in folded or any(own in payload for own in self._keys_of[index]):
             name = self.layout.columns[index].name
             raise _Invalid(
                 Reason.AMBIGUOUS_FIELD, f"two fields differing only in case map to column {name}"
