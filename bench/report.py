@@ -15,6 +15,7 @@ from bench.designs import (
     OLD_FINAL_FIX,
     OLD_WINDOW_SECONDS,
     TODAY,
+    TODAYS_TIMEOUT_SECONDS,
     Design,
     Setting,
 )
@@ -455,7 +456,8 @@ _METHOD = [
     "answers as `app.lambda_handler` does: `batchItemFailures` are not deleted, and a raised "
     "batch is not deleted at all. The pollers act as the event source mapping: at most "
     "MaximumConcurrency batches at once, each of up to the batch size within the window. "
-    f"Function timeout {FUNCTION_TIMEOUT_SECONDS:g} s (the template's default); visibility "
+    f"Function timeout {FUNCTION_TIMEOUT_SECONDS:g} s (the template's default; "
+    f"{TODAYS_TIMEOUT_SECONDS:g} s for designs 4 and 5, the default they had); visibility "
     "timeout 6 x timeout + window, as the template derives it. The dead-letter queue lives on "
     "moto's server.",
     "- **The old system (1, 2, 3).** Reimplemented from its team's upgrade notes (not in this "

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.aws import AwsResources
-from bench.designs import FUNCTION_TIMEOUT_SECONDS, Design, Kind, Setting
+from bench.designs import TODAYS_TIMEOUT_SECONDS, Design, Kind, Setting
 from bench.function import FunctionConfig
 from bench.instances import Instance, InstanceConfig, InstancePool
 from bench.legacy import LegacyConfig
@@ -29,7 +29,8 @@ TABLE = "public.appsflyer_events"
 DB_USER = "ingest"
 DDL = (Path(__file__).resolve().parent.parent / "sql" / "create_table.sql").read_text()
 _TABLE_KEY = f"{DATABASE}.{TABLE}"  # how the cluster's records name it (local.writes)
-_JOIN_SECONDS = FUNCTION_TIMEOUT_SECONDS + 30  # a poller's last invocation, then it stops
+# A poller's last invocation, then it stops (the longest timeout of any design).
+_JOIN_SECONDS = TODAYS_TIMEOUT_SECONDS + 30
 _DRAIN_SECONDS = 120.0  # statements still queued on the cluster, at the FAST model's pace
 _TICK_SECONDS = 0.1
 
@@ -188,7 +189,7 @@ def _instance_config(design: Design, targets: list[str], dlq_url: str) -> Instan
     }
     if design.statements_per_transaction is not None:
         environment["STATEMENTS_PER_TRANSACTION"] = str(design.statements_per_transaction)
-    return FunctionConfig(tuple(environment.items()), FUNCTION_TIMEOUT_SECONDS)
+    return FunctionConfig(tuple(environment.items()), design.function_timeout)
 
 
 def _drain(api: LocalDataApi, targets: list[str]) -> None:

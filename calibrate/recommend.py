@@ -75,7 +75,8 @@ class ClusterProfile:
 class Workload:
     """What the function sends: its rows, statements and batches (defaults: AppsFlyer events)."""
 
-    # Rows in one full INSERT of the function (STATEMENT_MAX_BYTES); docs/capacity.md: 55.6-60.
+    # Rows in one full INSERT of the function (STATEMENT_MAX_BYTES): 57 assumed
+    # (docs/capacity.md); the benchmark's AppsFlyer bodies pack 62.
     rows_per_statement: float = 57.0
     statement_kb: float = 100.0  # STATEMENT_MAX_BYTES / KB
     # One SQS record in the invocation payload, envelope included (docs/capacity.md: ~5.3 KB).
