@@ -6,9 +6,9 @@ from __future__ import annotations
 import os
 
 from ingest.config import Settings, Target, load_settings
-from ingest.redshift import DataApi, FailureKind, StatementStatus, classify_failure
+from ingest.redshift import FailureKind, StatementStatus, classify_failure
 from ingest.statement_runner import Ran, Run, StatementRunner
-from ingest.wiring import ClientTimeouts, deadlines_for, default_clients
+from ingest.wiring import build_runner, deadlines_for, default_clients
 from tests.integration.conftest import Stack
 
 INSERT = (
@@ -23,24 +23,9 @@ TOO_LONG = "x" * 256  # appsflyer_id is VARCHAR(255)
 
 
 def runner_for(settings: Settings) -> StatementRunner:
-    """As ingest.wiring.build_ingest makes it (the handler keeps it inside its writer)."""
-    timeouts = ClientTimeouts()
-    clients = default_clients(settings, timeouts)
-    api = DataApi(
-        clients.redshift_submit,
-        control_client=clients.redshift_control,
-        call_times=timeouts.call_times(settings),
-        statement_name_prefix=settings.statement_name_prefix,
-        wait_seconds=settings.statement_wait_seconds,
-        poll_initial_seconds=settings.poll_initial_seconds,
-        poll_max_seconds=settings.poll_max_seconds,
-    )
-    return StatementRunner(
-        api,
-        max_transient_retries=settings.max_transient_retries,
-        retry_base_seconds=settings.retry_base_seconds,
-        retry_max_seconds=settings.retry_max_seconds,
-    )
+    """The runner the handler's composition root builds (it keeps it inside its writer)."""
+    _, runner = build_runner(settings, default_clients(settings))
+    return runner
 
 
 def primary(settings: Settings) -> Target:

@@ -107,18 +107,14 @@ def deadlines_for(
     )
 
 
-def build_ingest(
+def build_runner(
     settings: Settings,
-    clients: Clients | None = None,
+    clients: Clients,
     timing: Timing = Timing(),
     timeouts: ClientTimeouts = ClientTimeouts(),
-    on_table_change: Callable[[str, TableLayout | None, TableLayout], None] | None = None,
-) -> BatchIngest:
-    """The one composition root: the handler, the tests, the demo and the benchmark use it.
-
-    `on_table_change(target, before, after)` hears of every table layout read for the first
-    time or found changed (the handler logs it)."""
-    clients = clients or default_clients(settings, timeouts)
+) -> tuple[DataApi, StatementRunner]:
+    """The Data API client and the statement runner every statement of the function goes
+    through (catalog reads, presence checks, transactions)."""
     rng = random.Random(timing.seed)  # noqa: S311 - jitter, not cryptography
     api = DataApi(
         clients.redshift_submit,
@@ -142,6 +138,22 @@ def build_ingest(
         sleep=timing.sleep,
         clock=timing.clock,
     )
+    return api, runner
+
+
+def build_ingest(
+    settings: Settings,
+    clients: Clients | None = None,
+    timing: Timing = Timing(),
+    timeouts: ClientTimeouts = ClientTimeouts(),
+    on_table_change: Callable[[str, TableLayout | None, TableLayout], None] | None = None,
+) -> BatchIngest:
+    """The one composition root: the handler, the tests, the demo and the benchmark use it.
+
+    `on_table_change(target, before, after)` hears of every table layout read for the first
+    time or found changed (the handler logs it)."""
+    clients = clients or default_clients(settings, timeouts)
+    api, runner = build_runner(settings, clients, timing, timeouts)
     tables = TargetTables(
         runner,
         api,
