@@ -40,6 +40,7 @@ ADDRESS = {"primary": "chaos-cluster", "secondary": "chaos-wg"}
 TIMEOUTS = ClientTimeouts(connect=0.5, control_read=1.0, submit_read_extra=1.0, sqs_read=1.0)
 REMAINING_SECONDS = 13.0  # work deadline 4 s: margin 1, cancels 4, dead letters 4
 
+SUBMITS = ("ExecuteStatement", "BatchExecuteStatement")
 SERVER_FAULTS = (
     "InternalServerException",
     "ExecuteStatementException",
@@ -149,6 +150,10 @@ class ChaosRun:
                 "DEAD_LETTER_QUEUE_URL": self._dlq,
                 "STATEMENT_WAIT_SECONDS": "1",
                 "MAX_TRANSIENT_RETRIES": "2",
+                # Small INSERTs: a batch of ten records is a transaction of several, so that the
+                # faults meet BatchExecuteStatement as well as ExecuteStatement (catalog reads,
+                # presence checks, and single INSERTs while bisecting).
+                "STATEMENT_MAX_BYTES": "8192",
                 "DEADLINE_MARGIN_SECONDS": "1",
                 "AWS_LAMBDA_FUNCTION_NAME": f"chaos-{suffix}",
             }
@@ -275,9 +280,13 @@ class ChaosRun:
             case "throttle":
                 faults.reject_next(address, count, "ThrottlingException")
             case "lost_reply":
-                faults.lose_reply_next(address, count)
+                faults.lose_reply_next(address, count, self._rng.choice(SUBMITS))
             case "server_fault":
-                faults.server_fault_next(address, 1, self._rng.choice(SERVER_FAULTS))
+                operation = self._rng.choice(SUBMITS)
+                code = self._rng.choice(SERVER_FAULTS)
+                if code == "ExecuteStatementException" and operation != "ExecuteStatement":
+                    code = "BatchExecuteStatementException"
+                faults.server_fault_next(address, 1, code, operation)
             case "hang":
                 faults.hang_next(address, 1)
             case "slow_reply":
