@@ -35,7 +35,8 @@ from ingest.writer import (
     TargetWriter,
 )
 
-# A table refusing records is read again before they are dead-lettered, at most this often.
+# A table refusing records is read again before they are dead-lettered, at most this often
+# (always for a redriven record: an operator acted).
 RECHECK_SECONDS = 30.0
 
 
@@ -112,6 +113,9 @@ class _RowsBySchema:
 
     def __init__(self, records: Sequence[Decoded]) -> None:
         self._records = records
+        self.redriven = frozenset(
+            r.message.message_id for r in records if r.message.original_message_id is not None
+        )
         self._done: dict[TableSchema, _Rows] = {}
         self._lock = threading.Lock()
 
@@ -260,10 +264,14 @@ class BatchIngest:
         # Before a record is dead-lettered by a table's rules, a table read before this batch
         # (and not in the last RECHECK_SECONDS: a steady trickle of bad records must not cost a
         # catalog query per batch) is read again: a column widened since must not cost a record.
+        # A redriven record means an operator acted (widened a column, say): its table is read
+        # again whatever its age.
+        redriven = any(m in by_schema.redriven for m in invalid)
         stale = (
             bool(invalid)
             and not outcome.table_changed
-            and started - table.read_at >= RECHECK_SECONDS
+            and table.read_at < started
+            and (redriven or started - table.read_at >= RECHECK_SECONDS)
         )
         if outcome.table_changed or (stale and self.tables.changed(target, deadlines)):
             # The table changed under the batch: its unwritten records (and those the old
