@@ -331,13 +331,15 @@ def render_report(
         "",
         "| work per record | µs |",
         "| --- | ---: |",
-        f"| `ingest.records.decode` + `RowReader.read` for the example table (exact JSON decoding included) | {cpu.validate_us:.1f} |",
+        "| `ingest.records.decode` + `RowReader.read` for the example table (exact JSON "
+        f"decoding included) | {cpu.validate_us:.1f} |",
         f"| `InsertRenderer.render` (INSERTs grouped into transactions) | {cpu.render_us:.1f} |",
         f"| **handler total** | **{cpu.handler_us:.1f}** |",
         f"| `json.loads` of the body alone | {cpu.json_loads_us:.1f} |",
         f"| **ratio** | **{cpu.ratio:.2f}x** |",
         "",
-        f"Rows per full 100 KB INSERT from `InsertRenderer.render` on the same bodies (57.4 before issue 12, the renderer of commit 033464d): "
+        "Rows per full 100 KB INSERT from `InsertRenderer.render` on the same bodies (57.4 "
+        "before issue 12, the renderer of commit 033464d): "
         f"{cpu.rows_per_statement:.1f} (mean statement {cpu.statement_bytes:,.0f} bytes "
         f"budgeted). Design {NEW} committed {new.commits.rows_per_commit:,.1f} rows per "
         "transaction under base.",
