@@ -9,6 +9,7 @@ in which case nothing is answered and the whole batch comes back.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import uuid
@@ -41,6 +42,7 @@ TIMEOUTS = ClientTimeouts(connect=0.5, control_read=1.0, submit_read_extra=1.0, 
 REMAINING_SECONDS = 13.0  # work deadline 4 s: margin 1, cancels 4, dead letters 4
 
 SUBMITS = ("ExecuteStatement", "BatchExecuteStatement")
+CHAOS_STATEMENT_BYTES = 3_000  # two or three of the chaos records per INSERT
 SERVER_FAULTS = (
     "InternalServerException",
     "ExecuteStatementException",
@@ -99,6 +101,7 @@ class ChaosReport:
     duplicates: dict[str, int] = field(default_factory=dict)  # "target:id" -> rows
     lost: list[str] = field(default_factory=list)
     left_in_queue: int = 0
+    transactions: int = 0  # BatchExecuteStatement calls: the multi-INSERT path was exercised
 
     @property
     def ok(self) -> bool:
@@ -110,7 +113,8 @@ class ChaosReport:
             f"seed {self.seed}: {self.rounds} rounds, {self.deliveries} deliveries, "
             f"{self.records} records, {len(self.dead_lettered)} dead-lettered, "
             f"{len(self.duplicates)} duplicated, {len(self.lost)} lost, "
-            f"{self.left_in_queue} left in the queue; faults: {faults or 'none'}"
+            f"{self.left_in_queue} left in the queue, {self.transactions} BatchExecuteStatement "
+            f"calls; faults: {faults or 'none'}"
         )
 
 
@@ -150,14 +154,14 @@ class ChaosRun:
                 "DEAD_LETTER_QUEUE_URL": self._dlq,
                 "STATEMENT_WAIT_SECONDS": "1",
                 "MAX_TRANSIENT_RETRIES": "2",
-                # Small INSERTs: a batch of ten records is a transaction of several, so that the
-                # faults meet BatchExecuteStatement as well as ExecuteStatement (catalog reads,
-                # presence checks, and single INSERTs while bisecting).
-                "STATEMENT_MAX_BYTES": "8192",
                 "DEADLINE_MARGIN_SECONDS": "1",
                 "AWS_LAMBDA_FUNCTION_NAME": f"chaos-{suffix}",
             }
         )
+        # Small INSERTs (below the setting's own floor, so set past it): a batch of ten records
+        # is a transaction of several, and the faults meet BatchExecuteStatement as well as
+        # ExecuteStatement (catalog reads, presence checks, single INSERTs while bisecting).
+        settings = dataclasses.replace(settings, statement_max_bytes=CHAOS_STATEMENT_BYTES)
         redshift = self._redshift_client(settings.statement_wait_seconds)
         control = self._redshift_client(0)
         self._ingest = build_ingest(
@@ -196,6 +200,7 @@ class ChaosRun:
             faulty = round_number < self._fault_rounds and self._rng.random() < self._fault_rate
             self._round(batch, self._rng.choice(FAULTS) if faulty else None)
         self._report.left_in_queue = self._visible_or_in_flight()
+        self._report.transactions = self._api.api_calls().get("BatchExecuteStatement", 0)
         self._account(sent)
         return self._report
 

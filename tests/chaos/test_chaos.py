@@ -38,6 +38,7 @@ def test_no_record_is_lost_or_duplicated_under_random_faults(
     assert report.duplicates == {}
     assert report.lost == []
     assert report.left_in_queue == 0
+    assert report.transactions > 0  # batches went out as multi-INSERT transactions
     # The bad records (invalid JSON, and one the secondary's column is too narrow for) are
     # letters with their reasons; everything else landed everywhere.
     reasons = set(report.dead_lettered.values())
