@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from ingest.config import Roles, Target
 from ingest.deadline import Deadlines
 from ingest.layout import SchemaError, TableLayout, build_layout
-from ingest.redshift import DataApi, DataApiError, StatementStatus
 from ingest.row_reader import RowReader
 from ingest.schema import TableSchema, column_from_catalog
 from ingest.sql import InsertRenderer, Limits
-from ingest.statement_runner import GaveUp, Ran, StatementRunner, StatementStats
+from ingest.statement_runner import SelectFailed, StatementRunner, StatementStats
 
 CATALOG_QUERY = (
     "SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), a.attnotnull, "
@@ -62,34 +61,24 @@ def _flag(text: str | None) -> bool:
 
 
 def read_schema(
-    runner: StatementRunner, api: DataApi, target: Target, table: str, deadlines: Deadlines
+    runner: StatementRunner, target: Target, table: str, deadlines: Deadlines
 ) -> tuple[TableSchema, StatementStats]:
     schema_name, table_name = table.split(".")
-    run = runner.run(
-        target, CATALOG_QUERY, (("schema", schema_name), ("table", table_name)), deadlines
-    )
-    result = run.result
-    if not isinstance(result, Ran) or result.outcome.status is not StatementStatus.FINISHED:
-        detail = getattr(result, "reason", None) or getattr(result, "message", None)
-        if isinstance(result, Ran):
-            detail = f"{result.outcome.status.value}: {result.outcome.error}"
-        unconfirmed = (result.unconfirmed_name,) if isinstance(result, GaveUp) else ()
-        raise SchemaUnavailable(
-            f"cannot read the table's columns: {detail}",
-            tuple(name for name in unconfirmed if name),
-            run.stats,
-        )
     try:
-        rows = api.result_rows(result.outcome.statement_id, deadlines)
-    except DataApiError as exc:
-        raise SchemaUnavailable(f"cannot read the table's columns: {exc}", (), run.stats) from exc
+        rows, stats = runner.select(
+            target, CATALOG_QUERY, (("schema", schema_name), ("table", table_name)), deadlines
+        )
+    except SelectFailed as failed:
+        raise SchemaUnavailable(
+            f"cannot read the table's columns: {failed.reason}", failed.unconfirmed, failed.stats
+        ) from failed
     columns = tuple(
         column_from_catalog(
             str(name), str(type_text), not_null=_flag(not_null), has_default=_flag(has_default)
         )
         for name, type_text, not_null, has_default in rows
     )
-    return TableSchema(table, columns), run.stats
+    return TableSchema(table, columns), stats
 
 
 class TargetTables:
@@ -101,7 +90,6 @@ class TargetTables:
     def __init__(
         self,
         runner: StatementRunner,
-        api: DataApi,
         *,
         table: str,
         roles: Roles,
@@ -111,7 +99,6 @@ class TargetTables:
         on_change: Callable[[str, TableLayout | None, TableLayout], None] | None = None,
     ) -> None:
         self._runner = runner
-        self._api = api
         self._table = table
         self._roles = roles
         self._limits = limits
@@ -147,7 +134,7 @@ class TargetTables:
         return known is None or fresh.layout.schema != known.layout.schema
 
     def _read(self, target: Target, deadlines: Deadlines, known: TargetTable | None) -> TargetTable:
-        schema, stats = read_schema(self._runner, self._api, target, self._table, deadlines)
+        schema, stats = read_schema(self._runner, target, self._table, deadlines)
         with self._lock:
             self.stats[target.name] = self.stats.get(target.name, StatementStats()) + stats
         if known is not None and known.layout.schema == schema:

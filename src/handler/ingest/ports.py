@@ -21,8 +21,9 @@ class SqlParameter(TypedDict):
     value: str
 
 
-class ExecuteStatementRequest(TypedDict, total=False):
-    Sql: Required[str]
+class _SubmitRequest(TypedDict, total=False):
+    """What both submits take: the target, the name, the token, the parameters, the wait."""
+
     Database: str
     ClusterIdentifier: str
     WorkgroupName: str
@@ -32,6 +33,10 @@ class ExecuteStatementRequest(TypedDict, total=False):
     ClientToken: str
     Parameters: Sequence[SqlParameter]
     WaitTimeSeconds: int
+
+
+class ExecuteStatementRequest(_SubmitRequest, total=False):
+    Sql: Required[str]
 
 
 class ExecuteStatementReply(TypedDict):
@@ -40,17 +45,8 @@ class ExecuteStatementReply(TypedDict):
 
 
 # Up to 40 SQL strings run in order as one transaction, sharing one parameter list.
-class BatchExecuteStatementRequest(TypedDict, total=False):
+class BatchExecuteStatementRequest(_SubmitRequest, total=False):
     Sqls: Required[Sequence[str]]
-    Database: str
-    ClusterIdentifier: str
-    WorkgroupName: str
-    DbUser: str
-    SecretArn: str
-    StatementName: str
-    ClientToken: str
-    Parameters: Sequence[SqlParameter]
-    WaitTimeSeconds: int
     ExecutionMode: Literal["TRANSACTION", "AUTO_COMMIT"]
 
 

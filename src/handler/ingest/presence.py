@@ -10,9 +10,9 @@ from ingest.config import Target
 from ingest.deadline import Deadlines
 from ingest.layout import TableLayout
 from ingest.records import Row
-from ingest.redshift import DataApi, DataApiError, StatementStatus
+from ingest.redshift import DataApi, DataApiError
 from ingest.schema import qualified_name, quote_identifier
-from ingest.statement_runner import GaveUp, Ran, StatementRunner, StatementStats
+from ingest.statement_runner import SelectFailed, StatementRunner, StatementStats
 
 # Ids per SELECT: 500 ids of ~36 bytes keep the statement near 25 KB, far below 100 KB.
 IDS_PER_QUERY = 500
@@ -135,23 +135,13 @@ class TargetPresence:
         stats: StatementStats,
     ) -> tuple[list[list[str | None]], StatementStats]:
         sql, parameters = presence_query(layout, record_ids, rows)
-        run = self._runner.run(target, sql, parameters, deadlines)
-        stats = stats + run.stats
-        result = run.result
-        if not isinstance(result, Ran) or result.outcome.status is not StatementStatus.FINISHED:
-            detail = getattr(result, "reason", None) or getattr(result, "message", None)
-            if isinstance(result, Ran):
-                detail = f"{result.outcome.status.value}: {result.outcome.error}"
-            unconfirmed = [result.unconfirmed_name] if isinstance(result, GaveUp) else []
-            raise PresenceUnknown(
-                f"cannot ask which records the target holds: {detail}",
-                [name for name in unconfirmed if name],
-                stats,
-            )
         try:
-            found = self._api.result_rows(result.outcome.statement_id, deadlines)
-        except DataApiError as exc:
+            found, spent = self._runner.select(target, sql, parameters, deadlines)
+        except SelectFailed as failed:
             raise PresenceUnknown(
-                f"cannot read which records the target holds: {exc}", (), stats
-            ) from exc
+                f"cannot ask which records the target holds: {failed.reason}",
+                failed.unconfirmed,
+                stats + failed.stats,
+            ) from failed
+        stats = stats + spent
         return [row for row in found if row and row[0] is not None], stats

@@ -89,6 +89,17 @@ class Run:
     stats: StatementStats = field(default_factory=StatementStats)
 
 
+class SelectFailed(Exception):
+    """A SELECT did not give its rows: no confirmed end, not FINISHED, or unreadable results.
+    The message says why (the service's or database's words, never a value of ours)."""
+
+    def __init__(self, reason: str, unconfirmed: tuple[str, ...], stats: StatementStats) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.unconfirmed = unconfirmed
+        self.stats = stats
+
+
 class StatementRunner:
     """Retries what can be retried, with full jitter, never past the invocation's deadlines."""
 
@@ -110,6 +121,29 @@ class StatementRunner:
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._sleep = sleep
         self._clock = clock
+
+    def select(
+        self,
+        target: Target,
+        sql: str,
+        parameters: Sequence[tuple[str, str]],
+        deadlines: Deadlines,
+    ) -> tuple[list[list[str | None]], StatementStats]:
+        """Run a SELECT to its end and read every row (values as text), or SelectFailed."""
+        run = self.run(target, sql, parameters, deadlines)
+        result = run.result
+        if not isinstance(result, Ran) or result.outcome.status is not StatementStatus.FINISHED:
+            if isinstance(result, Ran):
+                detail = f"{result.outcome.status.value}: {result.outcome.error}"
+            else:
+                detail = result.reason if isinstance(result, GaveUp) else result.message
+            name = result.unconfirmed_name if isinstance(result, GaveUp) else None
+            raise SelectFailed(detail, (name,) if name else (), run.stats)
+        try:
+            rows = self._api.result_rows(result.outcome.statement_id, deadlines)
+        except DataApiError as exc:
+            raise SelectFailed(f"cannot read its result: {exc}", (), run.stats) from exc
+        return rows, run.stats
 
     def run(  # noqa: PLR0912 - one retry loop reads best as one ladder of outcomes
         self,

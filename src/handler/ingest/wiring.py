@@ -156,7 +156,6 @@ def build_ingest(
     api, runner = build_runner(settings, clients, timing, timeouts)
     tables = TargetTables(
         runner,
-        api,
         table=settings.table,
         roles=settings.roles,
         limits=Limits(
