@@ -250,13 +250,7 @@ class BatchIngest:
         try:
             table = self.tables.table_for(target, deadlines)
         except SchemaUnavailable as unknown:
-            failure = RowFailure(tuple(owed), str(unknown))
-            return TargetOutcome(
-                target.name,
-                returned=dict.fromkeys(owed, failure),
-                stats=self.tables.take_stats(target.name) + unknown.stats,
-                unconfirmed=unknown.unconfirmed,
-            )
+            return self._unreadable(TargetOutcome(target.name), owed, unknown)
         read = by_schema.read(table.reader)
         rows = [read.rows[m] for m in owed if m in read.rows]
         invalid = {m: read.invalid[m] for m in owed if m in read.invalid}
@@ -282,13 +276,7 @@ class BatchIngest:
             try:
                 table = self.tables.table_for(target, deadlines)
             except SchemaUnavailable as unknown:
-                failure = RowFailure(tuple(again), str(unknown))
-                returned = {**outcome.returned, **dict.fromkeys(again, failure)}
-                return replace(
-                    outcome,
-                    returned=returned,
-                    stats=self.tables.take_stats(target.name) + outcome.stats + unknown.stats,
-                )
+                return self._unreadable(outcome, again, unknown)
             reread = by_schema.read(table.reader)
             rows = [reread.rows[m] for m in again if m in reread.rows]
             second = self.writer.write(target, table.renderer, rows, deadlines, self.tables)
@@ -296,6 +284,18 @@ class BatchIngest:
             outcome = _merged(outcome, second, again)
         return replace(
             outcome, invalid=invalid, stats=self.tables.take_stats(target.name) + outcome.stats
+        )
+
+    def _unreadable(
+        self, outcome: TargetOutcome, ids: Sequence[str], unknown: SchemaUnavailable
+    ) -> TargetOutcome:
+        """The target's table could not be read: these records come back, with the reason."""
+        failure = RowFailure(tuple(ids), str(unknown))
+        return replace(
+            outcome,
+            returned={**outcome.returned, **dict.fromkeys(ids, failure)},
+            stats=self.tables.take_stats(outcome.target) + outcome.stats + unknown.stats,
+            unconfirmed=outcome.unconfirmed + unknown.unconfirmed,
         )
 
     def _send(
