@@ -3,6 +3,7 @@ handler against the local Data API on PostgreSQL (both bind modes) and moto's SQ
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 from datetime import UTC, date, datetime
@@ -231,3 +232,25 @@ def test_the_example_tables_catalog_reads_as_the_function_expects(stack: Stack) 
         for name, kind, not_null, has_default in records
     )
     assert TableSchema("public.appsflyer_events", columns) == appsflyer_schema()
+
+
+def test_a_redelivery_after_a_looked_up_column_is_dropped_reads_the_table_again(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given orders written once (found by the session's attack: the look-up of redelivered
+    # records names the identity columns, here order_id and customer_id)
+    create_orders(stack)
+    use_orders(monkeypatch)
+    event = orders_event(order(0), order(1))
+    assert stack.invoke(copy.deepcopy(event)) == []
+    # When customer_id is dropped and SQS delivers the batch again
+    for address in ADDRESS.values():
+        stack.data_api.execute_ddl(address, "dev", f"ALTER TABLE {ORDERS} DROP COLUMN customer_id")
+    for record in event["Records"]:
+        record["attributes"]["ApproximateReceiveCount"] = "2"
+    # Then the failed look-up makes the function read the table again and ask again: nothing
+    # comes back, nothing is written twice
+    assert stack.invoke(event) == []
+    for target in ADDRESS:
+        assert sorted(r["order_id"] for r in stored(stack, target)) == ["o-0", "o-1"]
+    assert stack.dead_letters() == {}

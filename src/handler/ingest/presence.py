@@ -25,11 +25,19 @@ class PresenceUnknown(Exception):
     """The target could not say which records it holds; writing them now could duplicate."""
 
     def __init__(
-        self, reason: str, unconfirmed: Sequence[str] = (), stats: StatementStats | None = None
+        self,
+        reason: str,
+        unconfirmed: Sequence[str] = (),
+        stats: StatementStats | None = None,
+        *,
+        query_failed: bool = False,
     ) -> None:
         super().__init__(reason)
         self.unconfirmed = tuple(unconfirmed)
         self.stats = stats or StatementStats()
+        # The SELECT ran and FAILED (a column it names may have been dropped): the writer asks
+        # whether the table changed before it sends the rows back.
+        self.query_failed = query_failed
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,7 @@ class TargetPresence:
                 f"cannot ask which records the target holds: {failed.reason}",
                 failed.unconfirmed,
                 stats + failed.stats,
+                query_failed=failed.failed,
             ) from failed
         stats = stats + spent
         return [row for row in found if row and row[0] is not None], stats

@@ -93,11 +93,19 @@ class SelectFailed(Exception):
     """A SELECT did not give its rows: no confirmed end, not FINISHED, or unreadable results.
     The message says why (the service's or database's words, never a value of ours)."""
 
-    def __init__(self, reason: str, unconfirmed: tuple[str, ...], stats: StatementStats) -> None:
+    def __init__(
+        self,
+        reason: str,
+        unconfirmed: tuple[str, ...],
+        stats: StatementStats,
+        *,
+        failed: bool = False,
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.unconfirmed = unconfirmed
         self.stats = stats
+        self.failed = failed  # it ran and FAILED: the database refused the query itself
 
 
 class StatementRunner:
@@ -138,7 +146,8 @@ class StatementRunner:
             else:
                 detail = result.reason if isinstance(result, GaveUp) else result.message
             name = result.unconfirmed_name if isinstance(result, GaveUp) else None
-            raise SelectFailed(detail, (name,) if name else (), run.stats)
+            failed = isinstance(result, Ran) and result.outcome.status is StatementStatus.FAILED
+            raise SelectFailed(detail, (name,) if name else (), run.stats, failed=failed)
         try:
             rows = self._api.result_rows(result.outcome.statement_id, deadlines)
         except DataApiError as exc:

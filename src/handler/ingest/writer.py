@@ -120,10 +120,20 @@ class TargetWriter:
             try:
                 presence = self._presence.held(target, renderer.layout, maybe_written, deadlines)
             except PresenceUnknown as unknown:
+                progress.stats = progress.stats + unknown.stats
+                if unknown.query_failed and watch.changed(target, deadlines):
+                    # The look-up named a column that is gone: every row is read again for the
+                    # table as it is now (batch.py), none is judged against the old one.
+                    progress.give_back(rows, TABLE_CHANGED, None)
+                    return TargetOutcome(
+                        target.name,
+                        returned=dict(progress.returned),
+                        stats=progress.stats,
+                        table_changed=True,
+                    )
                 # Without the target's answer a redelivered row could land twice: send none.
                 progress.give_back(maybe_written, str(unknown), None)
                 progress.unconfirmed.extend(unknown.unconfirmed)
-                progress.stats = progress.stats + unknown.stats
             else:
                 progress.stats = progress.stats + presence.stats
                 held = frozenset(
