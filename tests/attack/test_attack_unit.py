@@ -16,9 +16,10 @@ from ingest.dead_letter import (
     message_size,
 )
 from ingest.deadline import Deadline, Deadlines
+from ingest.failure_text import FailureKind, classify_failure
 from ingest.masking import mask
 from ingest.records import Reason, SqsMessage
-from ingest.redshift import DataApi, FailureKind, StatementStatus, classify_failure
+from ingest.redshift import DataApi, StatementStatus
 from local.appsflyer import validate
 from tests.support import payload
 from tests.unit.fakes import FakeClock

@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 
 from ingest.config import Settings, Target, load_settings
-from ingest.redshift import FailureKind, StatementStatus, classify_failure
+from ingest.failure_text import FailureKind, classify_failure
+from ingest.redshift import StatementStatus
 from ingest.statement_runner import Ran, Run, StatementRunner
 from ingest.wiring import build_runner, deadlines_for, default_clients
 from tests.integration.conftest import Stack

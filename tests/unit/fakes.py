@@ -26,6 +26,7 @@ from ingest.ports import (
     StatementResultPage,
     SubStatement,
 )
+from ingest.probe import ROLLBACK_SQL
 from ingest.schema import TableSchema
 from local.appsflyer import appsflyer_schema
 
@@ -87,6 +88,9 @@ class FakeStatement:
         ]
 
 
+GUARD_SQL_START = "SELECT 1 / CASE WHEN COUNT(*)"
+
+
 def placeholders(sql: str) -> set[str]:
     """The parameter names an SQL string uses (`:name`, not a `::type` cast)."""
     return set(re.findall(r"(?<![:\w]):(\w+)", sql))
@@ -113,6 +117,8 @@ class FakeDataApi:
     poison: set[str] = field(default_factory=set)
     poison_error: str = "value too long for type character varying(255)"
     fail_all_error: str | None = None
+    # Every statement that binds parameters FAILS with this (at its first SQL that does).
+    fail_parameterised_error: str | None = None
     submit_errors: dict[str, list[Any]] = field(default_factory=dict)  # exceptions to raise
     lost_replies: int = 0  # the next submits create their statement, then the reply is lost
     hang_next: int = 0
@@ -186,7 +192,9 @@ class FakeDataApi:
             # The service's ids are UUIDs; a batch's sub-statements add ":<n>" to them.
             f"stmt-{next(self._ids)}",
             target,
-            sqls[0],
+            # A batch of INSERTs (after a column guard, or before the probe's rollback) is
+            # known by its first INSERT.
+            next((sql for sql in sqls if sql.startswith("INSERT")), sqls[0]),
             params,
             request.get("StatementName", ""),
             sqls=sqls if batch else (),
@@ -210,13 +218,14 @@ class FakeDataApi:
         elif self.fail_all_error is not None:
             statement.status, statement.error = "FAILED", self.fail_all_error
             statement.failed_part = 0 if batch else None
-        elif poisoned := [
-            index
+        elif failing := [
+            (index, error)
             for index, part in enumerate(statement.parts())
-            if self.poison & set(part.parameters.values())
+            for error in [self._part_error(target, part)]
+            if error is not None
         ]:
-            statement.status, statement.error = "FAILED", self.poison_error
-            statement.failed_part = poisoned[0] if batch else None
+            statement.status, statement.error = "FAILED", failing[0][1]
+            statement.failed_part = failing[0][0] if batch else None
         else:
             statement.status = "FINISHED"
         self.active[target] = self.active.get(target, 0) + 1
@@ -224,6 +233,24 @@ class FakeDataApi:
         if not statement.hang:
             self.active[target] -= 1
         return statement
+
+    def _part_error(self, target: str, part: FakeStatement) -> str | None:
+        """Why one SQL of a statement fails: a poisoned value, a column guard that no longer
+        matches the table (column_guard.py), or the probe's rollback SELECT (probe.py)."""
+        if self.fail_parameterised_error is not None and part.parameters:
+            return self.fail_parameterised_error
+        if self.poison & set(part.parameters.values()):
+            return self.poison_error
+        if part.sql == ROLLBACK_SQL:
+            return "ERROR: division by zero"
+        if part.sql.startswith(GUARD_SQL_START):
+            table = self.tables.get(target, self.table)
+            present = {f"{c.name} {c.type_text}" for c in table.columns}
+            values = [v for k, v in sorted(part.parameters.items())]
+            count, _schema, _table, *expected = values
+            if sum(e in present for e in expected) != int(count):
+                return "ERROR: division by zero"
+        return None
 
     def _answer(
         self,
@@ -324,6 +351,8 @@ class FakeDataApi:
         wanted = {v for k, v in params.items() if k.startswith("m")}
         found: list[list[str | None]] = []
         for insert in (part for statement in self.inserts() for part in statement.parts()):
+            if not insert.sql.startswith("INSERT"):
+                continue
             if insert.target != target or insert.status != "FINISHED":
                 continue
             for row in _inserted_rows(insert):
@@ -339,6 +368,7 @@ class FakeDataApi:
             for s in self.inserts()
             if s.target == target and s.status == "FINISHED"
             for part in s.parts()
+            if part.sql.startswith("INSERT")
             for value in part.parameters.values()
         ]
 
@@ -353,7 +383,9 @@ class FakeDataApi:
             row
             for s in self.inserts()
             if s.target == target and s.status == "FINISHED"
-            for row in _inserted_rows(s)
+            for part in s.parts()
+            if part.sql.startswith("INSERT")
+            for row in _inserted_rows(part)
         ]
 
 

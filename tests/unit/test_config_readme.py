@@ -19,7 +19,12 @@ def expected_rows() -> list[str]:
         elif isinstance(setting, Text):
             cells = ["no", f"`{setting.default}`", ""]
         else:
-            cells = ["no", f"{setting.default:g}", f"{setting.low:g}-{setting.high:g}"]
+            number = "d" if setting.kind is int else "g"
+            cells = [
+                "no",
+                f"{setting.default:{number}}",
+                f"{setting.low:{number}}-{setting.high:{number}}",
+            ]
         rows.append("| " + " | ".join([f"`{setting.variable}`", *cells, setting.meaning]) + " |")
     return rows
 

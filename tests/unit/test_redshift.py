@@ -12,6 +12,7 @@ from botocore.stub import Stubber
 
 from ingest.config import Target
 from ingest.deadline import Deadline, Deadlines
+from ingest.failure_text import FailureKind, classify_failure
 from ingest.ports import (
     CancelStatementReply,
     DescribeStatementReply,
@@ -22,7 +23,6 @@ from ingest.redshift import (
     AmbiguousSubmit,
     CallTimes,
     DataApi,
-    FailureKind,
     QuotaExceeded,
     StatementOutcome,
     StatementRejected,
@@ -33,7 +33,6 @@ from ingest.redshift import (
     Throttled,
     TransientError,
     _knows,
-    classify_failure,
     map_client_error,
 )
 from tests.unit.fakes import FakeClock, FakeDataApi, client_error
@@ -54,7 +53,7 @@ TARGET = Target(name="primary", database="dev", cluster_identifier="c1", db_user
         ("XX000: internal error in malformed buffer", FailureKind.TRANSIENT),
         ("permission denied: value too long to log", FailureKind.CONFIGURATION),
         ("ERROR: 1023 DETAIL: Serializable isolation violation on table", FailureKind.TRANSIENT),
-        ("terminating connection due to administrator command", FailureKind.TRANSIENT),
+        ("terminating connection due to administrator command", FailureKind.COMMIT_UNKNOWN),
         ('relation "public.appsflyer_events" does not exist', FailureKind.CONFIGURATION),
         ("permission denied for relation appsflyer_events", FailureKind.CONFIGURATION),
         ('column "new_col" does not exist', FailureKind.CONFIGURATION),
@@ -75,7 +74,13 @@ def test_classify_failure(error: str, kind: FailureKind) -> None:
         ("ActiveSessionsExceededException", "why", TransientError),
         ("ValidationException", "Cannot process query string larger than 100kB", StatementRejected),
         ("ValidationException", "Too many parameters", StatementRejected),
-        ("ValidationException", "Invalid parameter name: bad-name", TargetMisconfigured),
+        # Wordings nobody published are tried smaller (the probe shows when size is not it).
+        ("ValidationException", "Invalid parameter name: bad-name", StatementRejected),
+        ("ValidationException", "Request size exceeds the limit", StatementRejected),
+        ("413", "Request Entity Too Large", StatementRejected),
+        ("RequestEntityTooLargeException", "Request must be smaller", StatementRejected),
+        ("ValidationException", "Either ClusterIdentifier or WorkgroupName needs to be specified.",
+         TargetMisconfigured),  # fmt: skip
         (
             "ValidationException",
             "Redshift endpoint doesn't exist in this region.",

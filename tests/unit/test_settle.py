@@ -116,3 +116,48 @@ def test_a_record_one_table_refuses_is_a_letter_for_that_target_only() -> None:
         Letter("m", Reason.INVALID_NUMBER, "quantity is out of range", ("primary",)),
     )
     assert settled.retries == ()
+
+
+# ---- the source queue's last receive (SOURCE_MAX_RECEIVE_COUNT) -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("receive_count", "expected"),
+    [
+        (9, Retry("m", "throttled", "secondary", "s-1")),
+        # On its last receive the function dead-letters it itself, naming the target that
+        # lacks it: SQS would move it without a reason or failed_targets, and a redrive would
+        # write it again to the primary that holds it.
+        (
+            10,
+            Letter(
+                "m",
+                Reason.RECEIVES_EXHAUSTED,
+                "still failing on receive 10 of 10 (secondary): throttled",
+                ("secondary",),
+            ),
+        ),
+        (
+            11,
+            Letter(
+                "m",
+                Reason.RECEIVES_EXHAUSTED,
+                "still failing on receive 11 of 10 (secondary): throttled",
+                ("secondary",),
+            ),
+        ),
+    ],
+)
+def test_a_record_still_failing_on_its_last_receive_is_a_letter_for_the_lacking_targets(
+    receive_count: int, expected: Letter | Retry
+) -> None:
+    outcomes = [answer("primary", WROTE), answer("secondary", RETURNED)]
+    settled = settle([Owed("m", None, receive_count)], outcomes, TARGETS, 10)
+    assert [*settled.letters, *settled.retries] == [expected]
+
+
+def test_without_a_known_receive_limit_a_failing_record_always_comes_back() -> None:
+    outcomes = [answer("primary", RETURNED), answer("secondary", RETURNED)]
+    settled = settle([Owed("m", None, 1_000)], outcomes, TARGETS)
+    assert settled.retries
+    assert not settled.letters

@@ -11,9 +11,10 @@ from typing import Any
 import pytest
 
 from ingest.layout import TableLayout
+from ingest.names import parameter_name
 from ingest.records import Row, SqsMessage
 from ingest.schema import TEXT_KINDS
-from ingest.sql import InsertStatement, Rendering, parameter_name
+from ingest.sql import InsertStatement, Rendering
 from local.appsflyer import appsflyer_layout, validate
 from tests.support import payload
 from tests.unit.orders import order_row, orders_layout
@@ -49,7 +50,7 @@ def values_tuple(statement: InsertStatement) -> str:
     return statement.sql.partition(") VALUES ")[2]
 
 
-_NAME = r"[a-z][0-9]*"
+_NAME = r"[a-z][0-9a-z]{3}"
 _TOKEN = (
     rf"(?:NULL|DEFAULT|TRUE|FALSE|''|:{_NAME}|CAST\(:{_NAME} AS (?:TIMESTAMP|DECIMAL\(18,6\))\)"
     rf"|JSON_PARSE\(:{_NAME}\))"
@@ -84,19 +85,20 @@ def test_golden_single_row() -> None:
     assert isinstance(minimal, Row)
     [statement] = render([minimal])
     # Only the columns the row carries are named (city is null: not carried), in table order;
-    # parameters are named a, b, c... in the payload's field order, the message id last.
+    # parameters are named p000, p001... in the payload's field order, the message id last.
     assert statement.sql == (
         'INSERT INTO "public"."appsflyer_events" ("appsflyer_id","event_name","event_time",'
         '"idfa","wifi","event_value","event_revenue","sqs_message_id") VALUES '
-        "(:a,:b,CAST(:c AS TIMESTAMP),'',FALSE,JSON_PARSE(:e),CAST(:d AS DECIMAL(18,6)),:f)"
+        "(:p000,:p001,CAST(:p002 AS TIMESTAMP),'',FALSE,JSON_PARSE(:p004),"
+        "CAST(:p003 AS DECIMAL(18,6)),:p005)"
     )
     assert statement.parameters == (
-        ("a", "a"),
-        ("b", "install"),
-        ("c", "2024-05-01 00:00:00"),
-        ("d", "1.50"),
-        ("e", '{"k":1}'),
-        ("f", "m-1"),
+        ("p000", "a"),
+        ("p001", "install"),
+        ("p002", "2024-05-01 00:00:00"),
+        ("p003", "1.50"),
+        ("p004", '{"k":1}'),
+        ("p005", "m-1"),
     )
 
 
@@ -357,22 +359,27 @@ def test_every_kind_of_value_of_another_table_is_bound_back_exactly() -> None:
 # ---- parameter names ---------------------------------------------------------------------------
 
 
-def test_parameter_names_are_short_distinct_and_never_run_into_each_other() -> None:
+def test_parameter_names_are_distinct_and_none_is_a_prefix_of_another() -> None:
     names = [parameter_name(n) for n in range(32_767 + 1_600)]
-    assert names[:27] == [*"abcdefghijklmnopqrstuvwxyz", "a0"]
-    assert names[51:53] == ["z0", "a1"]
+    assert names[:3] == ["p000", "p001", "p002"]
+    assert names[35:37] == ["p00z", "p010"]
     assert len(set(names)) == len(names)
     assert all(re.fullmatch(_NAME, name) for name in names)
-    assert max(len(name) for name in names) <= 5
+    # One length for every name (and every letter: the guard's g000, the look-up's m000):
+    # whatever the service's tokeniser does, no name can be read as the start of another.
+    assert {len(name) for name in names} == {4}
+    assert not any(a != b and b.startswith(a) for a in names[:400] for b in names[:400])
+    with pytest.raises(ValueError, match="outside"):
+        parameter_name(36**3)
 
 
 def test_a_name_in_the_sql_is_always_followed_by_a_non_name_character() -> None:
-    # Given a statement with more than 26 parameters (names a..z, then a0, b0...)
+    # Given a statement with more than 36 parameters (names p000..p00z, then p010...)
     rows = [row(f"m-{i}", customer_user_id=f"user-{i}") for i in range(40)]
     [statement] = render(rows)
-    assert len(statement.parameters) > 26
-    # Then ":a" is never read as the start of ":a0": every token ends at , or ) or a space
-    for token in re.finditer(r":([a-z][0-9]*)(.)", statement.sql):
+    assert len(statement.parameters) > 36
+    # Then every token ends at , or ) or a space
+    for token in re.finditer(r":([a-z][0-9a-z]{3})(.)", statement.sql):
         assert token.group(2) in ",) ", token.group(0)
 
 

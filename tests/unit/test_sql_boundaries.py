@@ -21,7 +21,7 @@ BIG = 10**9
 LAYOUT = appsflyer_layout()
 NAMES = [c.name for c in LAYOUT.columns]
 
-_NAME = r"[a-z][0-9]*"
+_NAME = r"[a-z][0-9a-z]{3}"
 # One slot of a VALUES row, as the builder writes it.
 SLOT = re.compile(
     rf"NULL|DEFAULT|TRUE|FALSE|''|:(?P<text>{_NAME})"

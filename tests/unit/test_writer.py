@@ -9,6 +9,7 @@ import pytest
 
 from ingest.config import Settings, Target
 from ingest.deadline import Deadline, Deadlines
+from ingest.probe import PROBE_MESSAGE_ID, ROLLBACK_SQL
 from ingest.records import Row, SqsMessage
 from ingest.sql import InsertRenderer, Limits
 from ingest.wiring import Clients, Timing, build_ingest, deadlines_for
@@ -116,19 +117,20 @@ def test_one_guilty_row_in_a_large_batch_costs_logarithmic_statements() -> None:
     assert set(result.rejected) == {"m-037"}
     assert len(result.written) == 63
     assert result.bisection_steps == 6  # log2(64)
-    assert result.stats.submitted == 1 + 2 * 6
+    # The first batch, two halves per step, and one probe before the lone row is convicted.
+    assert result.stats.submitted == 1 + 2 * 6 + 1
 
 
 def test_failure_the_target_gives_every_statement_returns_rows_and_dead_letters_none() -> None:
     # Given a target that fails every statement, with a value error's words, values or not
     fake = FakeDataApi(fail_all_error="value too long for type character varying(255)")
     result = write(fake, rows(16))
-    # Then at the first single row a control statement (no values) fails too: the failure is
-    # the target's, every row comes back and none is dead-lettered
+    # Then at the first single row the probe (the INSERT's shape on known-good values) fails
+    # too: the failure is the target's, every row comes back and none is dead-lettered
     assert not result.rejected
     assert set(result.returned) == ids(*range(16))
     assert all("statement-level" in f.reason for f in result.returned.values())
-    controls = [s for s in fake.statements if s.sql.startswith("SELECT 1")]
+    controls = [s for s in fake.statements if ROLLBACK_SQL in s.sqls]
     assert len(controls) == 1
     singles = [
         s for s in fake.inserts() if sum(v.startswith("m-") for v in s.parameters.values()) == 1
@@ -150,7 +152,13 @@ def test_a_lone_bad_row_is_dead_lettered_once_the_control_statement_answers() ->
     fake = poisoned_fake(0)
     result = write(fake, rows(1, {0}))
     assert set(result.rejected) == ids(0)
-    assert [s.sql.split()[0] for s in fake.statements] == ["INSERT", "SELECT"]
+    # The row's INSERT, then the probe: its INSERT and the SELECT that rolls it back
+    assert [s.sqls or (s.sql,) for s in fake.statements][1] == (
+        fake.statements[1].sqls[0],
+        ROLLBACK_SQL,
+    )
+    assert [s.sql.split()[0] for s in fake.statements] == ["INSERT", "INSERT"]
+    assert PROBE_MESSAGE_ID not in fake.finished_values("c1")  # rolled back, never kept
 
 
 @pytest.mark.parametrize(
@@ -166,7 +174,9 @@ def test_internal_errors_mentioning_values_never_dead_letter(error: str) -> None
     result = write(fake, rows(8))
     assert not result.rejected
     assert set(result.returned) == ids(*range(8))
-    assert result.bisection_steps == 0
+    # Known internal errors are retried, never bisected; an unknown text may be bisected,
+    # but the probe fails too and convicts no row.
+    assert result.bisection_steps == (3 if "could not open" in error else 0)
 
 
 @pytest.mark.parametrize(
@@ -385,10 +395,16 @@ def test_a_transaction_whose_failing_insert_is_not_named_is_halved() -> None:
     fake.describe_sub_statements = False
     # When 40 rows with one bad one are written
     result = write(fake, rows(40, {33}), settings=SMALL_INSERTS)
-    # Then the transaction is split in halves of INSERTs until the bad row stands alone
-    assert result.rejected.keys() == ids(33)
+    # Then the transaction is split in halves of INSERTs until the bad row stands alone, and
+    # every good row lands
     assert result.written == ids(*range(40)) - ids(33)
     assert fake.peak_active["c1"] == 1
+    # But the probe cannot show that its INSERT ran (the service does not say which SQL
+    # failed), so the lone row is not convicted: it comes back (and is dead-lettered by the
+    # function on its last receive)
+    assert not result.rejected
+    assert result.returned.keys() == ids(33)
+    assert "statement-level" in result.returned["m-033"].reason
 
 
 def test_one_insert_per_transaction_sends_each_with_execute_statement() -> None:

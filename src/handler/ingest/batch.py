@@ -161,10 +161,11 @@ class BatchIngest:
             Owed(
                 r.message.message_id,
                 frozenset(r.message.failed_targets) if r.message.failed_targets else None,
+                r.message.receive_count,
             )
             for r in screened.records
         ]
-        settled = settle(owed, outcomes, self._target_names)
+        settled = settle(owed, outcomes, self._target_names, self.settings.source_max_receive_count)
         letters = screened.letters + settled.letters
         unsent = self._send(letters, messages, deadlines)
         not_deleted = self._delete_sent(letters, unsent, messages, deadlines)

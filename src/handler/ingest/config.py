@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from ingest.limits import DEFAULT_REQUEST_BYTES, PARAMETERS, STATEMENT_BYTES
+
 # Redshift identifiers we accept: unquoted-style names only, so quoting them can never be abused.
 _IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]{0,126}")  # always fullmatch: `$` allows a "\n"
 _TARGET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-# The Data API rejects SQL over 100 KB; parameter values may count too, so we budget both.
-_DATA_API_STATEMENT_LIMIT = 100_000
-# Redshift inherits PostgreSQL's bind-parameter limit.
-_POSTGRES_PARAMETER_LIMIT = 32_767
+_DATA_API_STATEMENT_LIMIT = STATEMENT_BYTES
+_POSTGRES_PARAMETER_LIMIT = PARAMETERS
 
 
 class ConfigError(ValueError):
@@ -108,6 +108,26 @@ STATEMENT_MAX_PARAMETERS = Tunable(
     high=_POSTGRES_PARAMETER_LIMIT,
     meaning="bind parameters per statement",
 )
+REQUEST_MAX_BYTES = Tunable(
+    int,
+    "REQUEST_MAX_BYTES",
+    default=DEFAULT_REQUEST_BYTES,
+    low=65_536,
+    high=16_777_216,  # Redshift's own maximum for one SQL statement: 16 MB
+    meaning="budget per Data API request (a whole `BatchExecuteStatement`: its SQLs and "
+    "parameters as JSON); no public source gives the service's limit, and a refusal for size "
+    "lowers it further",
+)
+SOURCE_MAX_RECEIVE_COUNT = Tunable(
+    int,
+    "SOURCE_MAX_RECEIVE_COUNT",
+    default=10,
+    low=1,
+    high=1_000,
+    meaning="the source queue's `maxReceiveCount`: a record still failing on that receive is "
+    "dead-lettered by the function (with its reason and the targets lacking it) instead of "
+    "being moved by SQS without them",
+)
 STATEMENT_WAIT_SECONDS = Tunable(
     int,
     "STATEMENT_WAIT_SECONDS",
@@ -140,8 +160,8 @@ STATEMENTS_PER_TRANSACTION = Tunable(
     default=40,
     low=1,
     high=40,  # BatchExecuteStatement's own limit
-    meaning="INSERTs committed together by one `BatchExecuteStatement`; 1 sends each INSERT "
-    "with `ExecuteStatement`",
+    meaning="INSERTs committed together by one `BatchExecuteStatement`, after the column "
+    "guard that takes one of its 40 SQLs (so at most 39 are used)",
 )
 SCHEMA_REFRESH_SECONDS = Tunable(
     int,
@@ -198,6 +218,8 @@ SETTINGS: tuple[Required | Text | Tunable[int] | Tunable[float], ...] = (
     STATEMENT_MAX_BYTES,
     STATEMENT_MAX_PARAMETERS,
     STATEMENTS_PER_TRANSACTION,
+    REQUEST_MAX_BYTES,
+    SOURCE_MAX_RECEIVE_COUNT,
     STATEMENT_WAIT_SECONDS,
     MAX_TRANSIENT_RETRIES,
     DEADLINE_MARGIN_SECONDS,
@@ -269,6 +291,8 @@ class Settings:
     max_transient_retries: int = MAX_TRANSIENT_RETRIES.default
     deadline_margin_seconds: float = DEADLINE_MARGIN_SECONDS.default
     statements_per_transaction: int = STATEMENTS_PER_TRANSACTION.default
+    request_max_bytes: int = REQUEST_MAX_BYTES.default
+    source_max_receive_count: int = SOURCE_MAX_RECEIVE_COUNT.default
     schema_refresh_seconds: int = SCHEMA_REFRESH_SECONDS.default
     roles: Roles = Roles()
     # Not read from the environment: fixed pacing of polls and retries (tests shorten them).
@@ -297,6 +321,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         max_transient_retries=MAX_TRANSIENT_RETRIES.read(environ),
         deadline_margin_seconds=DEADLINE_MARGIN_SECONDS.read(environ),
         statements_per_transaction=STATEMENTS_PER_TRANSACTION.read(environ),
+        request_max_bytes=REQUEST_MAX_BYTES.read(environ),
+        source_max_receive_count=SOURCE_MAX_RECEIVE_COUNT.read(environ),
         schema_refresh_seconds=SCHEMA_REFRESH_SECONDS.read(environ),
         roles=_parse_roles(environ),
         statement_name_prefix=_statement_name_prefix(environ),

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from ingest.config import Target
 from ingest.deadline import Deadlines
 from ingest.layout import TableLayout
+from ingest.names import RECORD_ID, WINDOW, parameter_name
 from ingest.records import Row
 from ingest.redshift import DataApi, DataApiError
 from ingest.schema import qualified_name, quote_identifier
@@ -57,16 +58,21 @@ def presence_query(
     event_name), read through the sort key's zone maps when the table has one."""
     columns = layout.columns
     id_column = quote_identifier(columns[layout.message_id_index].name)
-    parameters = [(f"m{i}", record_id) for i, record_id in enumerate(record_ids)]
+    # Prefix-free names (names.py): m000, m001, ..., and w000/w001 for the window.
+    parameters = [
+        (parameter_name(i, RECORD_ID), record_id) for i, record_id in enumerate(record_ids)
+    ]
     placeholders = ",".join(f":{name}" for name, _ in parameters)
     where = f"{id_column} IN ({placeholders})"
     window = _sort_key_window(rows, layout.sort_key_index)
     if window is not None and layout.sort_key_index is not None:
         sort_column = quote_identifier(columns[layout.sort_key_index].name)
+        low, high = parameter_name(0, WINDOW), parameter_name(1, WINDOW)
         where = (
-            f"{sort_column} BETWEEN CAST(:lo AS TIMESTAMP) AND CAST(:hi AS TIMESTAMP) AND {where}"
+            f"{sort_column} BETWEEN CAST(:{low} AS TIMESTAMP) AND CAST(:{high} AS TIMESTAMP) "
+            f"AND {where}"
         )
-        parameters += [("lo", window[0]), ("hi", window[1])]
+        parameters += [(low, window[0]), (high, window[1])]
     selected = ",".join([id_column, *(quote_identifier(columns[i].name) for i in layout.identity)])
     # Identifiers come from configuration and the table's catalog; every value is a parameter.
     table = qualified_name(layout.table)

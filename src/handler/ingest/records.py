@@ -36,6 +36,9 @@ class Reason(StrEnum):
     INVALID_REDRIVE = "invalid_redrive"  # failed_targets names a target this function lacks
     RECORD_TOO_LARGE = "record_too_large"
     REJECTED_BY_DATABASE = "rejected_by_database"
+    # Still failing on the source queue's last receive (SOURCE_MAX_RECEIVE_COUNT): a target's
+    # outage or a failure no rule knows. Redriving it writes only the targets that lack it.
+    RECEIVES_EXHAUSTED = "receives_exhausted"
 
 
 class Row(NamedTuple):

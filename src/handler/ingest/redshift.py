@@ -15,9 +15,12 @@ from typing import Any
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
+    CredentialRetrievalError,
+    HTTPClientError,
+    IncompleteReadError,
+    MetadataRetrievalError,
 )
+from botocore.exceptions import ConnectionError as SdkConnectionError
 
 from ingest.bounded_call import call_within
 from ingest.config import Target
@@ -66,6 +69,10 @@ class TargetMisconfigured(DataApiError):
     """Access denied, unknown cluster or database, missing table: no row is to blame."""
 
 
+class RequestInvalid(TargetMisconfigured):
+    """The SDK refused the request before sending it: nothing reached the service."""
+
+
 class OutOfTime(DataApiError):
     """A call could not start and still return before the deadline."""
 
@@ -79,72 +86,10 @@ class StatementUnconfirmed(DataApiError):
         self.statement_id = statement_id
 
 
-class QueryFailed(DataApiError):
-    """A read (SELECT) ended without a result."""
-
-
-class FailureKind(StrEnum):
-    DATA = "data"  # a value the database rejects: bisect to find it
-    TRANSIENT = "transient"  # retry the same rows
-    CONFIGURATION = "configuration"  # retry later; an operator must act
-
-
 class StatementStatus(StrEnum):
     FINISHED = "FINISHED"
     FAILED = "FAILED"
     ABORTED = "ABORTED"
-
-
-# A value the table cannot take, in the words Redshift (and PostgreSQL) open such errors with.
-# Anchored at the start of the message (after an optional "ERROR:"), so a statement-level error
-# that merely mentions these words later does not count. Sources: Redshift's documented error
-# texts for INSERT (value too long for type character varying(n); invalid input syntax for type
-# ...; numeric field overflow / "Numeric data overflow"; JSON parsing errors of JSON_PARSE;
-# "integer out of range"; "Cannot insert a NULL value into column").
-_DATA_ERRORS = re.compile(
-    r"^\s*(ERROR:\s*)?("
-    r"value too long for type|invalid input syntax for|numeric (field|data) overflow|"
-    r"invalid json|json parsing error|invalid byte sequence|invalid digit|"
-    r"date/time field value out of range|timestamp out of range|"
-    r"(integer|smallint|bigint) out of range|value out of range for type|"
-    r"null value in column .* violates not-null constraint|cannot insert a null value|"
-    r"character with byte sequence|string length exceeds"
-    r")",
-    re.IGNORECASE,
-)
-# Failures of the database itself ("XX000" is PostgreSQL's and Redshift's internal_error;
-# Redshift reports asserts as "Assert"), and passing ones worth retrying.
-_INTERNAL_ERRORS = re.compile(
-    r"^\s*(ERROR:\s*)?(assert\b|XX000\b)|\binternal error\b|\bunexpected error\b|"
-    r"\bcould not (read|write|open)\b",
-    re.IGNORECASE,
-)
-_TRANSIENT_ERRORS = re.compile(
-    r"serializable isolation|\b1023\b|conflict with concurrent|deadlock|terminat|connection|"
-    r"timeout|timed out|out of memory|disk full|temporarily|try again|canceled on user|"
-    # ExecuteStatementException's own message (the Data API's service model describes it so)
-    r"environmental error",
-    re.IGNORECASE,
-)
-# Quoted text is a value (or an identifier): it must never decide what an error means.
-_QUOTED = re.compile(r"\"[^\"]*\"?|'[^']*'?|`[^`]*`?|[\u201c\u201e\u00ab][^\u201d\u201c\u00bb]*")
-
-
-def classify_failure(error_text: str) -> FailureKind:
-    """What a FAILED statement's error means for its rows.
-
-    Only an error that opens with a value error's words is about the rows; internal errors and
-    anything unknown are not, so no good row can be dead-lettered because of them. Quoted parts
-    are removed first: a value such as "debug-7" or "could not open" must not change the verdict.
-    """
-    text = _QUOTED.sub("", error_text)
-    if _DATA_ERRORS.search(text):
-        return FailureKind.DATA
-    if _INTERNAL_ERRORS.search(text) or _TRANSIENT_ERRORS.search(text):
-        return FailureKind.TRANSIENT
-    # Unknown failures (missing table, permissions, syntax) are not the rows' fault: the rows
-    # go back to the queue rather than to the dead-letter queue, so nothing is lost.
-    return FailureKind.CONFIGURATION
 
 
 _TRANSIENT_CODES = frozenset(
@@ -171,28 +116,42 @@ _AMBIGUOUS_CODES = frozenset(
 _THROTTLE_CODES = frozenset(
     {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
 )
-# The ValidationExceptions a statement's rows can cause (its size): splitting helps. Others
-# (parameter syntax, the target's own settings) are no row's fault.
-_SIZE_REFUSALS = re.compile(
-    r"larger than 100 ?kB|query string larger|parameters list exceeds|too many parameters",
+# ValidationExceptions that are the target's settings, not the request's size: an unknown
+# cluster or workgroup ("Redshift endpoint doesn't exist in this region.": aws/aws-cdk#30536 and
+# connector tests, see local/errors.py), or an unknown database, user or secret.
+_TARGET_REFUSALS = re.compile(
+    r"endpoint doesn.t exist|does not exist|not found|no such|credentials|secret|"
+    r"db ?user|database|workgroup|cluster|not authori[sz]ed|access denied",
     re.IGNORECASE,
 )
+# HTTP statuses a front end answers an oversized body with; botocore's JSON parser makes the
+# status the Error Code when the body has no __type (botocore/parsers.py, _do_error_parse).
+_SIZE_STATUSES = frozenset({"413", "RequestEntityTooLarge", "RequestEntityTooLargeException"})
+# What botocore raises once a request may have left: the reply, not the request, was lost.
+_MAYBE_SENT = (HTTPClientError, IncompleteReadError)
+# Raised before anything is sent, and worth trying again (credentials from the environment's
+# provider, a connection that was never made).
+_NOT_SENT_TRANSIENT = (SdkConnectionError, CredentialRetrievalError, MetadataRetrievalError)
+_PARAMETER_PATH = re.compile(r"parameter ([A-Za-z][A-Za-z0-9_.\[\]]*)")
 
 
 def map_client_error(exc: ClientError | BotoCoreError) -> DataApiError:
     """Translate an SDK exception into one of our domain errors."""
-    if isinstance(exc, EndpointConnectionError | ConnectTimeoutError):
-        return TransientError(f"{type(exc).__name__}: the endpoint could not be reached")
     if isinstance(exc, BotoCoreError):
-        # Read timeouts and closed connections: the request may have been received.
-        return AmbiguousSubmit(f"{type(exc).__name__}: no reply")
+        return _map_sdk_error(exc)
     error = exc.response.get("Error", {})
-    code = error.get("Code", "")
+    code = str(error.get("Code", ""))
     message = error.get("Message", "") or str(exc)
     if code in _AMBIGUOUS_CODES:
         statement_id = exc.response.get("StatementId") or error.get("StatementId")
         return AmbiguousSubmit(f"{code}: {message}", str(statement_id) if statement_id else None)
-    if code == "ValidationException" and _SIZE_REFUSALS.search(message):
+    if code in _SIZE_STATUSES:
+        return StatementRejected(f"{code}: {message or 'request entity too large'}")
+    if code == "ValidationException" and not _TARGET_REFUSALS.search(message):
+        # The documented size refusal ("Cannot process query string larger than 100kB") and
+        # any other wording nobody has published: smaller requests are tried, within the
+        # bisection budget, and a lone row is convicted only on the control statement's
+        # evidence (writer.py), so a refusal that is not about size costs only a few requests.
         return StatementRejected(message)
     if code == "ActiveStatementsExceededException":
         return QuotaExceeded(message)
@@ -205,6 +164,21 @@ def map_client_error(exc: ClientError | BotoCoreError) -> DataApiError:
         else TargetMisconfigured
     )
     return kind(message if kind is Throttled else f"{code}: {message}")
+
+
+def _map_sdk_error(exc: BotoCoreError) -> DataApiError:
+    """botocore's own exceptions: whether the request may have left decides the error."""
+    if isinstance(exc, _NOT_SENT_TRANSIENT):
+        return TransientError(f"{type(exc).__name__}: the request was not sent")
+    if isinstance(exc, _MAYBE_SENT):
+        # Read timeouts and closed connections: the request may have been received.
+        return AmbiguousSubmit(f"{type(exc).__name__}: no reply")
+    # The SDK refused the request before sending it (ParamValidationError, no region or
+    # credentials, ...): nothing exists on the service, and the same request would be refused
+    # again. Its text can quote a value ("value: ..."): only parameter names are kept.
+    paths = sorted(set(_PARAMETER_PATH.findall(str(exc))))
+    where = f" ({', '.join(paths)})" if paths else ""
+    return RequestInvalid(f"{type(exc).__name__}: the SDK refused the request{where}")
 
 
 @dataclass(frozen=True)
@@ -274,6 +248,10 @@ class DataApi:
             for operation in ("ExecuteStatement", "BatchExecuteStatement")
         }
         self._sends_execution_mode = _knows(client, "BatchExecuteStatement", "ExecutionMode")
+        # BatchExecuteStatement took no Parameters before mid-2026 (botocore's model): an SDK
+        # without them would refuse every parameterised transaction, so the function sends
+        # each INSERT alone with ExecuteStatement instead (wiring.py).
+        self.transactions_take_parameters = _knows(client, "BatchExecuteStatement", "Parameters")
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock

@@ -47,6 +47,7 @@ class Owed:
 
     message_id: str
     targets: frozenset[str] | None  # None: every target
+    receive_count: int = 1  # SQS's ApproximateReceiveCount of this delivery
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,19 @@ class Settlement:
 
 
 def settle(
-    rows: Sequence[Owed], outcomes: Sequence[TargetOutcome], all_targets: Sequence[str]
+    rows: Sequence[Owed],
+    outcomes: Sequence[TargetOutcome],
+    all_targets: Sequence[str],
+    max_receive_count: int | None = None,
 ) -> Settlement:
     """A record is done only when every target it is owed holds it (now or from before).
 
     One that some target must still take comes back (targets that took it will find it held on
     redelivery); one that a target refuses, or that no statement can carry, is a letter naming
-    the targets that lack it, so a redrive writes there only.
+    the targets that lack it, so a redrive writes there only. On its last receive (the source
+    queue's `max_receive_count`) a record that would come back is a letter instead: SQS would
+    otherwise move it to the dead-letter queue itself, without a reason or `failed_targets`,
+    and a redrive would write it again to the targets that hold it.
     """
     by_target = {outcome.target: outcome for outcome in outcomes}
     letters: list[Letter] = []
@@ -71,6 +78,12 @@ def settle(
         owed = [t for t in all_targets if row.targets is None or t in row.targets]
         answers = [by_target[t] for t in owed if t in by_target]
         decision = _decide(row, owed, answers)
+        if (
+            isinstance(decision, Retry)
+            and max_receive_count is not None
+            and row.receive_count >= max_receive_count
+        ):
+            decision = _last_receive(row, decision, owed, answers, max_receive_count)
         if isinstance(decision, Letter):
             letters.append(decision)
         elif decision is not None:
@@ -105,6 +118,19 @@ def _decide(  # noqa: PLR0911 - one rule per return, in the order they apply
     if lacking:  # a target owed the record gave no answer for it: never silently dropped
         return Retry(message_id, "no outcome from the target", lacking[0])
     return None
+
+
+def _last_receive(
+    row: Owed, retry: Retry, owed: list[str], answers: list[TargetOutcome], max_receive_count: int
+) -> Letter:
+    holding = {a.target for a in answers if _holds(a, row.message_id)}
+    lacking = tuple(t for t in owed if t not in holding)
+    where = f" ({retry.target})" if retry.target else ""
+    detail = (
+        f"still failing on receive {row.receive_count} of {max_receive_count}{where}: "
+        f"{retry.reason}"
+    )
+    return Letter(row.message_id, Reason.RECEIVES_EXHAUSTED, detail, lacking)
 
 
 def _holds(answer: TargetOutcome, message_id: str) -> bool:

@@ -7,10 +7,14 @@ generate (NULL, DEFAULT, TRUE, FALSE, '').
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from ingest.column_guard import ColumnGuard, column_guard
 from ingest.layout import TableLayout
+from ingest.limits import REQUEST_BYTES_PER_PARAMETER, REQUEST_BYTES_PER_SQL
+from ingest.names import parameter_name
 from ingest.records import Row
 from ingest.schema import ColumnKind, qualified_name, quote_identifier
 
@@ -22,6 +26,7 @@ class InsertStatement:
     sql: str
     parameters: tuple[tuple[str, str], ...]
     rows: tuple[Row, ...]
+    request_bytes: int = 0  # its part of the request: JSON-escaped SQL and parameter entries
 
     @property
     def size(self) -> int:
@@ -32,20 +37,43 @@ class InsertStatement:
 
 @dataclass(frozen=True)
 class Transaction:
-    """INSERTs committed together (one BatchExecuteStatement), sharing one parameter list."""
+    """INSERTs committed together (one BatchExecuteStatement), sharing one parameter list.
+
+    With a guard, its check of the table's column types runs first (its SQL is sqls[0]), so
+    that a column re-created with another type fails the transaction instead of having the
+    database convert a value (column_guard.py)."""
 
     statements: tuple[InsertStatement, ...]
+    guard: ColumnGuard | None = None
 
     @property
     def sqls(self) -> tuple[str, ...]:
-        return tuple(s.sql for s in self.statements)
+        inserts = tuple(s.sql for s in self.statements)
+        return inserts if self.guard is None else (self.guard.sql, *inserts)
 
     @property
     def parameters(self) -> tuple[tuple[str, str], ...]:
-        merged: dict[str, str] = {}
+        merged: dict[str, str] = dict(self.guard.parameters) if self.guard else {}
         for statement in self.statements:
             merged.update(statement.parameters)
         return tuple(merged.items())
+
+    def insert_index(self, sql_index: int) -> int | None:
+        """The INSERT a 0-based SQL index names; None for the guard or an index out of range."""
+        index = sql_index - (1 if self.guard is not None else 0)
+        return index if 0 <= index < len(self.statements) else None
+
+    def with_statements(self, statements: tuple[InsertStatement, ...]) -> Transaction:
+        return Transaction(statements, self.guard)
+
+    def with_guard(self, guard: ColumnGuard | None) -> Transaction:
+        return Transaction(self.statements, guard)
+
+    @property
+    def request_bytes(self) -> int:
+        """What the whole request carries, as the request budget counts it (see Limits)."""
+        guard = self.guard.request_bytes if self.guard else 0
+        return guard + sum(s.request_bytes for s in self.statements)
 
     @property
     def rows(self) -> tuple[Row, ...]:
@@ -66,7 +94,12 @@ class Rendering:
 class Limits:
     max_bytes: int  # per INSERT: its SQL text plus its parameters' names and values
     max_parameters: int  # per transaction: its one shared parameter list
-    statements_per_transaction: int = 1
+    statements_per_transaction: int = 1  # INSERTs per transaction (a guard comes on top)
+    # Per request (one ExecuteStatement or BatchExecuteStatement): its SQL and its parameter
+    # entries as JSON. None: unbounded (tests of the per-INSERT limits alone).
+    max_request_bytes: int | None = None
+    # Every transaction opens with the table's column guard (column_guard.py).
+    guarded: bool = False
 
 
 def _wrapper(kind: ColumnKind, redshift_type: str) -> tuple[str, str]:
@@ -82,18 +115,15 @@ def _wrapper(kind: ColumnKind, redshift_type: str) -> tuple[str, str]:
     return "CAST(:", f" AS {redshift_type})"
 
 
-def parameter_name(number: int) -> str:
-    """Short, distinct names: a..z, then a letter and a number (a0, b0, ..., z1259): never a
-    keyword, and no name is a prefix of another that could be misread."""
-    letter = chr(ord("a") + number % 26)
-    return letter if number < 26 else f"{letter}{number // 26 - 1}"
-
-
 # Every name a transaction can need, built once: the hot loop indexes, never formats. A row
 # may overshoot the 32,767 limit before it is found not to fit: Redshift tables have at most
 # 1,600 columns, so 1,600 spare names cover any row.
 _NAMES = tuple(parameter_name(n) for n in range(32_767 + 1_600))
+# JSON escapes a request's strings: quotes, backslashes and control characters in ASCII, and
+# every non-ASCII character as \uXXXX (botocore's serializer keeps json's ensure_ascii).
+_ESCAPED = re.compile(r'["\\\x00-\x1f\x7f]')
 _VALUES = ") VALUES "
+_UNBOUNDED = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -172,8 +202,10 @@ class _Statement:
         self.fragments: list[str] = []
         self.rows: list[Row] = []
         self.size = len(columns.prefix.encode("utf-8"))  # column names may be non-ASCII
+        # Column names may need JSON escapes too (x6 at most); the SQL is otherwise ASCII.
+        self.request_bytes = 6 * self.size + REQUEST_BYTES_PER_SQL
 
-    def try_add(self, row: Row, max_bytes: int, parameters_left: int) -> bool:
+    def try_add(self, row: Row, max_bytes: int, parameters_left: int, request_left: int) -> bool:
         # The hot loop of the function: start from the fillers and visit only present values.
         shape = self.columns.shape
         text_tokens, typed_names, parameters = self.text_tokens, self.typed_names, self.parameters
@@ -181,6 +213,7 @@ class _Statement:
         names, first_name = _NAMES, self.first_name
         first_new = len(parameters)
         added_bytes = 0
+        escapes = 0  # what JSON adds to the request beyond the values' UTF-8 bytes
         tokens = list(self.columns.filler)
         values = row.values
         for index in row.present or range(len(values)):
@@ -209,17 +242,31 @@ class _Statement:
                 name = typed_names[index][value] = names[first_name + len(parameters)]
                 tokens[index] = before[index] + name + after[index]
             parameters.append((name, value))
-            size = len(value) if value.isascii() else len(value.encode("utf-8"))
+            if value.isascii():
+                size = len(value)
+                if _ESCAPED.search(value) is not None:
+                    escapes += 5 * len(_ESCAPED.findall(value))  # \u001f at most
+            else:
+                size = len(value.encode("utf-8"))
+                escapes += 2 * size  # \uXXXX per UTF-16 unit: at most 3x the UTF-8 bytes
             added_bytes += len(name) + size
         # Columns no row of this render carries have "" and are skipped by the filter.
         fragment = "(" + ",".join(filter(None, tokens)) + ")"
         added_bytes += len(fragment) + (1 if self.fragments else 0)
-        if self.size + added_bytes > max_bytes or len(parameters) > parameters_left:
+        added_request = (
+            added_bytes + escapes + (len(parameters) - first_new) * REQUEST_BYTES_PER_PARAMETER
+        )
+        if (
+            self.size + added_bytes > max_bytes
+            or len(parameters) > parameters_left
+            or self.request_bytes + added_request > request_left
+        ):
             self._forget(first_new)  # the row goes to the next statement
             return False
         self.fragments.append(fragment)
         self.rows.append(row)
         self.size += added_bytes
+        self.request_bytes += added_request
         return True
 
     def _forget(self, first_new: int) -> None:
@@ -236,31 +283,47 @@ class _Statement:
 
     def build(self) -> InsertStatement:
         sql = self.columns.prefix + ",".join(self.fragments)
-        return InsertStatement(sql, tuple(self.parameters), tuple(self.rows))
+        return InsertStatement(sql, tuple(self.parameters), tuple(self.rows), self.request_bytes)
 
 
 class _TransactionBuilder:
-    def __init__(self, columns: _Columns, limits: Limits) -> None:
+    def __init__(self, columns: _Columns, limits: Limits, guard: ColumnGuard | None) -> None:
         self.columns = columns
         self.limits = limits
+        self.guard = guard
         self.done: list[_Statement] = []
-        self.used = 0  # parameters of the finished statements
+        # What the finished statements (and the guard) use of the transaction's budgets.
+        self.used = len(guard.parameters) if guard else 0
+        self.request_used = guard.request_bytes if guard else 0
+        self.request_max = limits.max_request_bytes or _UNBOUNDED
         self.current = _Statement(columns, 0)
 
     def try_add(self, row: Row) -> bool:
         limits = self.limits
-        if self.current.try_add(row, limits.max_bytes, limits.max_parameters - self.used):
+        if self.current.try_add(
+            row,
+            limits.max_bytes,
+            limits.max_parameters - self.used,
+            self.request_max - self.request_used,
+        ):
             return True
         if not self.current.rows or len(self.done) + 1 >= limits.statements_per_transaction:
             return False
         used = self.used + len(self.current.parameters)
-        fresh = _Statement(self.columns, used)
-        if not fresh.try_add(row, limits.max_bytes, limits.max_parameters - used):
+        request_used = self.request_used + self.current.request_bytes
+        fresh = _Statement(self.columns, used - self._guard_parameters)
+        if not fresh.try_add(
+            row, limits.max_bytes, limits.max_parameters - used, self.request_max - request_used
+        ):
             return False
         self.done.append(self.current)
-        self.used = used
+        self.used, self.request_used = used, request_used
         self.current = fresh
         return True
+
+    @property
+    def _guard_parameters(self) -> int:
+        return len(self.guard.parameters) if self.guard else 0
 
     @property
     def empty(self) -> bool:
@@ -268,7 +331,7 @@ class _TransactionBuilder:
 
     def build(self) -> Transaction:
         parts = [*self.done, self.current] if self.current.rows else self.done
-        return Transaction(tuple(part.build() for part in parts))
+        return Transaction(tuple(part.build() for part in parts), self.guard)
 
 
 class InsertRenderer:
@@ -278,18 +341,24 @@ class InsertRenderer:
         self.layout = layout
         self.limits = limits
         self._shape = _Shape.of(layout)
+        self.guard = column_guard(layout) if limits.guarded else None
 
-    def render(self, rows: Sequence[Row]) -> Rendering:
-        """Pack rows, in order, into as few INSERTs and transactions as the limits allow."""
+    def render(self, rows: Sequence[Row], *, max_request_bytes: int | None = None) -> Rendering:
+        """Pack rows, in order, into as few INSERTs and transactions as the limits allow;
+        `max_request_bytes` lowers the request budget (after the service refused a size)."""
         limits = self.limits
+        if max_request_bytes is not None and (
+            limits.max_request_bytes is None or max_request_bytes < limits.max_request_bytes
+        ):
+            limits = replace(limits, max_request_bytes=max_request_bytes)
         columns = _Columns.carried_by(self._shape, rows)
         transactions: list[Transaction] = []
         oversized: list[Row] = []
-        builder = _TransactionBuilder(columns, limits)
+        builder = _TransactionBuilder(columns, limits, self.guard)
         for row in rows:
             if builder.try_add(row):
                 continue
-            fresh = _TransactionBuilder(columns, limits)
+            fresh = _TransactionBuilder(columns, limits, self.guard)
             if not fresh.try_add(row):
                 oversized.append(row)  # too big even alone: the open transaction stays open
                 continue

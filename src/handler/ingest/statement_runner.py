@@ -13,11 +13,11 @@ from dataclasses import dataclass, field, replace
 
 from ingest.config import Target
 from ingest.deadline import Deadlines
+from ingest.failure_text import FailureKind, classify_failure
 from ingest.redshift import (
     AmbiguousSubmit,
     DataApi,
     DataApiError,
-    FailureKind,
     OutOfTime,
     QuotaExceeded,
     StatementOutcome,
@@ -28,7 +28,6 @@ from ingest.redshift import (
     Throttled,
     TransientError,
     as_sqls,
-    classify_failure,
 )
 
 

@@ -17,6 +17,7 @@ from ingest.config import Settings
 from ingest.dead_letter import DeadLetterQueue
 from ingest.deadline import Deadlines
 from ingest.layout import TableLayout
+from ingest.limits import SQLS_PER_BATCH
 from ingest.ports import DataApiClient
 from ingest.presence import TargetPresence
 from ingest.redshift import CallTimes, DataApi
@@ -141,6 +142,29 @@ def build_runner(
     return api, runner
 
 
+def transaction_limits(settings: Settings, api: DataApi) -> Limits:
+    """The render limits: the settings, as far as the client's SDK allows them.
+
+    Each transaction opens with the column guard (column_guard.py), one of BatchExecuteStatement's
+    40 SQLs. An SDK whose BatchExecuteStatement takes no Parameters cannot send parameterised
+    transactions: every INSERT then goes alone through ExecuteStatement, unguarded (a
+    re-created column is found by the catalog refresh only)."""
+    if not api.transactions_take_parameters:
+        return Limits(
+            max_bytes=settings.statement_max_bytes,
+            max_parameters=settings.statement_max_parameters,
+            statements_per_transaction=1,
+            max_request_bytes=settings.request_max_bytes,
+        )
+    return Limits(
+        max_bytes=settings.statement_max_bytes,
+        max_parameters=settings.statement_max_parameters,
+        statements_per_transaction=min(settings.statements_per_transaction, SQLS_PER_BATCH - 1),
+        max_request_bytes=settings.request_max_bytes,
+        guarded=True,
+    )
+
+
 def build_ingest(
     settings: Settings,
     clients: Clients | None = None,
@@ -158,11 +182,7 @@ def build_ingest(
         runner,
         table=settings.table,
         roles=settings.roles,
-        limits=Limits(
-            max_bytes=settings.statement_max_bytes,
-            max_parameters=settings.statement_max_parameters,
-            statements_per_transaction=settings.statements_per_transaction,
-        ),
+        limits=transaction_limits(settings, api),
         refresh_seconds=settings.schema_refresh_seconds,
         clock=timing.clock,
         on_change=on_table_change,

@@ -2,24 +2,42 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Protocol
 
 from ingest.config import Target
 from ingest.deadline import Deadlines
+from ingest.failure_text import FailureKind, read_failure
 from ingest.presence import PresenceUnknown, TargetPresence
+from ingest.probe import PROBE_MESSAGE_ID, probe_passed, probe_sqls
 from ingest.records import Reason, Row
-from ingest.redshift import FailureKind, StatementOutcome, StatementStatus, classify_failure
-from ingest.schema import qualified_name
+from ingest.redshift import StatementOutcome, StatementStatus
 from ingest.sql import InsertRenderer, Transaction
 from ingest.statement_runner import GaveUp, Ran, Refused, StatementRunner, StatementStats
+
+log = logging.getLogger(__name__)
+
+
+class ProbeResult(StrEnum):
+    PASSED = "passed"  # the INSERT's shape ran on known-good values: a lone failure is the row's
+    FAILED = "failed"  # it failed too: the target's, and nothing more is sent this write
+    INCONCLUSIVE = "inconclusive"  # no evidence (the service did not say which SQL failed)
+
 
 # Bisection statements one target may spend per invocation: enough to isolate a dozen bad rows
 # in a batch of 10,000 (about 2 x log2(n) each); past it the rest of the failing part comes back.
 BISECTION_BUDGET = 200
+# Statements that FAILED with the connection lost (the commit may have taken effect) after
+# which the target is asked which rows it holds, per write; past it the rest comes back.
+COMMIT_UNKNOWN_BUDGET = 2
 TABLE_CHANGED = "the target table changed while rows were being written"
+# The request budget never falls below this after refusals (one full INSERT and some).
+_MIN_REQUEST_BYTES = 16_384
 
 
 class TableWatch(Protocol):
@@ -73,9 +91,11 @@ class _Progress:
 
     written: set[str] = field(default_factory=set)
     suspects: dict[str, tuple[str, str | None]] = field(default_factory=dict)
-    # Whether the target runs a statement on the table at all: set by the control statement
-    # run when the first single row fails before any row was written (see _corroborate).
-    table_answers: bool | None = None
+    # What the probe (the INSERT's own shape on known-good values) showed, once run at the
+    # first single row that fails (see _corroborate). Rows are convicted only when it passed.
+    probe: ProbeResult | None = None
+    commit_checks: int = 0
+    guard_suspect: bool = False  # the column guard failed on an unchanged table
     table_checked: bool = False  # asked once whether the table changed
     table_changed: bool = False
     returned: dict[str, RowFailure] = field(default_factory=dict)
@@ -98,11 +118,48 @@ class _Progress:
 
 
 class TargetWriter:
-    """One statement in flight per target per invocation: quota use stays predictable."""
+    """One statement in flight per target per invocation: quota use stays predictable.
+
+    Kept for the container's life, per target: a request budget lowered by the service's size
+    refusals, and whether the column guard works there (a target whose catalog the guard
+    cannot read writes without it rather than never)."""
 
     def __init__(self, runner: StatementRunner, presence: TargetPresence) -> None:
         self._runner = runner
         self._presence = presence
+        self._lock = threading.Lock()
+        self._request_ceiling: dict[str, int] = {}
+        self._unguarded: set[str] = set()
+
+    def request_ceiling(self, target: str) -> int | None:
+        with self._lock:
+            return self._request_ceiling.get(target)
+
+    def lower_request_ceiling(self, target: str, refused_bytes: int) -> None:
+        """A request of `refused_bytes` was refused as too large: later ones stay below half."""
+        ceiling = max(_MIN_REQUEST_BYTES, refused_bytes // 2)
+        with self._lock:
+            known = self._request_ceiling.get(target)
+            if known is None or ceiling < known:
+                self._request_ceiling[target] = ceiling
+                log.warning(
+                    "request budget for target %s lowered to %d bytes after a size refusal",
+                    target,
+                    ceiling,
+                )
+
+    def guarded(self, target: str) -> bool:
+        with self._lock:
+            return target not in self._unguarded
+
+    def drop_guard(self, target: str) -> None:
+        with self._lock:
+            self._unguarded.add(target)
+        log.warning(
+            "column guard failed on target %s while its table had not changed: writing "
+            "without it (a re-created column is then found only by SCHEMA_REFRESH_SECONDS)",
+            target,
+        )
 
     def write(
         self,
@@ -144,10 +201,8 @@ class TargetWriter:
                 )
         skip = held | impostors | progress.returned.keys()
         todo = [r for r in rows if r.message_id not in skip]
-        rendering = renderer.render(todo)
-        _Run(self._runner, renderer, target, deadlines, watch, progress).write(
-            deque(rendering.transactions)
-        )
+        run = _Run(self, renderer, target, deadlines, watch, progress)
+        run.write(deque(run.render(todo).transactions))
         rejected, statement_level = _judge_suspects(progress)
         for message_id, (error, statement_id) in statement_level.items():
             progress.returned[message_id] = RowFailure((message_id,), error, statement_id)
@@ -158,7 +213,7 @@ class TargetWriter:
             already_held=held,
             impostors=impostors,
             rejected=rejected,
-            oversized=frozenset(r.message_id for r in rendering.oversized),
+            oversized=frozenset(run.oversized),
             returned=dict(progress.returned),
             stats=progress.stats,
             bisection_steps=progress.bisection_steps,
@@ -173,12 +228,28 @@ class TargetWriter:
 class _Run:
     """One write() call's transactions, run one at a time."""
 
-    runner: StatementRunner
+    writer: TargetWriter
     renderer: InsertRenderer
     target: Target
     deadlines: Deadlines
     watch: TableWatch
     progress: _Progress
+    oversized: list[str] = field(default_factory=list)
+
+    @property
+    def runner(self) -> StatementRunner:
+        return self.writer._runner
+
+    def render(self, rows: Sequence[Row]) -> _Rendered:
+        """Rows into transactions, under the target's learned request budget and guard."""
+        rendering = self.renderer.render(
+            rows, max_request_bytes=self.writer.request_ceiling(self.target.name)
+        )
+        self.oversized.extend(r.message_id for r in rendering.oversized)
+        transactions = rendering.transactions
+        if not self.writer.guarded(self.target.name):
+            transactions = tuple(t.with_guard(None) for t in transactions)
+        return _Rendered(transactions)
 
     def write(self, pending: deque[Transaction]) -> None:
         progress = self.progress
@@ -204,13 +275,16 @@ class _Run:
                 progress.give_back_all(pending, result.reason)
                 return
             if isinstance(result, Refused):
-                # Refused before it ran (too large, say): smaller parts may pass.
+                # Refused before it ran (its size, in words nobody published): smaller
+                # requests may pass, and later batches stay below this one's size.
+                if len(transaction.rows) > 1 or len(sqls) > 1:
+                    self.writer.lower_request_ceiling(self.target.name, transaction.request_bytes)
                 self._split(transaction, None, (result.message, None), pending)
                 continue
             if not self._settle(transaction, result.outcome, pending):
                 return
 
-    def _settle(
+    def _settle(  # noqa: PLR0911 - one return per kind of end, in the order they apply
         self, transaction: Transaction, outcome: StatementOutcome, pending: deque[Transaction]
     ) -> bool:
         """Book a transaction's confirmed end; False when nothing more should be sent."""
@@ -218,29 +292,103 @@ class _Run:
         if outcome.status is StatementStatus.FINISHED:
             progress.written.update(row.message_id for row in transaction.rows)
             progress.transactions += 1
+            if progress.guard_suspect and transaction.guard is None:
+                # The same INSERTs passed without the guard that failed on an unchanged
+                # table: the guard itself does not work here.
+                progress.guard_suspect = False
+                self.writer.drop_guard(self.target.name)
             return True
-        if outcome.status is StatementStatus.FAILED:
-            error = outcome.error or "statement failed without an error message"
-            kind = classify_failure(error)
-            # A dropped column fails as configuration, a narrowed one as data: either way the
-            # table is asked once whether it changed before any row is judged.
-            changeable = kind in (FailureKind.DATA, FailureKind.CONFIGURATION)
-            if changeable and self._table_changed():
-                pending.appendleft(transaction)
-                progress.table_changed = True
-                progress.give_back_all(pending, TABLE_CHANGED, outcome.statement_id)
-                return False
-            if kind is FailureKind.DATA:
-                self._split(
-                    transaction, outcome.failed_part, (error, outcome.statement_id), pending
-                )
-                return True
-            reason = f"{kind.value}: {error}"
-        else:  # ABORTED: cancelled at the deadline or by an operator; nothing committed
+        if outcome.status is not StatementStatus.FAILED:
+            # ABORTED: cancelled at the deadline or by an operator; nothing committed.
             reason = f"statement {outcome.status.value}"
+            progress.give_back(transaction.rows, reason, outcome.statement_id)
+            progress.give_back_all(pending, reason)
+            return False
+        error = outcome.error or "statement failed without an error message"
+        verdict = read_failure(error)
+        failed_part = outcome.failed_part
+        passing = verdict.kind in (FailureKind.TRANSIENT, FailureKind.COMMIT_UNKNOWN)
+        if transaction.guard is not None and failed_part == 0 and not passing:
+            return self._guard_failed(transaction, outcome, pending)
+        if verdict.kind is FailureKind.COMMIT_UNKNOWN:
+            return self._commit_unknown(transaction, error, outcome.statement_id, pending)
+        # A dropped column fails as configuration, a narrowed one as data, and an unknown text
+        # could be either: the table is asked once whether it changed before any row is judged.
+        if verdict.kind is not FailureKind.TRANSIENT and self._table_changed():
+            self._table_changed_give_back(transaction, outcome.statement_id, pending)
+            return False
+        if verdict.kind in (FailureKind.DATA, FailureKind.UNKNOWN):
+            # An unknown text is bisected too: a row is convicted only when it fails alone and
+            # the probe passed, so an unknown target-level failure convicts no row.
+            part = transaction.insert_index(failed_part) if failed_part is not None else None
+            self._split(transaction, part, (error, outcome.statement_id), pending)
+            return True
+        reason = f"{verdict.kind.value}: {error}"
         progress.give_back(transaction.rows, reason, outcome.statement_id)
         progress.give_back_all(pending, reason)
         return False
+
+    def _guard_failed(
+        self, transaction: Transaction, outcome: StatementOutcome, pending: deque[Transaction]
+    ) -> bool:
+        """The column guard (the first SQL) failed: the table changed, or the guard itself
+        does not work on this target. Nothing committed either way."""
+        if self._table_changed():
+            self._table_changed_give_back(transaction, outcome.statement_id, pending)
+            return False
+        # The table is as the layout says: the guard may not work on this target. This write
+        # goes on without it; if its next transaction then commits, the guard is dropped for
+        # the target (drop_guard), else the failure was the target's and is judged as usual.
+        self.progress.guard_suspect = True
+        pending.appendleft(transaction.with_guard(None))
+        for index, waiting in enumerate(pending):
+            pending[index] = waiting.with_guard(None)
+        return True
+
+    def _table_changed_give_back(
+        self, transaction: Transaction, statement_id: str, pending: deque[Transaction]
+    ) -> None:
+        pending.appendleft(transaction)
+        self.progress.table_changed = True
+        self.progress.give_back_all(pending, TABLE_CHANGED, statement_id)
+
+    def _commit_unknown(
+        self,
+        transaction: Transaction,
+        error: str,
+        statement_id: str,
+        pending: deque[Transaction],
+    ) -> bool:
+        """FAILED with the connection lost: the COMMIT may have taken effect. The target says
+        which rows it holds; only the others are sent again."""
+        progress = self.progress
+        reason = f"commit unknown: {error}"
+        if progress.commit_checks >= COMMIT_UNKNOWN_BUDGET or self.deadlines.work.expired():
+            # Handed back: the redelivery asks the target before it writes (receive count > 1).
+            progress.give_back(transaction.rows, reason, statement_id)
+            progress.give_back_all(pending, reason)
+            return False
+        progress.commit_checks += 1
+        rows = transaction.rows
+        try:
+            presence = self.writer._presence.held(
+                self.target, self.renderer.layout, rows, self.deadlines
+            )
+        except PresenceUnknown as unknown:
+            progress.stats = progress.stats + unknown.stats
+            progress.unconfirmed.extend(unknown.unconfirmed)
+            progress.give_back(rows, f"{reason}; {unknown}", statement_id)
+            progress.give_back_all(pending, reason)
+            return False
+        progress.stats = progress.stats + presence.stats
+        landed = [r for r in rows if r.record_id in presence.held]
+        progress.written.update(r.message_id for r in landed)
+        missing = [r for r in rows if r.record_id not in presence.held]
+        if landed:
+            progress.transactions += 1
+        for part in reversed(self.render(missing).transactions):
+            pending.appendleft(part)
+        return True
 
     def _table_changed(self) -> bool:
         """Asked once per write, at the first failure that values could cause: a column
@@ -268,20 +416,26 @@ class _Run:
                 # The service named the failing INSERT: the others run again as they were,
                 # and only the failing one is bisected.
                 others = statements[:failed_part] + statements[failed_part + 1 :]
-                parts = [Transaction((statements[failed_part],)), Transaction(others)]
+                parts = [
+                    transaction.with_statements((statements[failed_part],)),
+                    transaction.with_statements(others),
+                ]
             else:
                 middle = len(statements) // 2
-                parts = [Transaction(statements[:middle]), Transaction(statements[middle:])]
+                parts = [
+                    transaction.with_statements(statements[:middle]),
+                    transaction.with_statements(statements[middle:]),
+                ]
             for part in reversed(parts):
                 pending.appendleft(part)
             return
         rows = transaction.rows
         if len(rows) == 1:
             progress.suspects[rows[0].message_id] = (error, statement_id)
-            if not progress.written and progress.table_answers is None:
-                progress.table_answers = self._corroborate()
-            if progress.table_answers is False:
-                # The target fails every statement, values or not: nothing is the rows' fault.
+            if progress.probe is None:
+                progress.probe = self._corroborate()
+            if progress.probe is ProbeResult.FAILED:
+                # The INSERT's own shape fails on known-good values: nothing is the rows' fault.
                 progress.give_back_all(pending, f"statement-level failure, not the rows': {error}")
             return
         if progress.bisection_steps >= BISECTION_BUDGET:
@@ -291,27 +445,50 @@ class _Run:
         progress.bisection_steps += 1
         middle = len(rows) // 2
         for half in (rows[middle:], rows[:middle]):
-            for part in reversed(self.renderer.render(half).transactions):
+            for part in reversed(self.render(half).transactions):
                 pending.appendleft(part)
 
-    def _corroborate(self) -> bool:
-        """A statement with no values (a SELECT of nothing from the table): if it fails too, the
-        failure is the target's (its session settings, an internal error), not the rows'."""
-        table = qualified_name(self.renderer.layout.table)
-        control = f"SELECT 1 FROM {table} WHERE 1 = 0"  # noqa: S608 - validated identifiers
-        run = self.runner.run(self.target, control, (), self.deadlines)
+    def _corroborate(self) -> ProbeResult:
+        """The probe (probe.py): the INSERT's shape on known-good values, rolled back. Only
+        if it passes can a row that fails alone be the reason."""
+        probe = probe_sqls(self.renderer)
+        if probe is None:
+            return ProbeResult.INCONCLUSIVE
+        sqls, parameters = probe
+        run = self.runner.run(self.target, sqls, parameters, self.deadlines)
         self.progress.stats = self.progress.stats + run.stats
         result = run.result
-        return isinstance(result, Ran) and result.outcome.status is StatementStatus.FINISHED
+        if isinstance(result, Refused):
+            # A one-row request refused: the refusal was not about the rows' size.
+            return ProbeResult.FAILED
+        if not isinstance(result, Ran):
+            return ProbeResult.INCONCLUSIVE
+        outcome = result.outcome
+        if outcome.status is StatementStatus.FINISHED:
+            log.error(
+                "the probe's rollback SELECT succeeded on target %s: a probe row (message id "
+                "%s) may have been kept",
+                self.target.name,
+                PROBE_MESSAGE_ID,
+            )
+            return ProbeResult.INCONCLUSIVE
+        if outcome.status is not StatementStatus.FAILED or outcome.failed_part is None:
+            return ProbeResult.INCONCLUSIVE
+        return ProbeResult.PASSED if probe_passed(outcome.failed_part) else ProbeResult.FAILED
+
+
+@dataclass(frozen=True)
+class _Rendered:
+    transactions: tuple[Transaction, ...]
 
 
 def _judge_suspects(
     progress: _Progress,
 ) -> tuple[dict[str, str], dict[str, tuple[str, str | None]]]:
-    """Suspects are rejected rows once the failure is shown to be theirs: some row of the
-    batch was written, or the control statement ran. Otherwise they come back."""
+    """Suspects are rejected rows once the failure is shown to be theirs: the probe (the same
+    INSERT shape on known-good values) passed. Otherwise they come back."""
     suspects = progress.suspects
-    if progress.written or progress.table_answers:
+    if progress.probe is ProbeResult.PASSED:
         return {m: error for m, (error, _) in suspects.items()}, {}
     return {}, {
         m: (f"statement-level failure, not the rows': {error}", statement_id)
