@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.invariants import violations
+from bench.packing import measure, report
 from bench.suite import run_quick
 from local.stack import LocalDataApi
 
@@ -23,3 +24,14 @@ def test_quick_benchmark_keeps_every_invariant(local_data_api: LocalDataApi) -> 
     assert all(r.rows_landed == r.sent for r in results)
     # and the emulator recorded every row each first target committed
     assert all(r.commits.rows == r.sent for r in results)
+
+
+def test_the_packing_report_renders_every_row_once_within_each_budget() -> None:
+    # The request budget's cost in rows per commit (docs/benchmark.md): its invariants only
+    results = measure((680,))
+    assert {p.budget for p in results} >= {None, 1_048_576}
+    for packing in results:
+        assert packing.rows_per_commit * packing.commits == pytest.approx(680)
+        if packing.budget is not None:
+            assert packing.largest_request <= packing.budget
+    assert "rows/commit" in report(results)

@@ -121,15 +121,17 @@ def test_lost_reply_then_throttled_retries_is_found_by_name_and_never_rewritten(
     configure(monkeypatch, [PRIMARY], MAX_TRANSIENT_RETRIES="2")
     stack.read_tables()
     # Given a submit that commits but whose reply is lost, and retries that are all throttled
-    data_api.lose_reply_next("primary-cluster", 1)
-    data_api.set_throttle({"ExecuteStatement": 0.01})  # the first submit passes, then 100 s of no
+    data_api.lose_reply_next("primary-cluster", 1, "BatchExecuteStatement")
+    # The first submit passes, then 100 s of no (a guarded transaction is a BatchExecuteStatement)
+    data_api.set_throttle({"BatchExecuteStatement": 0.01})
     event = sqs_event([payload(customer_user_id=f"u{i}") for i in range(4)])
     ids = [r["messageId"] for r in event["Records"]]
     # When the batch runs, the statement is found by its name and its rows count as written
     assert stack.invoke(event) == []
     assert stack.counts("primary") == dict.fromkeys(ids, 1)
-    # The catalog read, then the submit and its two retries (refused)
-    assert data_api.api_calls()["ExecuteStatement"] == 4
+    # The catalog read, then the transaction's submit and its two retries (refused)
+    calls = data_api.api_calls()
+    assert (calls["ExecuteStatement"], calls["BatchExecuteStatement"]) == (1, 3)
     # And a redelivery (SQS at least once) writes nothing again
     data_api.set_throttle({})
     assert stack.invoke(redeliver(event)) == []

@@ -13,7 +13,8 @@ import pytest
 import app
 from ingest.records import Row, read_message
 from ingest.schema import ColumnKind
-from local.appsflyer import INSERT_COLUMNS, render, validate
+from ingest.wiring import deadlines_for
+from local.appsflyer import INSERT_COLUMNS, validate
 from local.stack import LocalDataApi
 from tests.integration.conftest import ADDRESS, PRIMARY, SECONDARY, Stack, configure
 from tests.support import payload, sqs_event
@@ -193,24 +194,22 @@ def test_ten_thousand_records_fill_statements_near_the_limit(
     assert stack.counts("primary") == {r["messageId"]: 1 for r in event["Records"]}
     # Every statement stayed under the Data API's 100 KB (the server refuses larger ones), and
     # greedy packing left little room: at most one statement more than the byte total needs.
-    settings = app.ingest().settings
+    batch = app.ingest()
+    settings = batch.settings
     rows = [validate(read_message(r)) for r in event["Records"]]
-    rendering = render(
-        [r for r in rows if isinstance(r, Row)],
-        max_bytes=settings.statement_max_bytes,
-        max_parameters=settings.statement_max_parameters,
-        statements_per_transaction=settings.statements_per_transaction,
-    )
+    # The function's own renderer for the table: its limits as wiring derives them (39 INSERTs
+    # after the column guard, REQUEST_MAX_BYTES per request).
+    table = batch.tables.table_for(settings.targets[0], deadlines_for(settings, 60))
+    rendering = table.renderer.render([r for r in rows if isinstance(r, Row)])
     assert all(s.size <= 100_000 for s in rendering.statements)
     total = sum(s.size for s in rendering.statements)
     minimum = -(-total // settings.statement_max_bytes)
     statements = len(rendering.statements)
     assert statements <= minimum + max(1, minimum // 20)
-    # One submit reads the table's columns; each transaction of up to 40 INSERTs is one more
+    # One submit reads the table's columns; each transaction of up to 39 INSERTs is one more
     assert submits == 1 + len(rendering.transactions)
-    assert all(
-        len(t.statements) <= settings.statements_per_transaction for t in rendering.transactions
-    )
+    assert all(len(t.statements) <= 39 for t in rendering.transactions)
+    assert all(t.request_bytes <= settings.request_max_bytes for t in rendering.transactions)
 
 
 def test_quota_pressure_and_throttling_lose_nothing_and_duplicate_nothing(

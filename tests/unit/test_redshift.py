@@ -79,8 +79,11 @@ def test_classify_failure(error: str, kind: FailureKind) -> None:
         ("ValidationException", "Request size exceeds the limit", StatementRejected),
         ("413", "Request Entity Too Large", StatementRejected),
         ("RequestEntityTooLargeException", "Request must be smaller", StatementRejected),
-        ("ValidationException", "Either ClusterIdentifier or WorkgroupName needs to be specified.",
-         TargetMisconfigured),  # fmt: skip
+        (
+            "ValidationException",
+            "Either ClusterIdentifier or WorkgroupName needs to be specified.",
+            TargetMisconfigured,
+        ),
         (
             "ValidationException",
             "Redshift endpoint doesn't exist in this region.",

@@ -123,6 +123,21 @@ _RULES: tuple[_Rule, ...] = (
             r"\(?communication error",
         ),
     ),
+    _Rule(
+        "environmental error",
+        FailureKind.COMMIT_UNKNOWN,
+        # ExecuteStatementException's and BatchExecuteStatementException's own message ("The
+        # SQL statement encountered an environmental error while running": their shapes'
+        # description in botocore's redshift-data model): nothing says whether it committed.
+        _opens(r"(?:the|an) sql statement encountered an environmental error"),
+    ),
+    _Rule(
+        "no connection made",
+        FailureKind.TRANSIENT,
+        # libpq's words when no session could be opened (PostgreSQL's; unverified for the Data
+        # API): the statement never ran.
+        _opens(r"could not connect to server", r"connection refused"),
+    ),
     # -- a value of the rows ----------------------------------------------------------------
     _Rule(
         "value too long",

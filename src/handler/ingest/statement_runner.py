@@ -137,7 +137,7 @@ class StatementRunner:
         deadlines: Deadlines,
     ) -> tuple[list[list[str | None]], StatementStats]:
         """Run a SELECT to its end and read every row (values as text), or SelectFailed."""
-        run = self.run(target, sql, parameters, deadlines)
+        run = self.run(target, sql, parameters, deadlines, read_only=True)
         result = run.result
         if not isinstance(result, Ran) or result.outcome.status is not StatementStatus.FINISHED:
             if isinstance(result, Ran):
@@ -159,9 +159,14 @@ class StatementRunner:
         sql: str | Sequence[str],
         parameters: Sequence[tuple[str, str]],
         deadlines: Deadlines,
+        *,
+        read_only: bool = False,
     ) -> Run:
         """Run one SQL, or several as one transaction (the parameters shared by all of them),
-        to a confirmed end within the deadlines. Raises ValueError for no SQL or over 40."""
+        to a confirmed end within the deadlines. Raises ValueError for no SQL or over 40.
+
+        A FAILED statement whose commit may have taken effect (a lost connection) is retried
+        only when `read_only`: a write must first ask the target what it holds (writer.py)."""
         sqls = as_sqls(sql)
         stats = StatementStats()
         token = self._api.new_client_token()
@@ -207,7 +212,7 @@ class StatementRunner:
                     return ended
                 ended = _within(ended, len(sqls))
                 stats = _counted(stats, ended)
-                if not _failed_transiently(ended):
+                if not _failed_transiently(ended, read_only=read_only):
                     return Run(Ran(ended), stats)
                 # Nothing of a FAILED statement committed: run it again, as a new statement.
                 last_error, last_statement_id = f"transient: {ended.error}", ended.statement_id
@@ -221,7 +226,7 @@ class StatementRunner:
                 break
         if maybe_submitted:
             return self._resolve_by_name(
-                target, name, last_error, deadlines, stats, parts=len(sqls)
+                target, name, last_error, deadlines, stats, parts=len(sqls), read_only=read_only
             )
         return Run(GaveUp(last_error, last_statement_id), stats)
 
@@ -248,6 +253,7 @@ class StatementRunner:
         stats: StatementStats,
         *,
         parts: int,
+        read_only: bool,
     ) -> Run:
         """After replies were lost: find the statement by its name and settle it."""
         try:
@@ -266,7 +272,7 @@ class StatementRunner:
             return ended
         ended = _within(ended, parts)
         stats = _counted(stats, ended)
-        if _failed_transiently(ended):
+        if _failed_transiently(ended, read_only=read_only):
             return Run(GaveUp(f"transient: {ended.error}", statement_id), stats)
         return Run(Ran(ended), stats)
 
@@ -295,7 +301,8 @@ def _within(outcome: StatementOutcome, parts: int) -> StatementOutcome:
     return replace(outcome, failed_part=None)
 
 
-def _failed_transiently(outcome: StatementOutcome) -> bool:
-    return outcome.status is StatementStatus.FAILED and (
-        classify_failure(outcome.error or "") is FailureKind.TRANSIENT
-    )
+def _failed_transiently(outcome: StatementOutcome, *, read_only: bool) -> bool:
+    if outcome.status is not StatementStatus.FAILED:
+        return False
+    kind = classify_failure(outcome.error or "")
+    return kind is FailureKind.TRANSIENT or (read_only and kind is FailureKind.COMMIT_UNKNOWN)
