@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt src/handler/requirements.txt | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lint format test unit integration demo demo-313 py313-dir mutation local-api ddl bench bench-quick chaos calibrate sam-setup checkov-setup validate events clean
+.PHONY: help setup lint format test unit integration demo demo-313 py313-dir mutation local-api ddl bench bench-quick chaos calibrate preflight sam-setup checkov-setup validate events clean
 
 help:
 	@echo "make demo        run the function over events/*.json against the local stack (PostgreSQL + local Data API)"
@@ -17,6 +17,8 @@ help:
 	@echo "make chaos       seeded random faults over many redelivery rounds (CHAOS_ARGS=--seeds 50)"
 	@echo "make calibrate   measure a cluster's latency and commit rate, print template settings"
 	@echo "                 (CALIBRATE_ARGS='--cluster-id C --db-user U --database dev'; --help: all flags)"
+	@echo "make preflight   prove the function's contract against a target before go-live: every"
+	@echo "                 statement shape and refusal, OK or MISMATCH (PREFLIGHT_ARGS: as CALIBRATE_ARGS)"
 	@echo "make validate    sam validate --lint and sam build"
 	@echo "make mutation    mutation testing of src/handler modules (MUTATE=...) with the unit tests"
 	@echo "make demo-313    make demo with python3.13 in .venv-313 (the function's runtime)"
@@ -76,6 +78,12 @@ chaos: setup
 # (docs/capacity.md, "Measure your cluster"); --endpoint-url points it at `make local-api`.
 calibrate: setup
 	$(RUN) -m calibrate $(CALIBRATE_ARGS)
+
+# Runs every statement shape the function sends, and provokes every refusal it must classify,
+# in a scratch table it drops; exits 1 on a MISMATCH (docs/deploy.md, "Preflight"). Same target
+# flags as calibrate; --endpoint-url points it at `make local-api`.
+preflight: setup
+	$(RUN) -m preflight $(PREFLIGHT_ARGS)
 
 # The SAM CLI pins its own boto3, so it lives in a venv of its own.
 SAM_VENV := .venv-sam

@@ -1,0 +1,5 @@
+"""`python -m preflight --help`."""
+
+from preflight.cli import main
+
+raise SystemExit(main())
