@@ -20,6 +20,8 @@ from bench.designs import (
     Setting,
 )
 from bench.goals import GOAL_SETTING, Check, ratio, result_of
+from bench.packing import Packing
+from bench.packing import report as packing_report
 from bench.runner import DesignResult
 
 COMMAND = "make bench  # runs: PYTHONPATH=src/handler:. .venv/bin/python -m bench.run"
@@ -223,8 +225,31 @@ def _details_table(results: list[DesignResult]) -> list[str]:
     return lines
 
 
+def _packing_section(packing: Sequence[Packing]) -> list[str]:
+    if not packing:
+        return []
+    return [
+        "## What the request budget costs in rows per commit",
+        "",
+        "No public source gives the Data API's limit on a whole `BatchExecuteStatement` "
+        "request, so the function budgets each request's JSON against `REQUEST_MAX_BYTES` "
+        "(default 2 MiB) and halves it for a target after a size refusal. The function's own "
+        "renderer on the benchmark's bodies (`python -m bench.packing`), 100 KB INSERTs, with "
+        "the column guard (one of the 40 SQLs) and without any budget for comparison:",
+        "",
+        "```",
+        packing_report(packing),
+        "```",
+        "",
+    ]
+
+
 def render_report(
-    results: list[DesignResult], cpu: HandlerCpu, checks: list[Check], info: RunInfo
+    results: list[DesignResult],
+    cpu: HandlerCpu,
+    checks: list[Check],
+    info: RunInfo,
+    packing: Sequence[Packing] = (),
 ) -> str:
     settings = _settings(results)
     new = result_of(results, NEW, GOAL_SETTING)
@@ -321,6 +346,7 @@ def render_report(
         "",
         *_details_table(results),
         "",
+        *_packing_section(packing),
         "## The handler's CPU per record",
         "",
         f"Best of {REPEATS} interleaved passes over {cpu.records:,} of the same bodies, in a "

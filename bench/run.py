@@ -15,6 +15,8 @@ from bench.cpu import measure_in_fresh_process
 from bench.designs import FULL_SETTINGS, full_designs
 from bench.goals import GOAL_SETTING, check_goals
 from bench.invariants import violations
+from bench.packing import measure as measure_packing
+from bench.packing import report as packing_report
 from bench.plots import plot_active, plot_throughput
 from bench.report import RunInfo, ceiling_table, ratios_table, render_report, sensitivity_table
 from bench.runner import DATABASE, TABLE, DesignResult
@@ -71,13 +73,15 @@ def full(out: Path) -> int:
         postgres=postgres,
     )
     out.mkdir(parents=True, exist_ok=True)
-    (out / "benchmark.md").write_text(render_report(results, cpu, checks, info))
+    packing = measure_packing()
+    (out / "benchmark.md").write_text(render_report(results, cpu, checks, info, packing))
     plot_throughput(results, GOAL_SETTING, out / "benchmark-throughput.png")
     plot_active(results, GOAL_SETTING, BASE.active_quota, out / "benchmark-active-statements.png")
     for title, table in (
         ("Sustained rows/s per design and setting", sensitivity_table(results)),
         ("Ratios, side by side", ratios_table(results)),
         ("The model's ceiling per design and setting", ceiling_table(results)),
+        ("Rows per commit under each request budget", packing_report(packing).splitlines()),
     ):
         _say(f"\n{title}:")
         for line in table:

@@ -40,6 +40,18 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def add_target_arguments(where: argparse._ArgumentGroup) -> None:
+    """The target flags, shared with `make preflight`."""
+    where.add_argument("--cluster-id", help="provisioned cluster identifier")
+    where.add_argument("--db-user", help="cluster: database user (redshift:GetClusterCredentials)")
+    where.add_argument("--workgroup", help="serverless workgroup name")
+    where.add_argument("--secret-arn", help="Secrets Manager secret with database credentials")
+    where.add_argument("--database", required=True, help="database of the target")
+    where.add_argument("--schema", default="public", help="where the scratch table goes")
+    where.add_argument("--region", help="AWS region; none: the SDK's")
+    where.add_argument("--endpoint-url", help="Data API endpoint (the local one: make local-api)")
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python -m calibrate",
@@ -51,15 +63,7 @@ def parser() -> argparse.ArgumentParser:
             "'Measure your cluster'."
         ),
     )
-    where = p.add_argument_group("target")
-    where.add_argument("--cluster-id", help="provisioned cluster identifier")
-    where.add_argument("--db-user", help="cluster: database user (redshift:GetClusterCredentials)")
-    where.add_argument("--workgroup", help="serverless workgroup name")
-    where.add_argument("--secret-arn", help="Secrets Manager secret with database credentials")
-    where.add_argument("--database", required=True, help="database of the target")
-    where.add_argument("--schema", default="public", help="where the scratch table goes")
-    where.add_argument("--region", help="AWS region; none: the SDK's")
-    where.add_argument("--endpoint-url", help="Data API endpoint (the local one: make local-api)")
+    add_target_arguments(p.add_argument_group("target"))
     run = p.add_argument_group("bounds")
     run.add_argument("--max-concurrency", type=_positive_int, default=PLAN.max_concurrency,
                      help="most writers")  # fmt: skip

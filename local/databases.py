@@ -27,8 +27,9 @@ class DdlRefusedError(ValueError):
 # bytes and nesting deeper than 1,000 (Database Developer Guide, "SUPER configurations" and
 # "Limitations" of SUPER, https://docs.aws.amazon.com/redshift/latest/dg/limitations-super.html;
 # enable_large_strings_opt_in raises the string limit to 16,000,000 bytes when a cluster opts
-# in). The wording of these errors is unverified: AWS shows none; "JSON parsing error" is what
-# Redshift's JSON functions report, the DETAIL here is ours. No error carries a value.
+# in). Each raises Redshift's first line ("JSON parsing error", what its JSON functions report)
+# with what was wrong as DETAIL, which local.redshift_errors puts in the block's context (the
+# block is unverified: AWS shows none). No error carries a value.
 # The walk runs only where it can find something: an object somewhere (duplicates), or a text
 # long enough to hold a long string or a deep nesting.
 _SHIMS = r"""
@@ -50,12 +51,12 @@ BEGIN
         kind := json_typeof(item);
         IF depth > 1000 THEN
             RAISE EXCEPTION USING ERRCODE = 'XX000',
-                MESSAGE = 'JSON parsing error DETAIL: nesting depth exceeds 1000';
+                MESSAGE = 'JSON parsing error', DETAIL = 'nesting depth exceeds 1000';
         END IF;
         IF kind = 'object' THEN
             IF (SELECT count(*) <> count(DISTINCT k) FROM json_object_keys(item) AS k) THEN
                 RAISE EXCEPTION USING ERRCODE = 'XX000',
-                    MESSAGE = 'JSON parsing error DETAIL: duplicate key in object';
+                    MESSAGE = 'JSON parsing error', DETAIL = 'duplicate key in object';
             END IF;
             SELECT pending || coalesce(array_agg(e.value), '{}'),
                    depths || coalesce(array_agg(depth + 1), '{}')
@@ -72,7 +73,7 @@ BEGIN
                 OR (long_strings AND json_typeof(e) = 'string');
         ELSIF kind = 'string' AND octet_length(item #>> '{}') > 65535 THEN
             RAISE EXCEPTION USING ERRCODE = 'XX000',
-                MESSAGE = 'JSON parsing error DETAIL: string value exceeds 65535 bytes';
+                MESSAGE = 'JSON parsing error', DETAIL = 'string value exceeds 65535 bytes';
         END IF;
     END LOOP;
 END $$;
@@ -95,9 +96,9 @@ CREATE FUNCTION nvl(anycompatible, anycompatible) RETURNS anycompatible
 -- The CHECK behind every CHAR column (redshift_ddl): "A CHAR column can only contain
 -- single-byte characters" (Database Developer Guide, "Character types"; "Multibyte character
 -- load errors" says up to byte value 127, the ASCII set). The error as a user reports it for
--- an INSERT (awslabs/amazon-redshift-utils#395, error code 8001), condensed to one line as the
--- Data API's Error carries a DETAIL; unverified for the Data API. Like Redshift's, it names
--- the offending character's bytes in hex.
+-- an INSERT (awslabs/amazon-redshift-utils#395, error code 8001): its message, and its context
+-- as DETAIL, which local.redshift_errors puts in the block. Like Redshift's, it names the
+-- offending character's bytes in hex, each followed by a blank.
 CREATE FUNCTION rs_char_ascii(value text) RETURNS boolean
     LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $$
 DECLARE
@@ -107,10 +108,9 @@ BEGIN
         RETURN true;
     END IF;
     bad := substring(value FROM '[^\x01-\x7f]');
-    RAISE EXCEPTION USING ERRCODE = 'XX000',
-        MESSAGE = 'Invalid characters: DETAIL: Only ASCII characters are allowed in fixed '
-            || 'length strings. Invalid ASCII char: '
-            || rtrim(regexp_replace(encode(convert_to(bad, 'UTF8'), 'hex'), '(..)', '\1 ', 'g'));
+    RAISE EXCEPTION USING ERRCODE = 'XX000', MESSAGE = 'Invalid characters:',
+        DETAIL = 'Only ASCII characters are allowed in fixed length strings. Invalid ASCII char: '
+            || regexp_replace(encode(convert_to(bad, 'UTF8'), 'hex'), '(..)', '\1 ', 'g');
 END $$;
 -- ALTER TABLE ... ALTER COLUMN c TYPE VARCHAR(n), as redshift_ddl translates it: Redshift
 -- changes only a VARCHAR's size ("ALTER TABLE"); the byte-limit CHECK moves with the size.

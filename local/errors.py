@@ -6,6 +6,7 @@ Default messages are the shapes' descriptions in botocore's redshift-data servic
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -33,9 +34,65 @@ class ApiError(Exception):
     def body(self) -> dict[str, Any]:
         return {"__type": self.code, "message": self.message, **self.fields}
 
+    def payload(self) -> tuple[bytes, str] | None:
+        """(bytes, content type) to send instead of body()'s JSON; None: send the JSON."""
+        return None
+
 
 class ValidationError(ApiError):
     code = "ValidationException"
+
+
+# The size refusals a submit can meet.
+#   QUERY_TOO_LARGE: the Data API's own (ValidationException), as a Stack Exchange question by
+#   Zbynek R quotes it from the Java SDK ("software.amazon.awssdk.services.redshiftdata.model.
+#   ValidationException: Cannot process query string larger than 100kB", relayed at
+#   https://www.volcengine.com/article/3024638); the 100 KB limit is the Data API's
+#   documented maximum query statement size.
+#   "Statement is too large. Statement Size: N bytes. Maximum Allowed: 16777216 bytes":
+#   Redshift's own limit on one statement (16 MB), as a user reports it through psycopg2
+#   (https://github.com/psycopg/psycopg2/issues/1091); as a ValidationException of the Data
+#   API it is unverified.
+#   "Request size exceeds the limit": unverified (no public source shows the Data API so).
+#   The function must treat them all as "this statement is too big".
+QUERY_TOO_LARGE = "Cannot process query string larger than 100kB"
+STATEMENT_TOO_LARGE = (
+    "Statement is too large. Statement Size: {size} bytes. Maximum Allowed: 16777216 bytes"
+)
+SIZE_WORDINGS: tuple[str, ...] = (
+    QUERY_TOO_LARGE,
+    STATEMENT_TOO_LARGE.format(size=16777300),
+    "Request size exceeds the limit",
+)
+# A front end's refusal of a request body it will not read: the standard reason phrase of
+# HTTP 413 (RFC 9110 section 15.5.14, "Content Too Large", formerly "Request Entity Too
+# Large"). Whether AWS's front end answers the Data API so, and with which body, is unverified.
+REQUEST_TOO_LARGE = "Request Entity Too Large"
+
+
+class RequestTooLargeError(ApiError):
+    """HTTP 413 without `__type`: botocore then has no error code but the status, and its
+    ClientError carries Error.Code "413" (see tests/emulator/test_local_sizes.py)."""
+
+    code = "413"
+    status = 413
+
+    def __init__(self, message: str = REQUEST_TOO_LARGE, *, html: bool = False) -> None:
+        super().__init__(message)
+        self.html = html
+
+    def body(self) -> dict[str, Any]:
+        return {"message": self.message}
+
+    def payload(self) -> tuple[bytes, str] | None:
+        # A front end's reply, not the service's: plain JSON, or the HTML page a proxy sends.
+        if not self.html:
+            return json.dumps(self.body()).encode(), "application/json"
+        page = (
+            f"<html>\r\n<head><title>413 {self.message}</title></head>\r\n<body>\r\n"
+            f"<center><h1>413 {self.message}</h1></center>\r\n</body>\r\n</html>\r\n"
+        )
+        return page.encode(), "text/html"
 
 
 class EndpointNotFoundError(ValidationError):

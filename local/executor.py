@@ -13,9 +13,10 @@ import psycopg
 
 from local.cluster import Cluster, CommitRecord
 from local.databases import Databases
+from local.redshift_errors import error_text
 from local.results import result_set
 from local.statements import Statement, Status
-from local.translate import TooManyBindsError, error_text
+from local.translate import TooManyBindsError
 from local.writes import reads_only, written_bytes, written_table
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,12 @@ class Executor:
         self._query_ids = itertools.count(1000)
         self._query_id_lock = threading.Lock()
 
+    def reset_query_ids(self) -> None:
+        """Number queries from 1000 again (between tests: the texts that carry query ids, such
+        as the DETAIL blocks of local.redshift_errors, repeat run after run)."""
+        with self._query_id_lock:
+            self._query_ids = itertools.count(1000)
+
     def _next_query_id(self) -> int:
         with self._query_id_lock:
             return next(self._query_ids)
@@ -78,8 +85,9 @@ class Executor:
             cluster.end(statement, Status.FAILED, failure.error)
         except Exception as exc:  # a bug or a lost server must not leave a statement active
             log.exception("statement %s crashed", statement.id)
-            self._end_subs(statement, Status.FAILED, error_text(exc))
-            cluster.end(statement, Status.FAILED, error_text(exc))
+            error = error_text(exc, query_id=max(sub.query_id for sub in statement.subs))
+            self._end_subs(statement, Status.FAILED, error)
+            cluster.end(statement, Status.FAILED, error)
 
     @staticmethod
     def _checkpoint(statement: Statement) -> None:
@@ -117,7 +125,8 @@ class Executor:
 
     def _release(self, statement: Statement, conn: psycopg.Connection) -> None:
         # A cancelled statement's connection may still receive the cancel request late: retire it.
-        discard = statement.abort_requested or conn.broken
+        # One closed by fail_after_commit is gone.
+        discard = statement.abort_requested or conn.broken or conn.closed
         if not discard and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             try:
                 conn.rollback()
@@ -141,6 +150,8 @@ class Executor:
             with statement.cond:
                 sub.query_id = self._next_query_id()
                 sub.set_status(Status.STARTED)
+            query: str = ""
+            args: list[str] = []
             try:
                 assert sub.translation is not None
                 if sub.translation.error is not None:
@@ -160,9 +171,9 @@ class Executor:
             except psycopg.errors.QueryCanceled as exc:
                 if statement.abort_requested:
                     raise _Aborted from exc
-                self._fail_at(statement, index, error_text(exc))
+                self._fail_at(statement, index, self._error(exc, sub.query_id, query, args))
             except psycopg.Error as exc:
-                self._fail_at(statement, index, error_text(exc))
+                self._fail_at(statement, index, self._error(exc, sub.query_id, query, args))
             with statement.cond:
                 if rows is not None:
                     sub.has_result_set = True
@@ -175,6 +186,10 @@ class Executor:
                     # the array completes" (BatchExecuteStatement's Sqls): a batch's SQL reports
                     # FINISHED once it ran, though only the batch's commit makes its work last.
                     sub.set_status(Status.FINISHED)
+
+    @staticmethod
+    def _error(exc: psycopg.Error, query_id: int, query: str, args: list[str]) -> str:
+        return error_text(exc, query_id=query_id, sql=query, parameterised=bool(args))
 
     def _fail_at(self, statement: Statement, index: int, error: str) -> None:
         """The SQL at `index` FAILED and the transaction rolls back. Those before it stay
@@ -210,7 +225,10 @@ class Executor:
             try:
                 conn.commit()
             except psycopg.Error as exc:
-                self._fail_at(statement, len(statement.subs) - 1, error_text(exc))
+                last = statement.subs[-1]
+                self._fail_at(
+                    statement, len(statement.subs) - 1, error_text(exc, query_id=last.query_id)
+                )
             if queued:
                 record = CommitRecord(
                     statement_id=statement.id,
@@ -229,8 +247,26 @@ class Executor:
             if queued:
                 cluster.release_commit(record)
         cluster.release_tables(statement)
+        if statement.fail_after_commit is not None:
+            self._lost_after_commit(statement, cluster, conn, statement.fail_after_commit)
+            return
         self._end_subs(statement, Status.FINISHED)
         cluster.end(statement, Status.FINISHED)
+
+    @staticmethod
+    def _lost_after_commit(
+        statement: Statement, cluster: Cluster, conn: psycopg.Connection, error: str
+    ) -> None:
+        """fail_after_commit_next: the commit took effect, then the connection went. The last
+        SQL (the one the commit ends) is FAILED with `error`; a batch's SQLs before it stay
+        FINISHED; the statement is FAILED, with no result to read."""
+        conn.close()
+        with statement.cond:
+            last = statement.subs[-1]
+            last.set_status(Status.FAILED, error)
+            last.result = None
+            last.has_result_set = False
+        cluster.end(statement, Status.FAILED, error)
 
     @staticmethod
     def _end_subs(

@@ -13,13 +13,22 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from local.errors import (
+    QUERY_TOO_LARGE,
+    REQUEST_TOO_LARGE,
     SERVER_FAULTS,
     ActiveStatementsExceededError,
     ApiError,
+    RequestTooLargeError,
     ThrottlingError,
+    ValidationError,
 )
+from local.redshift_errors import CONNECTION_LOST, parameterised_value_error
 
 DEFAULT_FAILURE = "ERROR: injected failure"
+# What fail_after_commit_next reports by default: the connection dropped once the commit had
+# taken effect (see local.redshift_errors.CONNECTION_LOST for the wording's source).
+DEFAULT_AFTER_COMMIT = CONNECTION_LOST
+SIZE_STATUSES = (400, 413)
 REJECTIONS = ("ActiveStatementsExceededException", "ThrottlingException")
 OPERATIONS = (
     "ExecuteStatement",
@@ -52,6 +61,15 @@ Target = str | None  # None: any target
 
 
 @dataclass(frozen=True)
+class StatementFault:
+    """What a statement being admitted is set up to do, decided once, in arrival order."""
+
+    fail_with: str | None = None  # FAILED with this before any SQL runs
+    hang: bool = False  # STARTED until cancelled
+    fail_after_commit: str | None = None  # commits, then FAILED with this
+
+
+@dataclass(frozen=True)
 class ReplyFault:
     """What happens to a reply once its operation took effect."""
 
@@ -73,6 +91,12 @@ class _TargetFaults:
     denied: bool = False
     # (text, error): a statement binding a value that contains `text` fails with `error`.
     refused_values: tuple[tuple[str, str], ...] = ()
+    after_commit: deque[str] = field(default_factory=deque)
+    size_refusals: deque[tuple[int, str, bool]] = field(
+        default_factory=deque
+    )  # status, wording, html
+    parameterised_failures: deque[str] = field(default_factory=deque)
+    parameterised_error: str | None = None  # every statement with Parameters, until cleared
 
 
 def _check_count(count: int) -> None:
@@ -94,6 +118,45 @@ class Faults:
         with self._lock:
             self._targets[target].failures.extend([error] * count)
 
+    def fail_after_commit_next(
+        self, target: str, count: int = 1, error: str = DEFAULT_AFTER_COMMIT
+    ) -> None:
+        """The next `count` statements run and COMMIT (their rows really land), then end
+        FAILED with `error`, a connection-class error by default: the caller cannot tell
+        that the work took effect.
+
+        A BatchExecuteStatement is FAILED; its SQLs before the last stay FINISHED (they ran
+        and committed) and its last SQL, whose end the commit is, is FAILED with `error`, as
+        when a batch's commit itself fails. A statement whose SQL fails on its own spends the
+        fault and reports its own error (nothing committed)."""
+        _check_count(count)
+        with self._lock:
+            self._targets[target].after_commit.extend([error] * count)
+
+    def fail_parameterised_next(
+        self, target: str, count: int = 1, error: str | None = None
+    ) -> None:
+        """The next `count` statements that carry Parameters end FAILED with `error` (no SQL
+        of theirs runs); statements without Parameters run as usual and do not count. The
+        default error is a Redshift value error (redshift_errors.parameterised_value_error)."""
+        _check_count(count)
+        text = error if error is not None else parameterised_value_error()
+        with self._lock:
+            self._targets[target].parameterised_failures.extend([text] * count)
+
+    def fail_parameterised(self, target: str, error: str | None = None) -> None:
+        """Every statement carrying Parameters ends FAILED with `error` (as in
+        fail_parameterised_next) until clear_parameterised or clear."""
+        text = error if error is not None else parameterised_value_error()
+        with self._lock:
+            self._targets[target].parameterised_error = text
+
+    def clear_parameterised(self, target: str) -> None:
+        """Ends fail_parameterised and drops what fail_parameterised_next still had queued."""
+        with self._lock:
+            self._targets[target].parameterised_error = None
+            self._targets[target].parameterised_failures.clear()
+
     def hang_next(self, target: str, count: int = 1, after: int = 0) -> None:
         """After `after` normal statements, the next `count` stay STARTED until cancelled."""
         with self._lock:
@@ -110,6 +173,31 @@ class Faults:
             raise ValueError(f"code must be one of {REJECTIONS}")
         with self._lock:
             self._targets[target].rejections.extend([code] * count)
+
+    def refuse_size_next(
+        self,
+        target: str,
+        count: int = 1,
+        wording: str | None = None,
+        *,
+        status: int = 400,
+        html: bool = False,
+    ) -> None:
+        """The next `count` ExecuteStatement or BatchExecuteStatement calls naming `target` are
+        refused for their size, whatever it is; nothing is created.
+
+        status 400: a ValidationException with `wording` (default QUERY_TOO_LARGE, the
+        documented one; see local.errors.SIZE_WORDINGS for others). status 413: HTTP 413 with
+        a body that has no `__type` (botocore's Error.Code is then "413"), whose message is
+        `wording` (default REQUEST_TOO_LARGE): JSON {"message": ...}, or with `html` the HTML
+        page a proxy sends (botocore's Error.Message is then the whole page)."""
+        if status not in SIZE_STATUSES:
+            raise ValueError(f"status must be one of {SIZE_STATUSES}")
+        _check_count(count)
+        if wording is None:
+            wording = QUERY_TOO_LARGE if status == 400 else REQUEST_TOO_LARGE
+        with self._lock:
+            self._targets[target].size_refusals.extend([(status, wording, html)] * count)
 
     def server_fault_next(
         self,
@@ -239,18 +327,37 @@ class Faults:
         with self._lock:
             return self._targets[target].refused_values
 
-    def take_statement_fault(self, target: str) -> tuple[str | None, bool]:
-        """(error to fail with, whether to hang) for a statement being submitted."""
+    def take_statement_fault(self, target: str, *, parameterised: bool) -> StatementFault:
+        """What a statement being submitted does: fail_next first, then (for one carrying
+        Parameters) the parameterised failures, then fail_after_commit_next, then hang_next."""
         with self._lock:
             faults = self._targets[target]
             if faults.failures:
-                return faults.failures.popleft(), False
+                return StatementFault(fail_with=faults.failures.popleft())
+            if parameterised and faults.parameterised_failures:
+                return StatementFault(fail_with=faults.parameterised_failures.popleft())
+            if parameterised and faults.parameterised_error is not None:
+                return StatementFault(fail_with=faults.parameterised_error)
+            after_commit = faults.after_commit.popleft() if faults.after_commit else None
             if faults.hangs and faults.hang_after:
                 faults.hang_after -= 1
             elif faults.hangs:
                 faults.hangs -= 1
-                return None, True
-            return None, False
+                return StatementFault(hang=True, fail_after_commit=after_commit)
+            return StatementFault(fail_after_commit=after_commit)
+
+    def take_size_refusal(self, target: Target) -> ApiError | None:
+        """The refusal refuse_size_next queued for this submit, if any."""
+        if target is None:
+            return None
+        with self._lock:
+            queue = self._targets[target].size_refusals
+            if not queue:
+                return None
+            status, wording, html = queue.popleft()
+        if status == 413:
+            return RequestTooLargeError(wording, html=html)
+        return ValidationError(wording)
 
     def take_lost_race(self, target: str) -> bool:
         with self._lock:

@@ -114,6 +114,10 @@ class ServiceConfig:
     throttle: dict[str, float] = field(default_factory=dict)
     # How a parameter name used twice is bound (see Translation.bind): undocumented by AWS.
     bind_mode: BindMode = "per-occurrence"
+    # Bytes of an ExecuteStatement or BatchExecuteStatement request's JSON body past which it
+    # is refused with HTTP 413 (DataApiService.set_max_request_bytes); None: no limit. AWS
+    # documents no such limit for the Data API: a switch for tests, off by default.
+    max_request_bytes: int | None = None
 
 
 class RateLimiter:

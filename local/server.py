@@ -139,6 +139,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="count parameter values towards the 100 KB statement limit",
     )
     parser.add_argument(
+        "--max-request-bytes",
+        type=int,
+        metavar="BYTES",
+        help="refuse submits whose JSON request body is larger with HTTP 413 (default: no limit)",
+    )
+    parser.add_argument(
         "--bind-mode",
         choices=BIND_MODES,
         default="per-occurrence",
@@ -184,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         size_limit_counts_parameters=args.size_limit_counts_parameters,
         throttle=dict(args.throttle),
         bind_mode=args.bind_mode,
+        max_request_bytes=args.max_request_bytes,
     )
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):

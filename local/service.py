@@ -19,6 +19,7 @@ from local.errors import (
     ApiError,
     EndpointNotFoundError,
     InternalServerError,
+    RequestTooLargeError,
     ResourceNotFoundError,
     ThrottlingError,
     UnknownOperationError,
@@ -52,12 +53,16 @@ Body = dict[str, Any]
 
 @dataclass(frozen=True)
 class Response:
-    """What the HTTP front end sends: status and body, held `delay` seconds, or lost."""
+    """What the HTTP front end sends: status and body, held `delay` seconds, or lost.
+
+    `raw`: (bytes, content type) sent instead of the body's JSON (e.g. a front end's HTML page).
+    """
 
     status: int
     body: Body
     delay: float = 0.0
     lose: bool = False
+    raw: tuple[bytes, str] | None = None
 
 
 def _string(body: Body, key: str, *, required: bool = False) -> str | None:
@@ -86,6 +91,8 @@ class DataApiService:
         self.faults = Faults()
         self.targets = Targets()
         self._bind_mode: BindMode = self.config.bind_mode
+        self._max_request_bytes: int | None = self.config.max_request_bytes
+        self._request_too_large_html = False
         self._default_model = model
         self._models: dict[str, ClusterModel] = {}
         self._limiter = RateLimiter(self.config.throttle)
@@ -108,26 +115,39 @@ class DataApiService:
 
     # ---- dispatch -------------------------------------------------------------------------
 
-    def dispatch(self, operation: str, body: Body) -> Response:
-        """Run one operation and say how to reply, injected reply faults included."""
+    def dispatch(self, operation: str, body: Body, request_bytes: int | None = None) -> Response:
+        """Run one operation and say how to reply, injected reply faults included.
+
+        `request_bytes`: the size of the request's body as received (the HTTP front end's
+        Content-Length), which the request-size limit judges."""
+        raw: tuple[bytes, str] | None = None
         try:
-            status, reply = 200, self.handle(operation, body)
+            status, reply = 200, self.handle(operation, body, request_bytes)
         except ApiError as exc:
-            status, reply = exc.status, exc.body()
+            status, reply, raw = exc.status, exc.body(), exc.payload()
         except Exception:
             log.exception("%s failed", operation)
             error = InternalServerError("Internal server error")
             status, reply = error.status, error.body()
         fault = self.faults.take_reply_fault(operation, self._request_target(operation, body))
-        return Response(status, reply, fault.delay, fault.lose)
+        return Response(status, reply, fault.delay, fault.lose, raw)
 
-    def handle(self, operation: str, body: Body) -> Body:
+    def handle(self, operation: str, body: Body, request_bytes: int | None = None) -> Body:
         """Run one operation; raises ApiError for the error responses."""
         with self._lock:
             self._calls[operation] += 1
         method = self._operations.get(operation)
         if method is None:
             raise UnknownOperationError(f"Operation {operation} is not supported locally")
+        limit = self._max_request_bytes
+        if (
+            operation in _SUBMITS
+            and limit is not None
+            and request_bytes is not None
+            and request_bytes > limit
+        ):
+            # Refused in front of the service, before any of its rules: nothing is created.
+            raise RequestTooLargeError(html=self._request_too_large_html)
         if not self._limiter.allow(operation):
             raise ThrottlingError()
         target = self._request_target(operation, body)
@@ -139,6 +159,10 @@ class DataApiService:
             return self._failed_submit(operation, body, code)
         if code is not None:
             raise refusal(code)
+        if operation in _SUBMITS:
+            too_large = self.faults.take_size_refusal(target)
+            if too_large is not None:
+                raise too_large
         return method(body)
 
     def _request_target(self, operation: str, body: Body) -> str | None:
@@ -184,6 +208,20 @@ class DataApiService:
     @property
     def bind_mode(self) -> BindMode:
         return self._bind_mode
+
+    def set_max_request_bytes(self, limit: int | None, *, html: bool = False) -> None:
+        """Refuse ExecuteStatement and BatchExecuteStatement requests whose JSON body exceeds
+        `limit` bytes with HTTP 413 (no `__type`: botocore's Error.Code is "413"), its body
+        {"message": "Request Entity Too Large"} or, with `html`, a proxy's HTML page; None: no
+        limit (the default; ServiceConfig.max_request_bytes sets the one reset restores)."""
+        if limit is not None and limit < 1:
+            raise ValueError("limit must be at least 1 byte, or None")
+        self._max_request_bytes = limit
+        self._request_too_large_html = html
+
+    @property
+    def max_request_bytes(self) -> int | None:
+        return self._max_request_bytes
 
     def cluster(self, target: str) -> Cluster:
         with self._lock:
@@ -231,6 +269,8 @@ class DataApiService:
         self.faults.clear()
         self.targets.clear()
         self._bind_mode = self.config.bind_mode
+        self._max_request_bytes = self.config.max_request_bytes
+        self._request_too_large_html = False
         self._limiter.configure(self.config.throttle)
         self.abort_all()
         with self._lock:
@@ -241,6 +281,7 @@ class DataApiService:
             self._tokens.clear()
             self._detailed.clear()
             self._calls.clear()
+        self._executor.reset_query_ids()
         if drop_databases:
             self.databases.drop_all()
 
@@ -480,9 +521,12 @@ class DataApiService:
                     # Accepted, then FAILED: the service connects only once the statement runs.
                     statement.fail_with = _UNKNOWN_DATABASE.format(database=statement.database)
                     return
-                statement.fail_with, statement.hang = self.faults.take_statement_fault(
-                    statement.target
+                fault = self.faults.take_statement_fault(
+                    statement.target, parameterised=statement.parameters is not None
                 )
+                statement.fail_with = fault.fail_with
+                statement.hang = fault.hang
+                statement.fail_after_commit = fault.fail_after_commit
                 statement.refused_values = self.faults.value_refusals(statement.target)
 
             cluster.admit(statement, attach_faults)

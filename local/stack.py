@@ -13,7 +13,7 @@ from botocore.config import Config
 
 from local.cluster import ClusterStats
 from local.databases import Databases, database_name
-from local.faults import DEFAULT_FAILURE
+from local.faults import DEFAULT_AFTER_COMMIT, DEFAULT_FAILURE
 from local.model import FAST, RA3_LARGE, ClusterModel, ServiceConfig
 from local.postgres import PostgresServer
 from local.service import DataApiService
@@ -141,6 +141,11 @@ class LocalDataApi:
     def set_throttle(self, limits: dict[str, float]) -> None:
         self.service.set_throttle(limits)
 
+    def set_max_request_bytes(self, limit: int | None, *, html: bool = False) -> None:
+        """Submits whose JSON request body exceeds `limit` bytes get HTTP 413 (botocore: a
+        ClientError with Error.Code "413"); None: no limit. reset() restores the config's."""
+        self.service.set_max_request_bytes(limit, html=html)
+
     def fail_next(self, target: str, count: int = 1, error: str = DEFAULT_FAILURE) -> None:
         self.service.faults.fail_next(target, count, error)
 
@@ -193,6 +198,33 @@ class LocalDataApi:
         self, count: int = 1, code: str = "InternalServerException", target: str | None = None
     ) -> None:
         self.service.faults.fail_describe_next(count, code, target)
+
+    def fail_after_commit_next(
+        self, target: str, count: int = 1, error: str = DEFAULT_AFTER_COMMIT
+    ) -> None:
+        self.service.faults.fail_after_commit_next(target, count, error)
+
+    def refuse_size_next(
+        self,
+        target: str,
+        count: int = 1,
+        wording: str | None = None,
+        *,
+        status: int = 400,
+        html: bool = False,
+    ) -> None:
+        self.service.faults.refuse_size_next(target, count, wording, status=status, html=html)
+
+    def fail_parameterised_next(
+        self, target: str, count: int = 1, error: str | None = None
+    ) -> None:
+        self.service.faults.fail_parameterised_next(target, count, error)
+
+    def fail_parameterised(self, target: str, error: str | None = None) -> None:
+        self.service.faults.fail_parameterised(target, error)
+
+    def clear_parameterised(self, target: str) -> None:
+        self.service.faults.clear_parameterised(target)
 
     def deny_access(self, target: str) -> None:
         self.service.faults.deny_access(target)

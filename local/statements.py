@@ -106,6 +106,7 @@ class Statement:
     # Injected faults, decided at submit time so that "the next N" is deterministic.
     fail_with: str | None = None
     hang: bool = False
+    fail_after_commit: str | None = None  # commit, then end FAILED with this (a lost connection)
     refused_values: tuple[tuple[str, str], ...] = ()  # see Faults.refuse_values
     # Coordination between the worker running it and CancelStatement.
     cond: threading.Condition = field(default_factory=threading.Condition)

@@ -8,9 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-import psycopg
-
-from local.redshift_ddl import BYTES_CHECK_NAME, refused_ddl, translate_ddl
+from local.redshift_ddl import refused_ddl, translate_ddl
 
 # Everything in which `:name` is not a parameter and `;` does not end a statement: literals,
 # quoted identifiers, comments, dollar quoting and the `::` cast operator.
@@ -166,69 +164,3 @@ def translate(sql: str) -> Translation:
             start = match.end()
     segments.append(sql[start:])
     return Translation(tuple(segments), tuple(names))
-
-
-# Redshift's wording for PostgreSQL's errors, by SQLSTATE, where it is known to differ. The
-# rest keep PostgreSQL's message, as Redshift (a PostgreSQL 8.0 descendant) mostly does:
-#   22001 "value too long for type character varying(n)": the same words in Redshift (its
-#         VARCHAR limit is checked in bytes; see redshift_ddl) - unverified against AWS docs.
-#   22P02 "invalid input syntax for type numeric: ..." and 22007/22008 date/time errors: kept
-#         as PostgreSQL words them - unverified.
-#   42703 'column "x" of relation "t" does not exist' (an INSERT naming a column that is not,
-#         or no longer, there) and 42804 'column "x" is of type boolean but expression is of
-#         type integer': PostgreSQL's parser words, which Redshift's keeps - unverified.
-#   22003 "smallint out of range", "integer out of range": as Redshift words them (Database
-#         Developer Guide, "Examples with numeric types":
-#         https://docs.aws.amazon.com/redshift/latest/dg/r_Examples_with_numeric_types201.html).
-NUMERIC_OVERFLOW = "ERROR: Numeric data overflow (result precision)"  # user reports; unverified
-# PostgreSQL 16 words an integer input out of range 'value "33000" is out of range for type
-# smallint'; Redshift says "smallint out of range" (the page above), without the value.
-_OUT_OF_RANGE = re.compile(r'value ".*" is out of range for type (smallint|integer|bigint)$', re.S)
-# "ERROR: 1023 DETAIL: Serializable isolation violation on table" (Database Developer Guide,
-# "Troubleshooting serializable isolation errors", https://docs.aws.amazon.com/redshift/latest/
-# dg/c_serial_isolation-serializable-isolation-troubleshooting.html); the table id, the
-# transactions and the pid that follow are as users report them (unverified).
-SERIALIZATION_FAILURE = (
-    "ERROR: 1023 DETAIL: Serializable isolation violation on table - {table}, "
-    "transactions forming the cycle are: {xids} (pid:{pid})"
-)
-NOT_NULL_VIOLATION = "ERROR: Cannot insert a NULL value into column {column}"  # unverified
-INVALID_JSON = "ERROR: JSON parsing error DETAIL: invalid JSON"  # see databases._SHIMS
-
-
-def _redshift_wording(exc: psycopg.Error) -> str | None:
-    diag = exc.diag
-    state = diag.sqlstate or ""
-    message = diag.message_primary or ""
-    if state == "22003" and message.startswith("numeric field overflow"):
-        return NUMERIC_OVERFLOW
-    out_of_range = _OUT_OF_RANGE.match(message) if state == "22003" else None
-    if out_of_range:
-        return f"ERROR: {out_of_range.group(1)} out of range"
-    if state == "40001":
-        return SERIALIZATION_FAILURE.format(table=0, xids="0, 0", pid=0)
-    if state == "23502" and diag.column_name:
-        return NOT_NULL_VIOLATION.format(column=diag.column_name)
-    if state == "22P02" and message.startswith("invalid input syntax for type json"):
-        return INVALID_JSON
-    return None
-
-
-def error_text(exc: BaseException) -> str:
-    """The Data API's `Error` for a failed statement, worded as Redshift words it."""
-    if isinstance(exc, psycopg.Error):
-        diag = exc.diag
-        constraint = diag.constraint_name or ""
-        byte_limit = BYTES_CHECK_NAME.match(constraint)
-        if byte_limit:
-            return f"ERROR: value too long for type character varying({byte_limit.group(1)})"
-        reworded = _redshift_wording(exc)
-        if reworded is not None:
-            return reworded
-        if isinstance(exc, psycopg.DataError) and diag.message_primary is None:
-            # Raised by psycopg before sending, e.g. for NUL characters.
-            return f"ERROR: {exc}"
-        if diag.message_primary:
-            return f"ERROR: {diag.message_primary}"
-    text = str(exc).strip()
-    return text if text.startswith("ERROR:") else f"ERROR: {text}"

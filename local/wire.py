@@ -60,7 +60,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ApiError as exc:
             self._send(exc.status, exc.body())
             return
-        response = self.server.service.dispatch(target[len(_TARGET_PREFIX) :], body)
+        response = self.server.service.dispatch(target[len(_TARGET_PREFIX) :], body, len(raw))
         if response.lose:
             # The operation took effect; the client sees its connection closed, no reply.
             self.close_connection = True
@@ -68,7 +68,10 @@ class _Handler(BaseHTTPRequestHandler):
         if response.delay:
             time.sleep(response.delay)
         try:
-            self._send(response.status, response.body)
+            if response.raw is not None:
+                self._send_raw(response.status, *response.raw)
+            else:
+                self._send(response.status, response.body)
         except OSError:
             log.debug("%s: the client left before its reply", target)  # e.g. a read timeout
             self.close_connection = True
@@ -78,9 +81,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"status": "ok"})
 
     def _send(self, status: int, reply: dict[str, Any]) -> None:
-        payload = json.dumps(reply, separators=(",", ":")).encode()
+        self._send_raw(status, json.dumps(reply, separators=(",", ":")).encode(), _CONTENT_TYPE)
+
+    def _send_raw(self, status: int, payload: bytes, content_type: str) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", _CONTENT_TYPE)
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
         self.end_headers()

@@ -13,6 +13,8 @@ import boto3
 import botocore
 from botocore.exceptions import BotoCoreError
 
+from calibrate.cli import add_target_arguments
+from calibrate.dataapi import Target as CalibrateTarget
 from ingest.config import (
     REQUEST_MAX_BYTES,
     STATEMENT_MAX_BYTES,
@@ -72,15 +74,7 @@ def parser() -> argparse.ArgumentParser:
             "and exit 1 on any MISMATCH. docs/deploy.md, 'Preflight'."
         ),
     )
-    where = p.add_argument_group("target (as make calibrate takes it)")
-    where.add_argument("--cluster-id", help="provisioned cluster identifier")
-    where.add_argument("--db-user", help="cluster: database user (redshift:GetClusterCredentials)")
-    where.add_argument("--workgroup", help="serverless workgroup name")
-    where.add_argument("--secret-arn", help="Secrets Manager secret with database credentials")
-    where.add_argument("--database", required=True, help="database of the target")
-    where.add_argument("--schema", default="public", help="where the scratch table goes")
-    where.add_argument("--region", help="AWS region; none: the SDK's")
-    where.add_argument("--endpoint-url", help="Data API endpoint (the local one: make local-api)")
+    add_target_arguments(p.add_argument_group("target (as make calibrate takes it)"))
     settings = p.add_argument_group(
         "the function's settings (its environment variables; defaults: the function's)"
     )
@@ -100,12 +94,13 @@ def parser() -> argparse.ArgumentParser:
 def _validate_target(args: argparse.Namespace) -> None:
     """The target flags, as calibrate checks them (the function's own rules, in flag names)."""
     validate_identifier(args.database, "--database")
-    if bool(args.cluster_id) == bool(args.workgroup):
-        raise ValueError("give exactly one of --cluster-id and --workgroup")
-    if args.cluster_id and bool(args.db_user) == bool(args.secret_arn):
-        raise ValueError("a cluster needs exactly one of --db-user and --secret-arn")
-    if args.workgroup and args.db_user:
-        raise ValueError("--db-user is for clusters; a workgroup takes --secret-arn or IAM")
+    CalibrateTarget(  # raises ValueError naming the flags
+        database=args.database,
+        cluster_identifier=args.cluster_id,
+        db_user=args.db_user,
+        workgroup_name=args.workgroup,
+        secret_arn=args.secret_arn,
+    )
 
 
 def settings_for(args: argparse.Namespace, table: str, run_id: str) -> Settings:

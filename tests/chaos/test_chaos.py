@@ -42,6 +42,11 @@ def test_no_record_is_lost_or_duplicated_under_random_faults(
     # The bad records (invalid JSON, and one the secondary's column is too narrow for) are
     # letters with their reasons; everything else landed everywhere.
     reasons = set(report.dead_lettered.values())
-    assert reasons <= {"invalid_json", "value_too_long", "rejected_by_database"}
+    assert reasons <= {
+        "invalid_json",
+        "value_too_long",
+        "rejected_by_database",
+        "receives_exhausted",  # still failing on receive SOURCE_MAX_RECEIVE_COUNT: a letter
+    }
     # The secondary's table refuses one record by its rules, the primary's database another
     assert {"value_too_long", "rejected_by_database"} <= reasons

@@ -1,5 +1,5 @@
 """Calls the emulator's tests share: submit and wait, submit at once, read an error, build
-parameters."""
+parameters, read a Redshift error's DETAIL block."""
 
 from __future__ import annotations
 
@@ -47,6 +47,29 @@ def error_of(call: Any) -> tuple[str, str]:
     return error["Code"], error["Message"]
 
 
+def first_line(error: str) -> str:
+    return error.split("\n", 1)[0]
+
+
+def detail_fields(error: str) -> dict[str, str]:
+    """The fields of the DETAIL block of a Redshift error ("error", "code", "context", "query",
+    "location", "process"); {} when it has none. Checks the block's frame on the way."""
+    head, sep, detail = error.partition("\n  Detail: ")
+    if not sep or not detail.startswith("\n  ---"):
+        return {}
+    lines = detail.split("\n")
+    rule = "  " + "-" * 47
+    assert lines[1] == rule, lines
+    assert lines[-2:] == [rule, ""], lines
+    fields: dict[str, str] = {}
+    for line in lines[2:-2]:
+        key, _, value = line.lstrip(" ").partition(":")
+        fields[key] = value.lstrip(" ")
+    assert list(fields) == ["error", "code", "context", "query", "location", "process"], fields
+    assert head == f"ERROR: {fields['error']}"
+    return fields
+
+
 def params(**values: str) -> list[SqlParameterTypeDef]:
     return [{"name": name, "value": value} for name, value in values.items()]
 
@@ -73,3 +96,15 @@ def submit_at_once(data_api: LocalDataApi, count: int) -> list[str]:
     for thread in threads:
         thread.join()
     return outcomes
+
+
+Expected = str | tuple[str, str, str]
+
+
+def assert_error(error: str, expected: Expected) -> None:
+    """`expected`: the whole Error, or (first line, code, context) of one with a DETAIL block."""
+    if isinstance(expected, str):
+        assert error == expected
+        return
+    fields = detail_fields(error)
+    assert (first_line(error), fields.get("code"), fields.get("context")) == expected, error

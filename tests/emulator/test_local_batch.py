@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ConnectionClosedError
 
+from local.redshift_errors import value_too_long
 from local.stack import LocalDataApi
 from tests.emulator.helpers import CLUSTER, TERMINAL, error_of, params, run, wait_for
 
@@ -28,7 +29,10 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 INSERT = "INSERT INTO t VALUES (:{})"
-TOO_LONG = "ERROR: value too long for type character varying(3)"
+
+
+def too_long(query_id: int) -> str:
+    return value_too_long("character varying(3)", query_id)
 
 
 @pytest.fixture
@@ -78,19 +82,21 @@ def test_a_failure_anywhere_commits_nothing_and_only_its_sql_reports_failed(
     reported: list[str],
 ) -> None:
     described = batch(redshift_data, values)
-    # The batch FAILED with the cluster's words, and so did the one SQL that failed
-    assert (described["Status"], described["Error"]) == ("FAILED", TOO_LONG)
     assert statuses(described) == reported
     failed = reported.index("FAILED")
     subs = described["SubStatements"]
+    # The batch FAILED with the cluster's words (naming the failed SQL's query), and so did
+    # the one SQL that failed
+    too_long_error = too_long(subs[failed]["RedshiftQueryId"])
+    assert (described["Status"], described["Error"]) == ("FAILED", too_long_error)
     assert [sub.get("Error") for sub in subs] == [
-        TOO_LONG if s == "FAILED" else None for s in reported
+        too_long_error if s == "FAILED" else None for s in reported
     ]
     assert [sub["Id"] for sub in subs] == [f"{described['Id']}:{n}" for n in (1, 2, 3)]
     # Each part can be described by its own id, as the service's docs show
     part = redshift_data.describe_statement(Id=subs[failed]["Id"])
     assert (part["Status"], part["Error"], part["QueryString"]) == (
-        "FAILED", TOO_LONG, INSERT.format(f"v{failed}")
+        "FAILED", too_long_error, INSERT.format(f"v{failed}")
     )  # fmt: skip
     # The SQLs before it ran (one row each), then everything rolled back
     assert [sub["ResultRows"] for sub in subs[:failed]] == [1] * failed
@@ -188,7 +194,10 @@ def test_a_parameter_no_value_was_given_for_fails_its_sql(
     )
     described = wait_for(redshift_data, response["Id"], TERMINAL)
     assert statuses(described) == ["FINISHED", "FAILED"]
-    assert described["SubStatements"][1]["Error"] == 'ERROR: syntax error at or near ":"'
+    assert (
+        described["SubStatements"][1]["Error"]
+        == 'ERROR: syntax error at or near ":"\n  Position: 8'
+    )
 
 
 def test_each_sql_is_within_100_kb_not_the_batch(

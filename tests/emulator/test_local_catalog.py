@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.emulator.helpers import params, run
+from tests.emulator.helpers import detail_fields, first_line, params, run
 
 if TYPE_CHECKING:
     from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
@@ -275,10 +275,7 @@ def test_the_orders_table_reads_back(redshift_data: RedshiftDataAPIServiceClient
 
 # ---- CHAR: single-byte characters, counted in bytes ---------------------------------------
 
-INVALID_CHAR = (
-    "ERROR: Invalid characters: DETAIL: Only ASCII characters are allowed in fixed length "
-    "strings. Invalid ASCII char: {}"
-)
+INVALID_CHAR = "Only ASCII characters are allowed in fixed length strings. Invalid ASCII char: {} "
 
 
 @pytest.mark.parametrize(
@@ -287,22 +284,32 @@ INVALID_CHAR = (
         ("EUR", None),
         ("US", None),  # padded with a blank
         ("US ", None),
-        ("é", INVALID_CHAR.format("c3 a9")),  # one character, two bytes
-        ("E€", INVALID_CHAR.format("e2 82 ac")),
-        ("a😀", INVALID_CHAR.format("f0 9f 98 80")),
-        ("EURO", "ERROR: value too long for type character(3)"),
+        ("é", ("Invalid characters:", "8001", INVALID_CHAR.format("c3 a9"))),  # two bytes
+        ("E€", ("Invalid characters:", "8001", INVALID_CHAR.format("e2 82 ac"))),
+        ("a😀", ("Invalid characters:", "8001", INVALID_CHAR.format("f0 9f 98 80"))),
+        (
+            "EURO",
+            (
+                "Value too long for character type",
+                "8001",
+                "Value too long for type character(3)",
+            ),
+        ),
     ],
 )
 def test_char_holds_single_byte_characters_only(
-    redshift_data: RedshiftDataAPIServiceClient, value: str, error: str | None
+    redshift_data: RedshiftDataAPIServiceClient, value: str, error: tuple[str, str, str] | None
 ) -> None:
     ok(redshift_data, "CREATE TABLE public.prices (currency CHAR(3))")
     described = run(
         redshift_data, "INSERT INTO public.prices VALUES (:v)", Parameters=params(v=value)
     )
-    assert (described["Status"], described.get("Error")) == (
-        ("FINISHED", None) if error is None else ("FAILED", error)
-    )
+    if error is None:
+        assert (described["Status"], described.get("Error")) == ("FINISHED", None)
+        return
+    assert described["Status"] == "FAILED"
+    fields = detail_fields(described["Error"])
+    assert (fields["error"], fields["code"], fields["context"]) == error
 
 
 def test_a_null_char_is_no_invalid_character(redshift_data: RedshiftDataAPIServiceClient) -> None:
@@ -331,7 +338,8 @@ def test_a_super_column_refuses_what_super_cannot_hold(
         "INSERT INTO public.docs VALUES (JSON_PARSE(:d))",
         Parameters=params(d=document),
     )
-    assert error == f"ERROR: JSON parsing error DETAIL: {detail}"
+    assert first_line(error) == "ERROR: JSON parsing error"
+    assert (detail_fields(error)["code"], detail_fields(error)["context"]) == ("8001", detail)
 
 
 def test_a_super_column_reads_back_as_super(redshift_data: RedshiftDataAPIServiceClient) -> None:

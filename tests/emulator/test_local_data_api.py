@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from local.model import FAST
+from local.redshift_errors import value_too_long
 from local.stack import LocalDataApi
 from tests.emulator.helpers import (
     CLUSTER,
@@ -219,7 +220,8 @@ def test_batch_rolls_back_everything_when_one_statement_fails(
     )
     described = wait_for(redshift_data, response["Id"], TERMINAL)
     assert described["Status"] == "FAILED"
-    assert described["Error"] == "ERROR: value too long for type character varying(3)"
+    failed = described["SubStatements"][1]
+    assert described["Error"] == value_too_long("character varying(3)", failed["RedshiftQueryId"])
     # The first ran (then rolled back), the third never started: see test_local_batch.py
     assert [s["Status"] for s in described["SubStatements"]] == ["FINISHED", "FAILED", "ABORTED"]
     with data_api.connect("primary", "dev") as conn:
@@ -319,7 +321,8 @@ def test_a_missing_parameter_fails_like_redshift(
 ) -> None:
     described = run(redshift_data, "SELECT :a, :b", Parameters=params(a="1"))
     assert described["Status"] == "FAILED"
-    assert described["Error"] == 'ERROR: syntax error at or near ":"'
+    # With the driver's Position line, as the Data API carries it (local.redshift_errors)
+    assert described["Error"] == 'ERROR: syntax error at or near ":"\n  Position: 12'
 
 
 def test_nul_characters_cannot_be_stored(redshift_data: RedshiftDataAPIServiceClient) -> None:

@@ -10,7 +10,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
+from local.faults import DEFAULT_AFTER_COMMIT
 from local.model import FAST, QUOTAS
+from local.redshift_errors import CONNECTION_LOST, CONNECTION_WORDINGS, parameterised_value_error
 from local.stack import LocalDataApi
 from tests.emulator.helpers import (
     CLUSTER,
@@ -328,3 +330,125 @@ def test_the_quota_holds_at_its_configured_value(
     stats = data_api.stats("primary")
     assert (stats.active, stats.peak_active, stats.rejected) == (quota, quota, 1)
     assert run(redshift_data, "SELECT 1", OTHER)["Status"] == "FINISHED"
+
+
+# ---- a commit that took effect, then a lost connection ---------------------------------------
+
+
+def count_rows(data_api: LocalDataApi, target: str = "primary") -> int:
+    with data_api.connect(target, "dev") as conn:
+        row = conn.execute("SELECT count(*) FROM t").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_a_statement_failed_after_its_commit_left_its_rows(
+    data_api: LocalDataApi, redshift_data: RedshiftDataAPIServiceClient
+) -> None:
+    run(redshift_data, "CREATE TABLE t (a INT)")
+    data_api.fail_after_commit_next("primary", 2)
+    for value in ("1", "2"):
+        described = run(redshift_data, "INSERT INTO t VALUES (:a)", Parameters=params(a=value))
+        assert (described["Status"], described["Error"]) == ("FAILED", DEFAULT_AFTER_COMMIT)
+    assert DEFAULT_AFTER_COMMIT == CONNECTION_LOST
+    assert CONNECTION_LOST.startswith("server closed the connection unexpectedly\n\t")
+    # Both committed: the rows are in PostgreSQL, and the cluster counted the commits.
+    assert count_rows(data_api) == 2
+    assert [c.rows for c in data_api.stats("primary").commits if c.tables] == [1, 1]
+    # Twice only; the connection it "lost" is not reused, and the next statement is fine.
+    assert run(redshift_data, "INSERT INTO t VALUES (3)")["Status"] == "FINISHED"
+    assert count_rows(data_api) == 3
+
+
+def test_a_batch_failed_after_its_commit(
+    data_api: LocalDataApi, redshift_data: RedshiftDataAPIServiceClient
+) -> None:
+    run(redshift_data, "CREATE TABLE t (a INT)")
+    error = CONNECTION_WORDINGS[1]  # "SSL SYSCALL error: EOF detected"
+    data_api.fail_after_commit_next("primary", error=error)
+    response = redshift_data.batch_execute_statement(
+        Sqls=["INSERT INTO t VALUES (1)", "INSERT INTO t VALUES (2)", "INSERT INTO t VALUES (3)"],
+        **CLUSTER,
+    )
+    described = wait_for(redshift_data, response["Id"], TERMINAL)
+    # The batch FAILED; its SQLs ran and committed, the last (the commit's end) FAILED.
+    assert (described["Status"], described["Error"]) == ("FAILED", error)
+    subs = described["SubStatements"]
+    assert [s["Status"] for s in subs] == ["FINISHED", "FINISHED", "FAILED"]
+    assert [s.get("Error") for s in subs] == [None, None, error]
+    assert count_rows(data_api) == 3
+
+
+def test_a_select_failed_after_its_commit_has_no_result(
+    data_api: LocalDataApi, redshift_data: RedshiftDataAPIServiceClient
+) -> None:
+    data_api.fail_after_commit_next("primary")
+    described = run(redshift_data, "SELECT 1")
+    assert (described["Status"], described["HasResultSet"]) == ("FAILED", False)
+    code, _ = error_of(lambda: redshift_data.get_statement_result(Id=described["Id"]))
+    assert code == "ValidationException"
+
+
+def test_a_statement_that_fails_by_itself_spends_the_fault(
+    data_api: LocalDataApi, redshift_data: RedshiftDataAPIServiceClient
+) -> None:
+    run(redshift_data, "CREATE TABLE t (a VARCHAR(2))")
+    data_api.fail_after_commit_next("primary")
+    described = run(redshift_data, "INSERT INTO t VALUES ('abc')")
+    assert described["Error"].startswith("ERROR: Value too long for character type\n")
+    assert count_rows(data_api) == 0
+    assert run(redshift_data, "INSERT INTO t VALUES ('ab')")["Status"] == "FINISHED"
+
+
+def test_fail_after_commit_is_per_target(
+    data_api: LocalDataApi, redshift_data: RedshiftDataAPIServiceClient
+) -> None:
+    run(redshift_data, "CREATE TABLE t (a INT)", OTHER)
+    data_api.fail_after_commit_next("primary")
+    assert run(redshift_data, "INSERT INTO t VALUES (1)", OTHER)["Status"] == "FINISHED"
+    assert run(redshift_data, "SELECT 1")["Status"] == "FAILED"
+    with pytest.raises(ValueError, match="count"):
+        data_api.fail_after_commit_next("primary", 0)
+
+
+# ---- statements that carry parameters --------------------------------------------------------
+
+
+def test_the_next_parameterised_statements_fail_and_the_others_run(
+    data_api: LocalDataApi, redshift_data: RedshiftDataAPIServiceClient
+) -> None:
+    run(redshift_data, "CREATE TABLE t (a INT)")
+    data_api.fail_parameterised_next("primary", 2)
+    insert = "INSERT INTO t VALUES (:a)"
+    # Statements without Parameters neither fail nor count.
+    assert run(redshift_data, "INSERT INTO t VALUES (1)")["Status"] == "FINISHED"
+    for value in ("2", "3"):
+        described = run(redshift_data, insert, Parameters=params(a=value))
+        assert (described["Status"], described["Error"]) == (
+            "FAILED",
+            parameterised_value_error(),
+        )
+    assert run(redshift_data, insert, Parameters=params(a="4"))["Status"] == "FINISHED"
+    with data_api.connect("primary", "dev") as conn:
+        assert conn.execute("SELECT a FROM t ORDER BY a").fetchall() == [(1,), (4,)]
+
+
+def test_every_parameterised_statement_fails_until_cleared(
+    data_api: LocalDataApi, redshift_data: RedshiftDataAPIServiceClient
+) -> None:
+    data_api.fail_parameterised("primary", error="ERROR: injected value error")
+    for _ in range(3):
+        described = run(redshift_data, "SELECT :a", Parameters=params(a="1"))
+        assert (described["Status"], described["Error"]) == (
+            "FAILED",
+            "ERROR: injected value error",
+        )
+    response = redshift_data.batch_execute_statement(
+        Sqls=["SELECT 1", "SELECT :a"], Parameters=params(a="1"), **CLUSTER
+    )
+    batch = wait_for(redshift_data, response["Id"], TERMINAL)
+    assert (batch["Status"], batch["Error"]) == ("FAILED", "ERROR: injected value error")
+    assert run(redshift_data, "SELECT 1")["Status"] == "FINISHED"
+    assert run(redshift_data, "SELECT :a", OTHER, Parameters=params(a="1"))["Status"] == "FINISHED"
+    data_api.clear_parameterised("primary")
+    assert run(redshift_data, "SELECT :a", Parameters=params(a="1"))["Status"] == "FINISHED"

@@ -11,7 +11,15 @@ from typing import TYPE_CHECKING
 import pytest
 
 from local import redshift_ddl
-from tests.emulator.helpers import CLUSTER, TERMINAL, params, run, wait_for
+from tests.emulator.helpers import (
+    CLUSTER,
+    TERMINAL,
+    Expected,
+    assert_error,
+    params,
+    run,
+    wait_for,
+)
 from tests.emulator.test_local_catalog import catalog, failure, ok
 
 if TYPE_CHECKING:
@@ -20,6 +28,15 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 BASE = "CREATE TABLE public.orders (order_id VARCHAR(64) NOT NULL, amount DECIMAL(12,2))"
+
+
+def too_long(size: str) -> Expected:
+    """Redshift's value-too-long error for `character <size>`, e.g. too_long("varying(3)")."""
+    return (
+        "ERROR: Value too long for character type",
+        "8001",
+        f"Value too long for type character {size}".replace("character (", "character("),
+    )
 
 
 @pytest.fixture
@@ -66,8 +83,8 @@ def test_an_added_column_keeps_redshifts_rules(orders: RedshiftDataAPIServiceCli
     ok(orders, "ALTER TABLE public.orders ADD COLUMN note VARCHAR(4)")
     ok(orders, "ALTER TABLE public.orders ADD COLUMN currency CHAR(3)")
     insert = "INSERT INTO public.orders (order_id, note, currency) VALUES ('o-2', :note, :cur)"
-    assert failure(orders, insert, Parameters=params(note="ééé", cur="EUR")) == (
-        "ERROR: value too long for type character varying(4)"  # 6 bytes
+    assert_error(  # 6 bytes
+        failure(orders, insert, Parameters=params(note="ééé", cur="EUR")), too_long("varying(4)")
     )
     assert failure(orders, insert, Parameters=params(note="ok", cur="€")).startswith(
         "ERROR: Invalid characters:"
@@ -193,23 +210,20 @@ def test_varchar_sizes_change_and_the_byte_limit_follows(
 ) -> None:
     insert = "INSERT INTO public.orders (order_id) VALUES (:id)"
     long_id = "é" * 40  # 40 characters, 80 bytes
-    assert failure(orders, insert, Parameters=params(id=long_id)) == (
-        "ERROR: value too long for type character varying(64)"
-    )
+    assert_error(failure(orders, insert, Parameters=params(id=long_id)), too_long("varying(64)"))
     ok(orders, "ALTER TABLE public.orders ALTER COLUMN order_id TYPE VARCHAR(80)")
     assert catalog(orders, "orders")[0] == ("order_id", "character varying(80)", True, False)
     ok(orders, insert, Parameters=params(id=long_id))
     # Smaller again, but not below what the column holds.
-    assert failure(orders, "ALTER TABLE public.orders ALTER COLUMN order_id TYPE VARCHAR(79)") == (
-        "ERROR: value too long for type character varying(79)"
+    assert_error(
+        failure(orders, "ALTER TABLE public.orders ALTER COLUMN order_id TYPE VARCHAR(79)"),
+        too_long("varying(79)"),
     )
     ok(orders, "DELETE FROM public.orders WHERE order_id = :id", Parameters=params(id=long_id))
     ok(orders, "ALTER TABLE public.orders ALTER COLUMN order_id TYPE VARCHAR(3)")
-    assert failure(orders, insert, Parameters=params(id="o-22")) == (
-        "ERROR: value too long for type character varying(3)"
-    )
-    assert failure(orders, insert, Parameters=params(id="éé")) == (
-        "ERROR: value too long for type character varying(3)"  # 2 characters, 4 bytes
+    assert_error(failure(orders, insert, Parameters=params(id="o-22")), too_long("varying(3)"))
+    assert_error(  # 2 characters, 4 bytes
+        failure(orders, insert, Parameters=params(id="éé")), too_long("varying(3)")
     )
     ok(orders, insert, Parameters=params(id="o-2"))
 
@@ -241,10 +255,10 @@ def test_only_a_varchar_changes_type(orders: RedshiftDataAPIServiceClient) -> No
             "DECIMAL(6,2)",
             "CAST(:v AS DECIMAL(12,2))",
             "123456.78",
-            "ERROR: Numeric data overflow (result precision)",
+            ("ERROR: Numeric data overflow (result precision)", "1058", "64 bit overflow"),
         ),
-        ("VARCHAR(3)", ":v", "abcd", "ERROR: value too long for type character varying(3)"),
-        ("CHAR(2)", ":v", "abc", "ERROR: value too long for type character(2)"),
+        ("VARCHAR(3)", ":v", "abcd", too_long("varying(3)")),
+        ("CHAR(2)", ":v", "abc", too_long("(2)")),
         (
             "BOOLEAN",
             "CAST(:v AS INTEGER)",
@@ -255,11 +269,15 @@ def test_only_a_varchar_changes_type(orders: RedshiftDataAPIServiceClient) -> No
     ],
 )
 def test_a_value_that_no_longer_fits_a_changed_type(
-    orders: RedshiftDataAPIServiceClient, new_type: str, value_sql: str, value: str, error: str
+    orders: RedshiftDataAPIServiceClient,
+    new_type: str,
+    value_sql: str,
+    value: str,
+    error: Expected,
 ) -> None:
     # Redshift changes no type but a VARCHAR's size: a new type is a column dropped and added.
     ok(orders, "ALTER TABLE public.orders ADD COLUMN changed VARCHAR(100)")
     ok(orders, "ALTER TABLE public.orders DROP COLUMN changed")
     ok(orders, f"ALTER TABLE public.orders ADD COLUMN changed {new_type}")
     insert = f"INSERT INTO public.orders (order_id, changed) VALUES ('o-2', {value_sql})"
-    assert failure(orders, insert, Parameters=params(v=value)) == error
+    assert_error(failure(orders, insert, Parameters=params(v=value)), error)

@@ -11,6 +11,7 @@ import pytest
 
 from local.model import ServiceConfig
 from local.redshift_ddl import translate_ddl
+from local.redshift_errors import value_too_long
 from local.stack import LocalDataApi
 from local.translate import translate
 
@@ -257,7 +258,9 @@ def test_varchar_counts_bytes(
         assert described["Status"] == "FINISHED"
     else:
         assert described["Status"] == "FAILED"
-        assert described["Error"] == "ERROR: value too long for type character varying(255)"
+        assert described["Error"] == value_too_long(
+            "character varying(255)", described["RedshiftQueryId"]
+        )
 
 
 def test_text_is_varchar_256_bytes(
@@ -267,7 +270,9 @@ def test_text_is_varchar_256_bytes(
     insert = "INSERT INTO t VALUES (:v)"
     assert run(redshift_data, insert, Parameters=params({"v": "a" * 256}))["Status"] == "FINISHED"
     described = run(redshift_data, insert, Parameters=params({"v": "a" * 257}))
-    assert described["Error"] == "ERROR: value too long for type character varying(256)"
+    assert described["Error"] == value_too_long(
+        "character varying(256)", described["RedshiftQueryId"]
+    )
 
 
 def test_invalid_json_fails_the_statement(redshift_data: RedshiftDataAPIServiceClient) -> None:

@@ -173,3 +173,13 @@ def test_the_column_guard_fails_a_transaction_when_a_column_changed_type() -> No
     assert outcome.table_changed
     assert not outcome.written
     assert fake.written_rows("c1") == []
+
+
+def test_the_probe_is_rendered_whatever_the_function_s_own_statement_budget() -> None:
+    # A row of known-good values for every column exceeds a small STATEMENT_MAX_BYTES (the
+    # chaos run's 3,000 bytes): the probe is still sent, within the service's 100 KB.
+    renderer = InsertRenderer(appsflyer_layout(), Limits(3_000, 200, 1, guarded=True))
+    assert not renderer.render([probe_row(renderer.layout)]).statements
+    probe = probe_sqls(renderer)
+    assert probe is not None
+    assert len(probe[0][0].encode()) > 3_000

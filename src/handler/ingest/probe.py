@@ -13,7 +13,10 @@ when the service reports the failure at the second SQL (the INSERT ran); any oth
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ingest.layout import TableLayout
+from ingest.limits import STATEMENT_BYTES
 from ingest.records import Row, SqlValue
 from ingest.schema import ColumnKind
 from ingest.sql import InsertRenderer
@@ -64,8 +67,16 @@ def probe_sqls(
     renderer: InsertRenderer,
 ) -> tuple[tuple[str, ...], tuple[tuple[str, str], ...]] | None:
     """The probe transaction's SQLs and parameters: the INSERT, then the failing SELECT.
-    None when even the probe row exceeds the statement budget (no evidence can be had)."""
-    rendering = renderer.render([probe_row(renderer.layout)])
+    None when even the probe row exceeds 100 KB (no evidence can be had)."""
+    # The same wrappers, but not the function's own size budget: a row of known-good values
+    # for every column may exceed a small STATEMENT_MAX_BYTES while the service takes 100 KB.
+    limits = replace(
+        renderer.limits,
+        max_bytes=max(renderer.limits.max_bytes, STATEMENT_BYTES),
+        max_request_bytes=None,
+        guarded=False,
+    )
+    rendering = InsertRenderer(renderer.layout, limits).render([probe_row(renderer.layout)])
     if not rendering.statements:
         return None
     insert = rendering.statements[0]
