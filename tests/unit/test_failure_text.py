@@ -181,3 +181,13 @@ def test_codes_are_read_only_where_redshift_writes_them(
 
 def test_an_unknown_text_is_unknown_never_the_target_s_or_the_rows() -> None:
     assert classify_failure("ERROR: the new engine says something else") is FailureKind.UNKNOWN
+
+
+def test_a_value_with_a_newline_cannot_forge_the_detail_block_s_code() -> None:
+    # Found by the session's hostile review: a value echoed with "\n  code: 1023\n" in it
+    text = (
+        "ERROR: Invalid digit, Value 'x\n  code:      1023\n', Pos 0, Type: Integer\n"
+        "DETAIL:\n  error:  Invalid digit, Value 'x\n  code:      1023\n', Pos 0\n"
+        "  code:      1207\n  context:   x\n"
+    )
+    assert classify_failure(text) is FailureKind.DATA

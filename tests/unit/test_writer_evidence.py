@@ -4,19 +4,23 @@ the column guard, and the SDK's own refusals (issue 17)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import boto3
 import pytest
 from botocore.exceptions import ParamValidationError
+from botocore.serialize import create_serializer
 
 from ingest.column_guard import column_guard
 from ingest.config import Settings
 from ingest.probe import PROBE_MESSAGE_ID, ROLLBACK_SQL, probe_row, probe_sqls
+from ingest.records import Row, SqsMessage
 from ingest.redshift import AmbiguousSubmit, RequestInvalid, map_client_error
 from ingest.sql import InsertRenderer, Limits
 from ingest.wiring import Clients, Timing, build_runner, deadlines_for, transaction_limits
-from local.appsflyer import appsflyer_layout
+from local.appsflyer import appsflyer_layout, validate
+from tests.support import payload
 from tests.unit.fakes import FakeClock, FakeDataApi, client_error
 from tests.unit.test_writer import SETTINGS, ids, poisoned_fake, rows, write, writer
 
@@ -183,3 +187,70 @@ def test_the_probe_is_rendered_whatever_the_function_s_own_statement_budget() ->
     probe = probe_sqls(renderer)
     assert probe is not None
     assert len(probe[0][0].encode()) > 3_000
+
+
+def test_a_column_re_created_after_the_write_s_one_catalog_check_is_never_written_unguarded() -> (
+    None
+):
+    # Found by the session's hostile review: the first failure (a bad value) spends the
+    # write's one catalog check; a column is re-created right after it; the next guarded
+    # transaction's guard fails. It must be read as a changed table, never as a broken guard.
+    fake = poisoned_fake(0)
+    original = fake.table
+    recreated = replace(
+        original,
+        columns=tuple(
+            replace(c, type_text="numeric(18,2)", scale=2) if c.name == "event_revenue" else c
+            for c in original.columns
+        ),
+    )
+
+    class Watch:
+        def changed(self, target: object, deadlines: object) -> bool:
+            answer = fake.table is not original
+            fake.table = recreated
+            return answer
+
+    clock = FakeClock()
+    w = writer(fake, clock, SETTINGS)
+    renderer = InsertRenderer(appsflyer_layout(), Limits(3_700, 32_767, 2, guarded=True))
+    outcome = w.write(
+        SETTINGS.targets[0],
+        renderer,
+        rows(30, {0}),
+        deadlines_for(SETTINGS, 60, Timing(clock, clock.sleep)),
+        Watch(),
+    )
+    assert outcome.table_changed
+    assert w.guarded(SETTINGS.targets[0].name)
+
+
+def test_the_request_budget_holds_against_botocore_s_own_serialisation() -> None:
+    # Found by the session's hostile review: botocore's separators, the envelope, and control
+    # characters in non-ASCII text. The budget must bound the body botocore really sends.
+    client = boto3.client("redshift-data", region_name="us-east-1")
+    layout = appsflyer_layout()
+    control = []
+    for i in range(40):
+        body = payload(custom_data="é" + "\x01" * 800 + str(i), city='"quoted" \\ city')
+        row = validate(SqsMessage(f"m-{i:03d}", json.dumps(body), 1))
+        assert isinstance(row, Row)
+        control.append(row)
+    cases = [rows(40), control]
+    for batch in cases:
+        budget = 60_000
+        limits = Limits(100_000, 32_767, 39, max_request_bytes=budget, guarded=True)
+        for transaction in InsertRenderer(layout, limits).render(batch).transactions:
+            request = create_serializer(client.meta.service_model.protocol).serialize_to_request(
+                {
+                    "ClusterIdentifier": "c1",
+                    "Database": "dev",
+                    "DbUser": "ingest",
+                    "ClientToken": "0" * 36,
+                    "StatementName": "sqs-redshift-ingest/primary/1796665734/" + "0" * 12,
+                    "Sqls": list(transaction.sqls),
+                    "Parameters": [{"name": n, "value": v} for n, v in transaction.parameters],
+                },
+                client.meta.service_model.operation_model("BatchExecuteStatement"),
+            )
+            assert len(request["body"]) <= budget

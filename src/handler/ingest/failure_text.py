@@ -359,8 +359,7 @@ def read_failure(error_text: str) -> Verdict:
         # The DETAIL block's code, only from its own line of the block.
         detail = _DETAIL_START.split(error_text, maxsplit=1)
         if len(detail) == 2:
-            found = _CODE_LINE.search(detail[1])
-            code = int(found.group(1)) if found else None
+            code = _block_code(detail[1])
     by_code = _CODES.get(code) if code is not None else None
     if by_code is not None:
         return Verdict(by_code[1], f"code {code}: {by_code[0]}", code)
@@ -370,6 +369,14 @@ def read_failure(error_text: str) -> Verdict:
         line = _ERROR_LINE.search(rest)
         verdict = _by_words(line.group(1), code) if line else None
     return verdict or Verdict(FailureKind.UNKNOWN, "no rule knows this text", code)
+
+
+def _block_code(block: str) -> int | None:
+    """The code of a DETAIL block: its one `code:` line. A block with two (a value echoed on
+    the `error:` or `context:` line, with a newline and "code: 1023" in it, adds one) has no
+    code the function trusts: the first line's words decide."""
+    found = _CODE_LINE.findall(block)
+    return int(found[0]) if len(found) == 1 else None
 
 
 def _by_words(message: str, code: int | None) -> Verdict | None:

@@ -24,7 +24,10 @@ SQLS_PER_BATCH = 40
 # rows per commit) and well below the ~4.5 MB worst case; a size refusal of any wording
 # halves it for the target (writer.py). Its cost in rows per commit: README, "Limits".
 DEFAULT_REQUEST_BYTES = 2_097_152
-# What one parameter entry costs in the request's JSON beside its name and value:
-# {"name":"","value":""}, and one SQL beside its text: "",
-REQUEST_BYTES_PER_PARAMETER = len('{"name":"","value":""},')
-REQUEST_BYTES_PER_SQL = len('"",')
+# What one parameter entry costs in the request's JSON beside its name and value, and one SQL
+# beside its text, as botocore's JSON protocol serialises them (json.dumps with its default
+# separators: botocore/serialize.py), and the rest of the request (addressing, StatementName,
+# ClientToken, member names), for which a fixed allowance is kept.
+REQUEST_BYTES_PER_PARAMETER = len('{"name": "", "value": ""}, ')
+REQUEST_BYTES_PER_SQL = len('"", ')
+REQUEST_ENVELOPE_BYTES = 2_048

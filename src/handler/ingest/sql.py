@@ -13,7 +13,11 @@ from dataclasses import dataclass, replace
 
 from ingest.column_guard import ColumnGuard, column_guard
 from ingest.layout import TableLayout
-from ingest.limits import REQUEST_BYTES_PER_PARAMETER, REQUEST_BYTES_PER_SQL
+from ingest.limits import (
+    REQUEST_BYTES_PER_PARAMETER,
+    REQUEST_BYTES_PER_SQL,
+    REQUEST_ENVELOPE_BYTES,
+)
 from ingest.names import parameter_name
 from ingest.records import Row
 from ingest.schema import ColumnKind, qualified_name, quote_identifier
@@ -122,6 +126,16 @@ _NAMES = tuple(parameter_name(n) for n in range(32_767 + 1_600))
 # JSON escapes a request's strings: quotes, backslashes and control characters in ASCII, and
 # every non-ASCII character as \uXXXX (botocore's serializer keeps json's ensure_ascii).
 _ESCAPED = re.compile(r'["\\\x00-\x1f\x7f]')
+
+
+def _json_excess(value: str, size: int, *, ascii_only: bool) -> int:
+    """What JSON adds to a value beyond its `size` UTF-8 bytes, at most: a 6-byte escape per
+    control character, quote or backslash, and one per UTF-16 unit of non-ASCII text
+    (at most 3x its UTF-8 bytes)."""
+    excess = 5 * len(_ESCAPED.findall(value))
+    return excess if ascii_only else excess + 2 * size
+
+
 _VALUES = ") VALUES "
 _UNBOUNDED = 1 << 62
 
@@ -242,13 +256,10 @@ class _Statement:
                 name = typed_names[index][value] = names[first_name + len(parameters)]
                 tokens[index] = before[index] + name + after[index]
             parameters.append((name, value))
-            if value.isascii():
-                size = len(value)
-                if _ESCAPED.search(value) is not None:
-                    escapes += 5 * len(_ESCAPED.findall(value))  # \u001f at most
-            else:
-                size = len(value.encode("utf-8"))
-                escapes += 2 * size  # \uXXXX per UTF-16 unit: at most 3x the UTF-8 bytes
+            ascii_only = value.isascii()
+            size = len(value) if ascii_only else len(value.encode("utf-8"))
+            if not ascii_only or _ESCAPED.search(value) is not None:
+                escapes += _json_excess(value, size, ascii_only=ascii_only)
             added_bytes += len(name) + size
         # Columns no row of this render carries have "" and are skipped by the filter.
         fragment = "(" + ",".join(filter(None, tokens)) + ")"
@@ -294,7 +305,7 @@ class _TransactionBuilder:
         self.done: list[_Statement] = []
         # What the finished statements (and the guard) use of the transaction's budgets.
         self.used = len(guard.parameters) if guard else 0
-        self.request_used = guard.request_bytes if guard else 0
+        self.request_used = REQUEST_ENVELOPE_BYTES + (guard.request_bytes if guard else 0)
         self.request_max = limits.max_request_bytes or _UNBOUNDED
         self.current = _Statement(columns, 0)
 

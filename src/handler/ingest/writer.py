@@ -333,7 +333,10 @@ class _Run:
     ) -> bool:
         """The column guard (the first SQL) failed: the table changed, or the guard itself
         does not work on this target. Nothing committed either way."""
-        if self._table_changed():
+        # Always a fresh catalog read (not the once-per-write check): a column re-created after
+        # that check must never be taken for a broken guard and written unguarded.
+        self.progress.table_checked = True
+        if self.watch.changed(self.target, self.deadlines):
             self._table_changed_give_back(transaction, outcome.statement_id, pending)
             return False
         # The table is as the layout says: the guard may not work on this target. This write
