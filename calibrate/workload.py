@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from calibrate.recommend import KB
 
 # Lower-case unquoted identifiers, as the template's TargetTable allows.
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_$]{0,126}$")
+_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]{0,126}")  # always fullmatch: `$` allows a "\n"
 TABLE_PREFIX = "ingest_calibrate_"
 
 # (name, Redshift type, placeholder before, placeholder after)
@@ -36,7 +36,7 @@ ROW_BYTES = 1_700  # what an AppsFlyer row adds to the function's INSERT (docs/c
 
 
 def validate_identifier(value: str, what: str) -> str:
-    if not _IDENTIFIER.match(value):
+    if not _IDENTIFIER.fullmatch(value):
         raise ValueError(
             f"{what} must be a lower-case unquoted identifier ([a-z_][a-z0-9_$]*, at most "
             f"127 characters), not {value!r}"

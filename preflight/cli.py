@@ -15,6 +15,7 @@ from botocore.exceptions import BotoCoreError
 
 from calibrate.cli import add_target_arguments
 from calibrate.dataapi import Target as CalibrateTarget
+from calibrate.workload import validate_identifier
 from ingest.config import (
     REQUEST_MAX_BYTES,
     STATEMENT_MAX_BYTES,
@@ -36,7 +37,6 @@ from preflight.table import (
     TABLE_PREFIX,
     new_run_id,
     scratch_table,
-    validate_identifier,
 )
 
 EXIT_OK, EXIT_MISMATCH, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130

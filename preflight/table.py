@@ -6,15 +6,14 @@ the function checks TARGET_TABLE; the table's name is a fixed prefix and random 
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 
+from calibrate.workload import validate_identifier
 from ingest.config import Roles
 from ingest.schema import ColumnKind
 
 # Lower-case unquoted identifiers, as the function's TARGET_TABLE takes them (ingest/config.py).
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]{0,126}")
 TABLE_PREFIX = "sqs_redshift_ingest_preflight_"
 
 MESSAGE_ID = "sqs_message_id"
@@ -76,15 +75,6 @@ ROLE_SETTINGS = {
     "LOCAL_TIME_COLUMNS": "none",
     "SORT_KEY_COLUMN": "none",
 }
-
-
-def validate_identifier(value: str, what: str) -> str:
-    if not _IDENTIFIER.fullmatch(value):
-        raise ValueError(
-            f"{what} must be a lower-case unquoted identifier ([a-z_][a-z0-9_$]*, at most "
-            f"127 characters), not {value!r}"
-        )
-    return value
 
 
 def new_run_id() -> str:

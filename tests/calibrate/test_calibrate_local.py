@@ -8,11 +8,7 @@ one figure checked is that no measured commit rate beats the model's hard ceilin
 from __future__ import annotations
 
 import io
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
@@ -30,6 +26,7 @@ from calibrate.session import Limits, SessionResult, run_session
 from calibrate.workload import Shape
 from local.model import FAST, RA3_LARGE
 from local.stack import LocalDataApi
+from tests.interrupt import interrupt_once_table_exists
 
 if TYPE_CHECKING:
     from mypy_boto3_redshift_data.type_defs import StatementDataTypeDef
@@ -238,31 +235,17 @@ def slow_cluster(local: LocalDataApi) -> LocalDataApi:
 
 def test_ctrl_c_cancels_what_runs_and_drops_the_table(slow_cluster: LocalDataApi) -> None:
     # Given calibrate running in its own process against the local endpoint
-    env = dict(os.environ, PYTHONPATH=f"{REPO / 'src' / 'handler'}{os.pathsep}{REPO}")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "calibrate", *args(slow_cluster, "--level-seconds", "30")],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    # When Ctrl-C arrives once the table exists and it has started
+    returncode, output = interrupt_once_table_exists(
+        "calibrate",
+        [*args(slow_cluster, "--level-seconds", "30")],
+        lambda: scratch_tables(slow_cluster),
+        running_seconds=1.5,
+        exit_timeout=60,
     )
-    try:
-        # When Ctrl-C arrives once the table exists and the measurement has started
-        deadline = time.monotonic() + 60
-        while not scratch_tables(slow_cluster) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert scratch_tables(slow_cluster), "the scratch table never appeared"
-        time.sleep(1.5)
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=60)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
     # Then it exits as interrupted, having cancelled its statement and dropped the table
-    assert process.returncode == 130, output
+    assert returncode == 130, output
     assert "Interrupted: the statements in flight were cancelled." in output
     assert re.search(r"Scratch table public\.ingest_calibrate_[0-9a-f]{8} dropped\.", output)
     assert scratch_tables(slow_cluster) == []

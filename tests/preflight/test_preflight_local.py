@@ -8,12 +8,7 @@ scratch table gone, nothing left running, and no value in the output.
 from __future__ import annotations
 
 import io
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -30,6 +25,7 @@ from preflight.refusals import REFUSALS
 from preflight.report import report
 from preflight.session import run_session
 from preflight.table import TABLE_PREFIX
+from tests.interrupt import interrupt_once_table_exists
 
 CLUSTER = "preflight-cluster"
 REPO = Path(__file__).resolve().parents[2]
@@ -254,31 +250,17 @@ def slow_cluster(local: LocalDataApi) -> LocalDataApi:
 
 def test_ctrl_c_cancels_what_runs_and_drops_the_table(slow_cluster: LocalDataApi) -> None:
     # Given preflight running in its own process against the local endpoint
-    env = dict(os.environ, PYTHONPATH=f"{REPO / 'src' / 'handler'}{os.pathsep}{REPO}")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "preflight", *args(slow_cluster)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+    # When Ctrl-C arrives once the table exists and it has started
+    returncode, output = interrupt_once_table_exists(
+        "preflight",
+        args(slow_cluster),
+        lambda: scratch_tables(slow_cluster),
+        running_seconds=2.5,
+        exit_timeout=90,
     )
-    try:
-        # When Ctrl-C arrives once the table exists and the checks have started
-        deadline = time.monotonic() + 60
-        while not scratch_tables(slow_cluster) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert scratch_tables(slow_cluster), "the scratch table never appeared"
-        time.sleep(2.5)
-        process.send_signal(signal.SIGINT)
-        output, _ = process.communicate(timeout=90)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
     # Then it exits as interrupted, having cancelled its statement and dropped the table
-    assert process.returncode == 130, output
+    assert returncode == 130, output
     assert "Interrupted: the statements in flight were cancelled." in output
     assert re.search(rf"Scratch table public\.{TABLE_PREFIX}[0-9a-f]{{12}} dropped\.", output)
     assert scratch_tables(slow_cluster) == []

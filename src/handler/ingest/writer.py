@@ -202,7 +202,7 @@ class TargetWriter:
         skip = held | impostors | progress.returned.keys()
         todo = [r for r in rows if r.message_id not in skip]
         run = _Run(self, renderer, target, deadlines, watch, progress)
-        run.write(deque(run.render(todo).transactions))
+        run.write(deque(run.render(todo)))
         rejected, statement_level = _judge_suspects(progress)
         for message_id, (error, statement_id) in statement_level.items():
             progress.returned[message_id] = RowFailure((message_id,), error, statement_id)
@@ -240,7 +240,7 @@ class _Run:
     def runner(self) -> StatementRunner:
         return self.writer._runner
 
-    def render(self, rows: Sequence[Row]) -> _Rendered:
+    def render(self, rows: Sequence[Row]) -> tuple[Transaction, ...]:
         """Rows into transactions, under the target's learned request budget and guard."""
         rendering = self.renderer.render(
             rows, max_request_bytes=self.writer.request_ceiling(self.target.name)
@@ -249,7 +249,7 @@ class _Run:
         transactions = rendering.transactions
         if not self.writer.guarded(self.target.name):
             transactions = tuple(t.with_guard(None) for t in transactions)
-        return _Rendered(transactions)
+        return transactions
 
     def write(self, pending: deque[Transaction]) -> None:
         progress = self.progress
@@ -389,7 +389,7 @@ class _Run:
         missing = [r for r in rows if r.record_id not in presence.held]
         if landed:
             progress.transactions += 1
-        for part in reversed(self.render(missing).transactions):
+        for part in reversed(self.render(missing)):
             pending.appendleft(part)
         return True
 
@@ -448,7 +448,7 @@ class _Run:
         progress.bisection_steps += 1
         middle = len(rows) // 2
         for half in (rows[middle:], rows[:middle]):
-            for part in reversed(self.render(half).transactions):
+            for part in reversed(self.render(half)):
                 pending.appendleft(part)
 
     def _corroborate(self) -> ProbeResult:
@@ -478,11 +478,6 @@ class _Run:
         if outcome.status is not StatementStatus.FAILED or outcome.failed_part is None:
             return ProbeResult.INCONCLUSIVE
         return ProbeResult.PASSED if probe_passed(outcome.failed_part) else ProbeResult.FAILED
-
-
-@dataclass(frozen=True)
-class _Rendered:
-    transactions: tuple[Transaction, ...]
 
 
 def _judge_suspects(
