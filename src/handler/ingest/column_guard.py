@@ -9,6 +9,12 @@ catalog read. Riding inside the same transaction, the guard sees the table as th
 will: a changed column fails the guard, nothing commits, and the writer reads the table again
 (writer.py). It costs no round trip: one leader-node catalog SELECT per transaction.
 
+Unverified on Redshift: that this catalog SELECT (leader-node tables, `||` on a name, a
+division in the select list) runs inside a BatchExecuteStatement beside INSERTs; `make
+preflight` checks it on the user's target. Fallback: a guard that fails while the catalog says
+the table is unchanged, and whose INSERTs then commit without it, is dropped for the target
+(writer.py), so a guard that cannot run never stops the writes.
+
 It reads the same catalog as catalog.py (pg_attribute, pg_class, pg_namespace, format_type),
 and compares each column's "name type" as format_type prints it with what the layout was
 built from. A mismatch makes the SELECT divide by zero; the writer recognises the guard by its

@@ -21,7 +21,11 @@ from ingest.records import Row, SqlValue
 from ingest.schema import ColumnKind
 from ingest.sql import InsertRenderer
 
-# Always fails, in Redshift as in PostgreSQL ("division by zero"): the transaction rolls back.
+# Fails in PostgreSQL ("division by zero"); that Redshift fails it too is unverified (no public
+# text), and `make preflight` checks it on the user's target. Fallback: if it ever FINISHED, the
+# probe is no evidence (and an error is logged, since its row may then be kept). Which SQL failed
+# comes from DescribeStatement's SubStatements (the Data API reference); without them, no
+# evidence either, and the record ends in the function's last-receive letter.
 ROLLBACK_SQL = "SELECT 1 / 0"
 # The probe row's message id: never an SQS message id, so an operator can find one if a target
 # ever kept it (the rollback makes that impossible unless the failing SELECT succeeded).
