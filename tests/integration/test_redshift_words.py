@@ -189,3 +189,35 @@ def test_the_last_receive_is_our_letter_and_its_redrive_writes_the_lacking_targe
     for target in ADDRESS:
         assert ids_in(stack, target) == ["o-0"]
     assert Decimal(str(stored(stack, "primary")[0]["amount"])) == Decimal("12.50")
+
+
+@pytest.mark.parametrize("blip", ["fail_next", "fail_parameterised_next"])
+def test_one_passing_failure_of_the_guard_never_switches_it_off(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, blip: str
+) -> None:
+    # Found by the session's attack on the local stack: a single failure of a transaction's
+    # first SQL (the guard) was taken for a guard the target cannot run, and dropped for good;
+    # a column re-created later then had its values converted (7.25 stored as 7.3).
+    create_orders(stack)
+    for address in ADDRESS.values():
+        stack.data_api.execute_ddl(
+            address, "dev", f"ALTER TABLE {ORDERS} ADD COLUMN refund DECIMAL(12,2)"
+        )
+    use_orders(monkeypatch)
+    stack.read_tables()
+    if blip == "fail_next":
+        stack.data_api.fail_next("primary-cluster", 1, REDSHIFT_INVALID_DIGIT)
+    else:
+        stack.data_api.fail_parameterised_next("primary-cluster", 1)
+    assert stack.invoke(orders_event(order(0, refund="1.00"))) == []
+    assert ids_in(stack, "primary") == ["o-0"]
+    for address in ADDRESS.values():
+        stack.data_api.execute_ddl(address, "dev", f"ALTER TABLE {ORDERS} DROP COLUMN refund")
+        stack.data_api.execute_ddl(
+            address, "dev", f"ALTER TABLE {ORDERS} ADD COLUMN refund DECIMAL(12,1)"
+        )
+    assert stack.invoke(orders_event(order(1, refund="7.25"), start=1)) == []
+    for target in ADDRESS:
+        rows = {r["order_id"]: r["refund"] for r in stored(stack, target, "order_id, refund::text")}
+        assert "o-1" not in rows, (target, rows)
+    assert stack.dead_letters()["order-msg-1"]["reason"] == "invalid_decimal"

@@ -119,6 +119,7 @@ class FakeDataApi:
     fail_all_error: str | None = None
     # Every statement that binds parameters FAILS with this (at its first SQL that does).
     fail_parameterised_error: str | None = None
+    guard_alone_error: str | None = None  # the column guard, asked alone, FAILS with this
     submit_errors: dict[str, list[Any]] = field(default_factory=dict)  # exceptions to raise
     lost_replies: int = 0  # the next submits create their statement, then the reply is lost
     hang_next: int = 0
@@ -206,6 +207,12 @@ class FakeDataApi:
         if statement.sql == CATALOG_QUERY:
             statement.status = "FINISHED"
             statement.result = self._catalog_rows(target)
+            return statement
+        if statement.sql.startswith(GUARD_SQL_START) and not batch:
+            # The column guard asked alone (writer.py, after it failed in a transaction)
+            error = self.guard_alone_error or self._part_error(target, statement)
+            statement.status, statement.error = ("FAILED", error) if error else ("FINISHED", None)
+            statement.result = [] if error else [["1"]]
             return statement
         if statement.sql.startswith("SELECT"):
             statement.status = "FINISHED"

@@ -19,9 +19,10 @@ from ingest.records import Row, SqsMessage
 from ingest.redshift import AmbiguousSubmit, RequestInvalid, map_client_error
 from ingest.sql import InsertRenderer, Limits
 from ingest.wiring import Clients, Timing, build_runner, deadlines_for, transaction_limits
+from ingest.writer import TargetOutcome, TargetWriter
 from local.appsflyer import appsflyer_layout, validate
 from tests.support import payload
-from tests.unit.fakes import FakeClock, FakeDataApi, client_error
+from tests.unit.fakes import GUARD_SQL_START, FakeClock, FakeDataApi, FakeStatement, client_error
 from tests.unit.test_writer import SETTINGS, ids, poisoned_fake, rows, write, writer
 
 VALUE_ERROR = "ERROR: Invalid digit, Value 'x', Pos 0, Type: Integer"
@@ -254,3 +255,58 @@ def test_the_request_budget_holds_against_botocore_s_own_serialisation() -> None
                 client.meta.service_model.operation_model("BatchExecuteStatement"),
             )
             assert len(request["body"]) <= budget
+
+
+def _guard_failing_fake(*, alone: str | None) -> FakeDataApi:
+    """A target whose guard fails inside every transaction (the table unchanged), and, when
+    `alone` is set, also when asked alone."""
+
+    class GuardFails(FakeDataApi):
+        def _part_error(self, target: str, part: FakeStatement) -> str | None:
+            if part.sql.startswith(GUARD_SQL_START) and part.id.endswith(":1"):
+                return "ERROR: division by zero"
+            return super()._part_error(target, part)
+
+    return GuardFails(guard_alone_error=alone)
+
+
+def _guarded_write(fake: FakeDataApi, count: int) -> tuple[TargetWriter, TargetOutcome]:
+    clock = FakeClock()
+    w = writer(fake, clock, SETTINGS)
+    renderer = InsertRenderer(appsflyer_layout(), Limits(100_000, 32_767, 39, guarded=True))
+    outcome = w.write(
+        SETTINGS.targets[0],
+        renderer,
+        rows(count),
+        deadlines_for(SETTINGS, 60, Timing(clock, clock.sleep)),
+        _Unchanged(),
+    )
+    return w, outcome
+
+
+class _Unchanged:
+    def changed(self, target: object, deadlines: object) -> bool:
+        return False
+
+
+def test_a_guard_that_fails_only_in_its_transaction_is_never_dropped() -> None:
+    # Given a guard failing in the transaction but passing when asked alone, twice
+    fake = _guard_failing_fake(alone=None)
+    w, outcome = _guarded_write(fake, 5)
+    # Then nothing is written unguarded: the rows come back, and the guard stays on
+    assert not outcome.written
+    assert set(outcome.returned) == ids(*range(5))
+    assert w.guarded(SETTINGS.targets[0].name)
+    assert fake.written_rows("c1") == []
+
+
+def test_a_guard_the_target_cannot_run_is_dropped_and_the_rows_land_once() -> None:
+    # Given a guard that fails in its transaction and alone, on a table that has not changed
+    fake = _guard_failing_fake(alone="ERROR: function format_type does not exist")
+    w, outcome = _guarded_write(fake, 5)
+    # Then the target writes without it (logged), each row once
+    assert outcome.written == ids(*range(5))
+    assert not w.guarded(SETTINGS.targets[0].name)
+    assert sorted(str(r["sqs_message_id"]) for r in fake.written_rows("c1")) == sorted(
+        ids(*range(5))
+    )

@@ -18,7 +18,14 @@ from ingest.probe import PROBE_MESSAGE_ID, probe_passed, probe_sqls
 from ingest.records import Reason, Row
 from ingest.redshift import StatementOutcome, StatementStatus
 from ingest.sql import InsertRenderer, Transaction
-from ingest.statement_runner import GaveUp, Ran, Refused, StatementRunner, StatementStats
+from ingest.statement_runner import (
+    GaveUp,
+    Ran,
+    Refused,
+    SelectFailed,
+    StatementRunner,
+    StatementStats,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +102,7 @@ class _Progress:
     # first single row that fails (see _corroborate). Rows are convicted only when it passed.
     probe: ProbeResult | None = None
     commit_checks: int = 0
-    guard_suspect: bool = False  # the column guard failed on an unchanged table
+    guard_retried: bool = False  # a guard that failed on an unchanged table was sent again
     table_checked: bool = False  # asked once whether the table changed
     table_changed: bool = False
     returned: dict[str, RowFailure] = field(default_factory=dict)
@@ -156,8 +163,9 @@ class TargetWriter:
         with self._lock:
             self._unguarded.add(target)
         log.warning(
-            "column guard failed on target %s while its table had not changed: writing "
-            "without it (a re-created column is then found only by SCHEMA_REFRESH_SECONDS)",
+            "column guard failed on target %s, in its transaction and alone, while its table "
+            "had not changed: writing without it (a re-created column is then found only by "
+            "SCHEMA_REFRESH_SECONDS)",
             target,
         )
 
@@ -292,11 +300,6 @@ class _Run:
         if outcome.status is StatementStatus.FINISHED:
             progress.written.update(row.message_id for row in transaction.rows)
             progress.transactions += 1
-            if progress.guard_suspect and transaction.guard is None:
-                # The same INSERTs passed without the guard that failed on an unchanged
-                # table: the guard itself does not work here.
-                progress.guard_suspect = False
-                self.writer.drop_guard(self.target.name)
             return True
         if outcome.status is not StatementStatus.FAILED:
             # ABORTED: cancelled at the deadline or by an operator; nothing committed.
@@ -339,13 +342,35 @@ class _Run:
         if self.watch.changed(self.target, self.deadlines):
             self._table_changed_give_back(transaction, outcome.statement_id, pending)
             return False
-        # The table is as the layout says: the guard may not work on this target. This write
-        # goes on without it; if its next transaction then commits, the guard is dropped for
-        # the target (drop_guard), else the failure was the target's and is judged as usual.
-        self.progress.guard_suspect = True
-        pending.appendleft(transaction.with_guard(None))
-        for index, waiting in enumerate(pending):
-            pending[index] = waiting.with_guard(None)
+        # The table is as the layout says. The guard is asked alone: if it passes, the failure
+        # was a passing one and the transaction goes again, guarded, once per write; only when
+        # it fails alone too, on a table the catalog says is unchanged, is it taken for a guard
+        # this target cannot run, and dropped (one blip must never switch it off).
+        guard = transaction.guard
+        if guard is None:  # only a guarded transaction's first SQL is the guard
+            return False
+        try:
+            _, stats = self.runner.select(self.target, guard.sql, guard.parameters, self.deadlines)
+        except SelectFailed as failed:
+            self.progress.stats = self.progress.stats + failed.stats
+            if not failed.failed:  # no confirmed answer: nothing is known, the rows come back
+                reason = f"column guard failed and could not be asked again: {failed.reason}"
+                self.progress.give_back(transaction.rows, reason, outcome.statement_id)
+                self.progress.give_back_all(pending, reason)
+                return False
+            self.writer.drop_guard(self.target.name)
+            pending.appendleft(transaction.with_guard(None))
+            for index, waiting in enumerate(pending):
+                pending[index] = waiting.with_guard(None)
+            return True
+        self.progress.stats = self.progress.stats + stats
+        if self.progress.guard_retried:
+            reason = f"column guard failed twice on an unchanged table: {outcome.error}"
+            self.progress.give_back(transaction.rows, reason, outcome.statement_id)
+            self.progress.give_back_all(pending, reason)
+            return False
+        self.progress.guard_retried = True
+        pending.appendleft(transaction)
         return True
 
     def _table_changed_give_back(
