@@ -12,8 +12,8 @@ will: a changed column fails the guard, nothing commits, and the writer reads th
 Unverified on Redshift: that this catalog SELECT (leader-node tables, `||` on a name, a
 division in the select list) runs inside a BatchExecuteStatement beside INSERTs; `make
 preflight` checks it on the user's target. Fallback: a guard that fails while the catalog says
-the table is unchanged, and whose INSERTs then commit without it, is dropped for the target
-(writer.py), so a guard that cannot run never stops the writes.
+the table is unchanged, in its transaction and then asked alone, is dropped for the target
+(writer.py), so a guard that cannot run never stops the writes; one that passes alone is kept.
 
 It reads the same catalog as catalog.py (pg_attribute, pg_class, pg_namespace, format_type),
 and compares each column's "name type" as format_type prints it with what the layout was
