@@ -66,12 +66,12 @@ class BatchOutcome:
 
     @property
     def written_everywhere(self) -> set[str]:
-        return set(self.received) & self.in_every_target - self.dead_lettered - self.retried
+        return set(self.received) & self.in_every_target - self.dead_lettered - self.returned
 
     def accounted(self) -> bool:
         """Counts, not set sizes after the fact: an id in two places, or none, breaks the sum."""
-        total = len(self.written_everywhere) + len(self.dead_lettered) + len(self.retried)
-        known = self.dead_lettered | self.retried
+        total = len(self.written_everywhere) + len(self.dead_lettered) + len(self.returned)
+        known = self.dead_lettered | self.returned
         return total == len(self.received) and known <= set(self.received)
 
     def handler_rows(self) -> dict[str, int] | None:
@@ -139,7 +139,7 @@ class BatchOutcome:
         return self.dead_letter_reasons() == self.expected_dead_letters
 
     def accounting_text(self) -> str:
-        parts = (len(self.written_everywhere), len(self.dead_lettered), len(self.retried))
+        parts = (len(self.written_everywhere), len(self.dead_lettered), len(self.returned))
         text = (
             f"{parts[0]} written to every target + {parts[1]} dead-lettered + "
             f"{parts[2]} retried = {sum(parts)}"
@@ -274,15 +274,15 @@ def _dead_letter_lines(outcome: BatchOutcome) -> list[str]:
 
 
 def _retry_lines(outcome: BatchOutcome) -> list[str]:
-    if not outcome.retried:
+    if not outcome.returned:
         return [line("back for retry", "0")]
-    lines = [line("back for retry", f"{len(outcome.retried)}  (batchItemFailures)")]
+    lines = [line("back for retry", f"{len(outcome.returned)}  (batchItemFailures)")]
     if outcome.invocation.raised:
         lines.append(f"    the handler raised {outcome.invocation.raised}")
     reasons = Counter(
         (str(failure.get("target") or "-"), str(failure.get("reason", "?")))
         for failure in outcome.invocation.failures
-        if failure.get("outcome") == "retried"
+        if failure.get("outcome") == "returned"
     )
     for (target, reason), count in reasons.most_common():
         lines.append(f"    {count} x {target}: {_shorten(reason)}")
@@ -427,5 +427,5 @@ def last_outcomes(batches: Sequence[BatchOutcome]) -> set[str]:
     pending: set[str] = set()
     for batch in batches:
         pending -= set(batch.received)
-        pending |= batch.retried
+        pending |= batch.returned
     return pending

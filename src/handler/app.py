@@ -58,4 +58,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         raise BatchNotProcessed(str(stuck)) from None
     publish_metrics(metrics, report)
     log_report(logger, report)
-    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.retried]}
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in report.returned]}

@@ -256,7 +256,7 @@ class ChaosRun:
         deadlines = deadlines_for(ingest.settings, REMAINING_SECONDS, Timing(), TIMEOUTS)
         killed = fault == "kill"
         try:
-            retried = set(ingest.process(event, deadlines).retried)
+            retried = set(ingest.process(event, deadlines).returned)
         except NothingProgressed:
             retried = {m["MessageId"] for m in batch}
         except Killed:

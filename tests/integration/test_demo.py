@@ -85,7 +85,7 @@ def test_every_batch_adds_up_and_lands_where_expected(data_api: LocalDataApi) ->
     # First delivery: the primary takes everything, the refusing secondary sends it all back.
     clean = batches["sqs-clean-batch.json"]
     assert clean.rows_added == {"primary": 10, "secondary": 0}
-    assert clean.retried == set(clean.received)
+    assert clean.returned == set(clean.received)
     assert clean.redelivered == 0
     assert clean.already_present() == {"primary": 0, "secondary": 0}
 
@@ -93,7 +93,7 @@ def test_every_batch_adds_up_and_lands_where_expected(data_api: LocalDataApi) ->
     assert {d.message_id: d.reason for d in mixed.dead_letters} == POISON
     assert all(d.detail for d in mixed.dead_letters)
     assert mixed.rows_added == {"primary": 10, "secondary": 10}
-    assert mixed.retried == set()
+    assert mixed.returned == set()
 
     assert batches["sqs-large-batch.json"].rows_added == {"primary": 500, "secondary": 500}
 
@@ -128,7 +128,7 @@ def test_a_second_table_and_a_column_added_while_running_take_only_settings(
     orders = batches["orders-batch.json"]
     assert orders.rows_added == {"primary": 9, "secondary": 9}
     assert orders.dead_letter_reasons() == BAD_ORDERS
-    assert orders.retried == set()
+    assert orders.returned == set()
     # The handler read public.orders from each target's catalog at its new cold start
     assert {(r["message"], r["target"], r["table"]) for r in orders.invocation.table_reads} == {
         ("target table read", "primary", "public.orders"),

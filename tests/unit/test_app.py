@@ -23,7 +23,7 @@ from ingest.wiring import Clients, Timing, build_ingest
 from local.appsflyer import appsflyer_layout, appsflyer_schema
 from local.lambda_context import LambdaContextStub
 from tests.support import payload, sqs_event
-from tests.unit.fakes import FakeClock, FakeDataApi
+from tests.unit.fakes import FakeClock, FakeDataApi, client_error
 
 SECRET_IDFA = "AAAAAAAA-SECRET-IDFA-0000-000000000001"
 SECRET_IP = "198.51.100.23"
@@ -93,6 +93,45 @@ def test_every_metric_is_emitted_with_its_dimensions(
     assert emitted[MetricName.ROWS_WRITTEN] == {("Target", "service")}
     assert emitted[MetricName.RECORDS_DEAD_LETTERED] == {("Reason", "service")}
     assert emitted[MetricName.RECORDS_RECEIVED] == {("service",)}
+    assert emitted[MetricName.RECORDS_RETURNED] == {("service",), ("Target", "service")}
+
+
+def test_a_one_target_outage_shows_as_that_targets_returned_records(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A secondary that refuses everything while the primary writes: the batch's records come
+    back, and only the secondary's RecordsReturned says so (the alarm's series)."""
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+        settings = Settings(
+            targets=(
+                Target("primary", "dev", cluster_identifier="c1", db_user="u"),
+                Target("secondary", "dev", cluster_identifier="c2", db_user="u"),
+            ),
+            table="public.appsflyer_events",
+            dead_letter_queue_url=dlq,
+        )
+        data_api = FakeDataApi()
+        outage = [client_error("InternalServerException") for _ in range(100)]
+        data_api.submit_errors = {"c2": outage}
+        ingest = build_ingest(
+            settings,
+            Clients(data_api, data_api, sqs),
+            Timing(sleep=lambda _: None, seed=3),
+        )
+        original = app.ingest
+        app.ingest = lambda: ingest  # type: ignore[assignment]
+        try:
+            response = app.lambda_handler(sqs_event([payload(), payload()]), LambdaContextStub())
+        finally:
+            app.ingest = original
+    assert len(response["batchItemFailures"]) == 2
+    returned: dict[str | None, float] = {}
+    for blob in emf_blobs(capsys.readouterr().out):
+        if MetricName.RECORDS_RETURNED in blob:
+            returned[blob.get("Target")] = blob[MetricName.RECORDS_RETURNED]
+    assert returned == {None: [2.0], "primary": [0.0], "secondary": [2.0]}
 
 
 def test_logs_carry_ids_and_reasons_never_payload_values(

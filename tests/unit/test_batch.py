@@ -50,7 +50,7 @@ class World:
         return ingest.process(event, deadlines_for(ingest.settings, 120, timing))
 
     def run(self, event: dict[str, Any], **overrides: Any) -> list[str]:
-        return list(self.report(event, **overrides).retried)
+        return list(self.report(event, **overrides).returned)
 
     def dead_letters(self) -> list[dict[str, Any]]:
         messages = self.sqs.receive_message(
@@ -142,7 +142,7 @@ def test_nothing_written_and_nothing_dead_lettered_raises(world: World) -> None:
         world.run(sqs_event([payload(idfa="SECRET-DEVICE")] * 3))
     # The exception's text is what Lambda logs: a count, no report, no value.
     assert str(raised.value) == "none of 3 records could be written or dead-lettered"
-    assert raised.value.report.retried == ("msg-00000", "msg-00001", "msg-00002")
+    assert raised.value.report.returned == ("msg-00000", "msg-00001", "msg-00002")
 
 
 def test_duplicate_message_in_one_batch_is_written_once(world: World) -> None:
@@ -170,7 +170,7 @@ def test_secondary_failure_returns_records_and_the_redelivery_writes_only_there(
 
     # When SQS redelivers them, the primary says it holds them and only the secondary writes
     report = world.report(sqs_event(bodies, receive_count=2), **two_targets())
-    assert report.retried == ()
+    assert report.returned == ()
     assert world.landed("c1") == ids  # once, not twice
     assert world.landed("wg2") == ids
     primary = next(t for t in report.targets if t.target == "primary")
@@ -243,7 +243,7 @@ def test_redrive_writes_only_to_the_targets_named_under_the_original_id(world: W
     # When it is redriven (a new delivery id, the dead letter's attributes)
     report = world.report(event, **two_targets())
     # Then only the secondary is written, under the original identity
-    assert report.retried == ()
+    assert report.returned == ()
     assert world.landed("c1") == []
     assert world.landed("wg2") == ["msg-00000"]
     assert not any(s.target == "c1" for s in world.fake.inserts())
@@ -254,7 +254,7 @@ def test_redrive_to_a_target_that_already_holds_the_record_writes_nothing(world:
     report = world.report(
         redriven(payload(), "again", "msg-00000", "primary,secondary"), **two_targets()
     )
-    assert report.retried == ()
+    assert report.returned == ()
     assert world.landed("c1") == ["msg-00000"]
     assert world.landed("wg2") == ["msg-00000"]
     assert {t.target: len(t.already_held) for t in report.targets} == {
@@ -325,7 +325,7 @@ def test_redrive_naming_another_records_id_is_dead_lettered_not_skipped(world: W
     world.run(sqs_event([payload(event_name="af_purchase")]), **two_targets())
     forged = redriven(payload(event_name="af_refund"), "forged", "msg-00000", "primary,secondary")
     report = world.report(forged, **two_targets())
-    assert report.retried == ()
+    assert report.returned == ()
     [letter] = world.dead_letters()
     attributes = letter["MessageAttributes"]
     assert attributes["reason"]["StringValue"] == "invalid_redrive"
@@ -415,7 +415,7 @@ def test_a_column_dropped_under_a_batch_is_read_again_and_nothing_is_dead_letter
     report = world.report(event)
     # Then the table is read again, every record is written to it, none comes back or is
     # dead-lettered, and the city field is kept in extra
-    assert report.retried == ()
+    assert report.returned == ()
     assert world.dead_letters() == []
     assert world.fake.catalog_reads("c1") == 2
     assert world.landed("c1") == ["msg-00000", "msg-00001"]
@@ -440,7 +440,7 @@ def test_a_column_narrowed_under_a_batch_judges_records_by_the_table_as_it_is_no
     report = world.report(sqs_event([payload(city="Berlin"), payload(city="Ingolstadt")]))
     # Then the record the new table refuses is a letter with the table's own reason (no
     # bisection blamed the database), and the other is written
-    assert report.retried == ()
+    assert report.returned == ()
     assert world.landed("c1") == ["msg-00000"]
     [letter] = world.dead_letters()
     assert letter["MessageAttributes"]["reason"]["StringValue"] == "value_too_long"
@@ -465,7 +465,7 @@ def test_a_record_the_old_table_refused_is_judged_again_by_the_changed_table(
     world.fake.on_execute = change
     report = world.report(sqs_event([payload(city="Ingolstadt"), payload(dma="DMA-501")]))
     # Then both are written to the table as it is now: the refusal was the old table's
-    assert report.retried == ()
+    assert report.returned == ()
     assert world.dead_letters() == []
     assert world.landed("c1") == ["msg-00000", "msg-00001"]
 
@@ -526,7 +526,7 @@ def test_a_target_whose_table_cannot_be_read_gets_its_records_back(world: World)
     # When the batch runs, nothing is written or dead-lettered: every record comes back
     with pytest.raises(NothingProgressed) as raised:
         world.run(sqs_event([payload(), payload()]))
-    assert raised.value.report.retried == ("msg-00000", "msg-00001")
+    assert raised.value.report.returned == ("msg-00000", "msg-00001")
     assert world.fake.inserts() == []
     assert world.dead_letters() == []
 
@@ -550,7 +550,7 @@ def test_another_table_is_written_with_configuration_only(world: World) -> None:
     # When the batch runs
     report = world.report(sqs_event(bodies), **settings)
     # Then the good orders land in their columns, the bad one is dead-lettered with its reason
-    assert report.retried == ()
+    assert report.returned == ()
     rows = {r["message_id"]: r for r in world.fake.written_rows("c1")}
     assert sorted(str(m) for m in rows) == ["msg-00000", "msg-00002"]
     assert (rows["msg-00000"]["order_id"], rows["msg-00000"]["total"]) == ("o-1", "19.90")
@@ -566,7 +566,7 @@ def test_a_redelivered_order_is_found_held_by_its_own_message_id_column(world: W
     bodies = [{"order_id": "o-1"}, {"order_id": "o-2"}]
     world.run(sqs_event(bodies), **settings)
     report = world.report(sqs_event(bodies, receive_count=2), **settings)
-    assert report.retried == ()
+    assert report.returned == ()
     assert report.targets[0].already_held == frozenset({"msg-00000", "msg-00001"})
     assert len(world.fake.written_rows("c1")) == 2  # once, not twice
 
@@ -593,7 +593,7 @@ def test_a_table_dropped_after_cold_start_returns_the_records_instead_of_failing
         world.report(sqs_event([payload(city="Berlin"), payload()]))
     # Then its records come back for a retry: the handler publishes the report's metrics and
     # raises its own short error so that Lambda backs off; no SchemaError escapes
-    assert stuck.value.report.retried == ("msg-00000", "msg-00001")
+    assert stuck.value.report.returned == ("msg-00000", "msg-00001")
 
 
 def test_a_secondary_table_dropped_does_not_hold_back_the_primary(world: World) -> None:
@@ -616,7 +616,7 @@ def test_a_secondary_table_dropped_does_not_hold_back_the_primary(world: World) 
     # When the batch runs
     report = world.report(sqs_event([payload(city="Berlin")]), targets=(PRIMARY, SECONDARY))
     # Then the primary holds the record and it comes back for the secondary alone
-    assert report.retried == ("msg-00000",)
+    assert report.returned == ("msg-00000",)
     assert [len(t.written) for t in report.targets] == [1, 0]
 
 

@@ -63,7 +63,9 @@ class FailureLine:
 @dataclass(frozen=True)
 class BatchReport:
     received: int = 0
-    retried: tuple[str, ...] = ()  # message ids handed back to SQS, in batch order
+    returned: tuple[str, ...] = ()  # message ids handed back to SQS, in batch order
+    # Of those, the records each target still lacks: one target down shows as its own count.
+    returned_lacking: dict[str, int] = field(default_factory=dict)
     dead_lettered: Counter[str] = field(default_factory=Counter)
     dead_letter_send_failures: int = 0
     # Dead-lettered records that could not be deleted from their queue at once: if this
@@ -79,7 +81,8 @@ class BatchReport:
             "rows_already_present": {t.target: len(t.already_held) for t in self.targets},
             "records_dead_lettered": sum(self.dead_lettered.values()),
             "dead_lettered_by_reason": dict(self.dead_lettered),
-            "records_retried": len(self.retried),
+            "records_returned": len(self.returned),
+            "records_returned_lacking": dict(self.returned_lacking),
             "statements_submitted": {t.target: t.stats.submitted for t in self.targets},
             # Refusals are not statements; without these a reader sees only "0 submitted".
             "quota_rejections": {t.target: t.stats.quota_rejections for t in self.targets},
@@ -178,7 +181,7 @@ class BatchIngest:
             messages, outcomes, letters, unsent=unsent, retries=retries, not_deleted=not_deleted
         )
         progressed = report.dead_lettered or any(t.written for t in outcomes)
-        if messages and not progressed and len(report.retried) == len(messages):
+        if messages and not progressed and len(report.returned) == len(messages):
             raise NothingProgressed(report)
         return report
 
@@ -360,12 +363,16 @@ def _report(
         for letter in sent
     ]
     failures += [
-        FailureLine(r.message_id, Outcome.RETRIED, r.reason, r.target, r.statement_id)
+        FailureLine(r.message_id, Outcome.RETURNED, r.reason, r.target, r.statement_id)
         for r in retried.values()
     ]
+    returned = tuple(m.message_id for m in messages if m.message_id in retried)
     return BatchReport(
         received=len(messages),
-        retried=tuple(m.message_id for m in messages if m.message_id in retried),
+        returned=returned,
+        returned_lacking={
+            t.target: sum(1 for m in returned if m in t.returned) for t in outcomes
+        },
         dead_lettered=Counter(letter.reason.value for letter in sent),
         dead_letter_send_failures=len(unsent),
         dead_letters_not_deleted=not_deleted,

@@ -18,7 +18,7 @@ OVERSIZED_DETAIL = "record alone exceeds the statement size budget (STATEMENT_MA
 
 class Outcome(StrEnum):
     DEAD_LETTERED = "dead_lettered"
-    RETRIED = "retried"
+    RETURNED = "returned"
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,11 @@ class MetricName(StrEnum):
 
     # dimensions: service
     RECORDS_RECEIVED = "RecordsReceived"
-    RECORDS_RETRIED = "RecordsRetried"
+    # RecordsReturned is also per Target (below): records in batchItemFailures, and of those
+    # the ones each target lacks, so a one-target outage has its own series and alarm.
     DEAD_LETTER_SEND_FAILURES = "DeadLetterSendFailures"
     # dimensions: Target, service
+    RECORDS_RETURNED = "RecordsReturned"  # per target: the returned records it still lacks
     ROWS_WRITTEN = "RowsWritten"
     ROWS_ALREADY_PRESENT = "RowsAlreadyPresent"
     STATEMENTS_SUBMITTED = "StatementsSubmitted"
@@ -40,7 +42,7 @@ def publish_metrics(metrics: Metrics, report: BatchReport) -> None:
     per-reason ones need their own dimension, so each set is flushed as its own EMF blob."""
     count = MetricUnit.Count
     metrics.add_metric(MetricName.RECORDS_RECEIVED, count, report.received)
-    metrics.add_metric(MetricName.RECORDS_RETRIED, count, len(report.retried))
+    metrics.add_metric(MetricName.RECORDS_RETURNED, count, len(report.returned))
     metrics.add_metric(
         MetricName.DEAD_LETTER_SEND_FAILURES, count, report.dead_letter_send_failures
     )
@@ -48,6 +50,11 @@ def publish_metrics(metrics: Metrics, report: BatchReport) -> None:
         per_target = EphemeralMetrics(namespace=metrics.namespace, service=metrics.service)
         per_target.add_dimension("Target", result.target)
         stats = result.stats
+        per_target.add_metric(
+            MetricName.RECORDS_RETURNED,
+            count,
+            report.returned_lacking.get(result.target, 0),
+        )
         per_target.add_metric(MetricName.ROWS_WRITTEN, count, len(result.written))
         per_target.add_metric(MetricName.ROWS_ALREADY_PRESENT, count, len(result.already_held))
         per_target.add_metric(MetricName.STATEMENTS_SUBMITTED, count, stats.submitted)
