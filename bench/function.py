@@ -37,4 +37,4 @@ class FunctionInstance:
             report = self._ingest.process({"Records": list(records)}, deadlines)
         except NothingProgressed:
             return {str(record["messageId"]) for record in records}
-        return set(report.retried)
+        return set(report.returned)

@@ -57,7 +57,7 @@ class BatchOutcome:
     placements: tuple[PlacementSeen, ...] = ()
 
     @property
-    def retried(self) -> set[str]:
+    def returned(self) -> set[str]:
         return set(self.invocation.retry_ids)
 
     @property
@@ -142,7 +142,7 @@ class BatchOutcome:
         parts = (len(self.written_everywhere), len(self.dead_lettered), len(self.returned))
         text = (
             f"{parts[0]} written to every target + {parts[1]} dead-lettered + "
-            f"{parts[2]} retried = {sum(parts)}"
+            f"{parts[2]} returned = {sum(parts)}"
         )
         if sum(parts) == len(self.received):
             return f"{text} received"

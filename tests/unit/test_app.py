@@ -127,7 +127,7 @@ def test_a_one_target_outage_shows_as_that_targets_returned_records(
         finally:
             app.ingest = original
     assert len(response["batchItemFailures"]) == 2
-    returned: dict[str | None, float] = {}
+    returned: dict[str | None, list[float]] = {}
     for blob in emf_blobs(capsys.readouterr().out):
         if MetricName.RECORDS_RETURNED in blob:
             returned[blob.get("Target")] = blob[MetricName.RECORDS_RETURNED]
