@@ -13,6 +13,7 @@ import pytest
 
 from local.model import BASE, FAST, HIGH, ClusterModel
 from local.server import model_for, model_from_args, parse_args
+from tests.interrupt import start_interruptible
 
 pytestmark = pytest.mark.integration
 
@@ -85,11 +86,10 @@ def test_targets_are_declared_on_the_command_line(capsys: pytest.CaptureFixture[
 
 def test_serves_until_interrupted() -> None:
     targets = ["--workgroup", "local-wg", "--cluster", "local-cluster:dev,analytics"]
-    server = subprocess.Popen(
+    server = start_interruptible(
         [sys.executable, "-m", "local.server", "--port", "0", "--fast", *targets],
         cwd=REPO,
         stdout=subprocess.PIPE,
-        text=True,
     )
     try:
         endpoint = _endpoint_from(server)

@@ -22,6 +22,7 @@ from demo.report import BatchOutcome, PlacementSeen
 from demo.runtime import DeadLetterSeen, Invocation
 from demo.streams import APPSFLYER, ORDERS, ROOT, STREAMS, TABLE_SETTINGS, Placement
 from local.stack import LocalDataApi
+from tests.interrupt import start_interruptible
 
 pytestmark = pytest.mark.integration
 
@@ -276,13 +277,12 @@ def test_already_present_counts_are_checked_against_what_the_target_held() -> No
 def test_ctrl_c_mid_run_stops_everything_and_removes_temp_files(shared_tmp: Path) -> None:
     """The CLI as `make demo` runs it, interrupted while the batches are being replayed."""
     env = {**os.environ, "PYTHONPATH": "src/handler:.", "TMPDIR": str(shared_tmp)}
-    process = subprocess.Popen(
+    process = start_interruptible(
         [sys.executable, "-m", "demo.run"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        text=True,
     )
     assert process.stdout is not None
     seen: list[str] = []
