@@ -11,7 +11,11 @@ does anything else with it. It stops only when the queue shows nothing visible a
 flight except what this export itself holds, then compares counts and exits non-zero when they
 disagree. Without `--delete` the messages stay in the queue (they are hidden while the export
 runs and made visible again at its end); with `--delete` each one is deleted only after its line
-is on disk, and the export stops when both counts are 0.
+is on disk, and the export stops when both counts are 0. However it ends (Ctrl-C, an exception,
+a lost connection), every message it still holds is made visible again at once
+(scripts/dlq_messages.py). The file is created for its owner alone (mode 0600, whatever the
+umask): the bodies are the original records, personal data. A Binary attribute's value is
+written as base64 text, the form `aws sqs send-message --message-attributes` takes.
 """
 
 from __future__ import annotations
@@ -22,12 +26,14 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 import boto3
+
+from scripts.dlq_messages import HeldMessages, attributes_for_file, held_until_exit
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
@@ -48,7 +54,7 @@ class ExportReport:
     written: int = 0
     duplicates_skipped: int = 0
     deleted: int = 0
-    held: dict[str, str] = field(default_factory=dict)  # message id -> latest receipt handle
+    unreleased: int = 0  # held messages SQS did not make visible again at the end
 
     @property
     def complete(self) -> bool:
@@ -60,6 +66,7 @@ class ExportReport:
             f"queue held about {self.approximate_at_start} messages at the start; "
             f"wrote {self.written} distinct messages, skipped {self.duplicates_skipped} "
             f"repeated receives, deleted {self.deleted}"
+            + (f"; {self.unreleased} not made visible again" if self.unreleased else "")
         )
 
 
@@ -82,7 +89,7 @@ def _line(message: dict[str, Any]) -> str:
             "MessageId": message["MessageId"],
             "Body": message["Body"],
             "Attributes": message.get("Attributes", {}),
-            "MessageAttributes": message.get("MessageAttributes", {}),
+            "MessageAttributes": attributes_for_file(message.get("MessageAttributes", {})),
         },
         sort_keys=True,
     )
@@ -100,11 +107,11 @@ def _receive(sqs: SQSClient, queue_url: str, hold_seconds: int, wait_seconds: in
     return list(reply.get("Messages", []))
 
 
-def _settled(sqs: SQSClient, queue_url: str, report: ExportReport, delete: bool) -> bool:
+def _settled(sqs: SQSClient, queue_url: str, held: HeldMessages, delete: bool) -> bool:
     visible, in_flight = queue_counts(sqs, queue_url)
     # Deleting: nothing left at all. Keeping: whatever is in flight is what this export holds
     # (anything more is another reader's, and comes back when its visibility timeout ends).
-    expected_in_flight = 0 if delete else len(report.held)
+    expected_in_flight = 0 if delete else len(held)
     return visible == 0 and in_flight <= expected_in_flight
 
 
@@ -119,23 +126,49 @@ def export(
     settled_checks: int = SETTLED_CHECKS,
     max_empty_polls: int = 90,
 ) -> ExportReport:
-    """Write every message of the queue to `out` once; see the module docstring."""
+    """Write every message of the queue to `out` once; see the module docstring. Whatever it
+    holds is released on return and on any exception, KeyboardInterrupt included."""
     visible, in_flight = queue_counts(sqs, queue_url)
     report = ExportReport(approximate_at_start=visible + in_flight)
+    settings = _Settings(delete, hold_seconds, wait_seconds, settled_checks, max_empty_polls)
+    with held_until_exit(sqs, queue_url) as held:
+        _export_held(sqs, queue_url, out, held=held, report=report, settings=settings)
+    report.unreleased = held.unreleased
+    return report
+
+
+@dataclass(frozen=True)
+class _Settings:
+    delete: bool
+    hold_seconds: int
+    wait_seconds: int
+    settled_checks: int
+    max_empty_polls: int
+
+
+def _export_held(
+    sqs: SQSClient,
+    queue_url: str,
+    out: IO[str],
+    *,
+    held: HeldMessages,
+    report: ExportReport,
+    settings: _Settings,
+) -> None:
     seen: set[str] = set()
     settled = 0
     empty_polls = 0
-    while settled < settled_checks:
-        messages = _receive(sqs, queue_url, hold_seconds, wait_seconds)
+    while settled < settings.settled_checks:
+        messages = _receive(sqs, queue_url, settings.hold_seconds, settings.wait_seconds)
+        held.keep(messages)  # before anything else can fail: released on any exit
         if not messages:
             empty_polls += 1
-            settled = settled + 1 if _settled(sqs, queue_url, report, delete) else 0
-            if empty_polls >= max_empty_polls and settled == 0:
+            settled = settled + 1 if _settled(sqs, queue_url, held, settings.delete) else 0
+            if empty_polls >= settings.max_empty_polls and settled == 0:
                 # Someone else holds messages for longer than we are willing to wait.
                 break
             continue
         settled = 0
-        fresh = []
         for message in messages:
             if message["MessageId"] in seen:
                 report.duplicates_skipped += 1
@@ -143,16 +176,11 @@ def export(
                 seen.add(message["MessageId"])
                 out.write(_line(message) + "\n")
                 report.written += 1
-            fresh.append(message)
         _on_disk(out)  # before anything is deleted or released
-        if delete:
-            report.deleted += _delete(sqs, queue_url, fresh)
-        else:
-            for message in fresh:
-                report.held[message["MessageId"]] = message["ReceiptHandle"]
-    if not delete:
-        _release(sqs, queue_url, report.held)
-    return report
+        if settings.delete:
+            for message_id in _delete(sqs, queue_url, messages):
+                held.forget(message_id)
+                report.deleted += 1
 
 
 def _on_disk(out: IO[str]) -> None:
@@ -164,34 +192,16 @@ def _on_disk(out: IO[str]) -> None:
     os.fsync(descriptor)
 
 
-def _batches(
-    items: Sequence[tuple[str, str]], size: int = 10
-) -> Iterator[Sequence[tuple[str, str]]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-def _delete(sqs: SQSClient, queue_url: str, messages: list[Any]) -> int:
-    entries = [(str(i), m["ReceiptHandle"]) for i, m in enumerate(messages)]
+def _delete(sqs: SQSClient, queue_url: str, messages: Sequence[Any]) -> list[str]:
+    """Delete the messages; return the ids SQS deleted. A failed delete leaves the message in
+    the queue (and held, so released at the end): it is received again and skipped."""
     reply = sqs.delete_message_batch(
         QueueUrl=queue_url,
-        Entries=[{"Id": i, "ReceiptHandle": handle} for i, handle in entries],
+        Entries=[
+            {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)
+        ],
     )
-    # A failed delete leaves the message in the queue: it is received again and skipped.
-    return len(reply.get("Successful", []))
-
-
-def _release(sqs: SQSClient, queue_url: str, held: dict[str, str]) -> None:
-    """Make the held messages visible again at once, for the redrive or archive that follows."""
-    handles = list(held.items())
-    for batch in _batches(handles):
-        sqs.change_message_visibility_batch(
-            QueueUrl=queue_url,
-            Entries=[
-                {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
-                for i, (_, handle) in enumerate(batch)
-            ],
-        )
+    return [messages[int(entry["Id"])]["MessageId"] for entry in reply.get("Successful", [])]
 
 
 def archive(
@@ -215,6 +225,18 @@ def archive(
         if task["Status"] in MOVE_TASK_DONE:
             return dict(task)
         sleep(poll_seconds)
+
+
+def open_private(path: Path) -> IO[str]:
+    """A new file only its owner can read or write. os.open's mode is reduced by the umask
+    (never widened), and fchmod sets 0600 exactly even under an unusual umask such as 0277."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.fchmod(descriptor, 0o600)
+        return os.fdopen(descriptor, "w", encoding="utf-8")
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -252,17 +274,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         task = archive(sqs, args.source_arn, args.destination_arn, rate=args.rate)
         print(json.dumps(task, default=str))
         return 0 if task["Status"] == "COMPLETED" else 1
-    if args.out.exists():
+    try:
+        out = open_private(args.out)
+    except FileExistsError:
         parser.error(f"{args.out} exists: choose a new file (an export never appends)")
-    with args.out.open("x", encoding="utf-8") as out:
-        report = export(
-            sqs,
-            args.queue_url,
-            out,
-            delete=args.delete,
-            hold_seconds=args.hold_seconds,
-            wait_seconds=args.wait_seconds,
-        )
+    try:
+        with out:
+            report = export(
+                sqs,
+                args.queue_url,
+                out,
+                delete=args.delete,
+                hold_seconds=args.hold_seconds,
+                wait_seconds=args.wait_seconds,
+            )
+    except KeyboardInterrupt:
+        # export() has released what it held by now; the file keeps every line written.
+        print(f"interrupted: every held message is visible again; {args.out} is incomplete")
+        return 130  # the shell's code for a command ended by SIGINT
     print(report.summary())
     if not report.complete:
         print("FEWER messages written than the queue held at the start: do not purge or delete")
