@@ -152,8 +152,14 @@ def test_sam_transform_yields_the_event_source_and_no_extra_permissions() -> Non
     roles = [name for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"]
     assert roles == ["FunctionRole"]
     function = resources["IngestFunction"]["Properties"]
-    # MaximumConcurrency is the cap; no reserved concurrency (docs/capacity.md).
-    assert "ReservedConcurrentExecutions" not in function
+    # MaximumConcurrency + 2 reserved, behind the ReserveConcurrency switch (docs/capacity.md).
+    assert function["ReservedConcurrentExecutions"] == {
+        "Fn::If": [
+            "ReservesConcurrency",
+            {"Fn::FindInMap": ["ReservedConcurrency", {"Ref": "MaximumConcurrency"}, "Executions"]},
+            {"Ref": "AWS::NoValue"},
+        ]
+    }
     assert function["TracingConfig"] == {"Mode": "Active"}
     assert function["Architectures"] == ["arm64"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import re
 import tomllib
@@ -10,8 +12,9 @@ from typing import Any
 
 import pytest
 
-from ingest.config import load_settings
+from ingest.config import Settings, load_settings
 from ingest.telemetry import MetricName
+from ingest.wiring import Timing, deadlines_for
 from tests.template.cfn import (
     PSEUDO,
     REPO,
@@ -31,6 +34,10 @@ FUNCTION = RESOURCES["IngestFunction"]["Properties"]
 EVENT = FUNCTION["Events"]["Queue"]["Properties"]
 
 SQS_MAX_VISIBILITY_TIMEOUT = 43_200
+# "In most cases, a request must reach AWS within five minutes of the time stamp in the
+# request" (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_aws-signing.html).
+SIGNING_WINDOW_SECONDS = 300
+CLOCK_SKEW_SECONDS = 30  # the margin the template allows for the signer's and AWS's clocks
 SECRET = "arn:aws:secretsmanager:us-east-1:123456789012:secret:redshift/ingest-AbC123"
 SECRET_2 = "arn:aws:secretsmanager:us-east-1:123456789012:secret:redshift/mirror-XyZ789"
 WORKGROUP_ID = "8f3c1a2b-4d5e-4f60-8a7b-9c0d1e2f3a4b"
@@ -53,7 +60,13 @@ def _allowed(name: str) -> list[int]:
 # ---------------------------------------------------------------------------- queue timing
 
 
-def test_visibility_timeout_is_six_function_timeouts_plus_the_window_for_every_choice() -> None:
+def _visibility(timeout: int, window: int) -> int:
+    """Lambda's guidance (6 x timeout + window), and never shorter than an invocation started
+    within the window of its receive plus the time its last submit may spend in flight."""
+    return max(6 * timeout + window, timeout + window + SIGNING_WINDOW_SECONDS + CLOCK_SKEW_SECONDS)
+
+
+def test_visibility_timeout_outlasts_lambdas_guidance_and_any_submit_in_flight() -> None:
     # Given the queue's visibility timeout looked up from the two parameters the function uses
     lookup = RESOURCES["Queue"]["Properties"]["VisibilityTimeout"]
     assert lookup == {
@@ -70,8 +83,19 @@ def test_visibility_timeout_is_six_function_timeouts_plus_the_window_for_every_c
     for timeout in _allowed("FunctionTimeoutSeconds"):
         for window in _allowed("BatchingWindowSeconds"):
             visibility = table[str(timeout)][str(window)]
-            assert visibility == 6 * timeout + window, (timeout, window)
+            assert visibility == _visibility(timeout, window), (timeout, window)
+            assert visibility >= 6 * timeout + window
+            # A redelivery is received one visibility timeout after the first receive; the first
+            # invocation began within the window and signed its last submit before its timeout,
+            # and that request is refused once the signing window has passed.
+            latest_arrival = window + timeout + SIGNING_WINDOW_SECONDS + CLOCK_SKEW_SECONDS
+            assert visibility >= latest_arrival, (timeout, window)
             assert visibility <= SQS_MAX_VISIBILITY_TIMEOUT
+    signing = TEMPLATE["Mappings"]["Constants"]["Signing"]
+    assert signing == {
+        "RequestWindowSeconds": SIGNING_WINDOW_SECONDS,
+        "ClockSkewSeconds": CLOCK_SKEW_SECONDS,
+    }
     # And the table holds nothing the parameters cannot select (no stale rows)
     assert sorted(int(t) for t in table) == sorted(_allowed("FunctionTimeoutSeconds"))
     for row in table.values():
@@ -142,10 +166,27 @@ def test_event_source_reports_partial_failures_and_caps_concurrency() -> None:
     assert max(_allowed("MaximumConcurrency")) <= max(_allowed("ActiveStatementQuota"))
 
 
-def test_no_reserved_concurrency_the_event_source_maximum_is_the_cap() -> None:
-    # docs/capacity.md, "Reserved concurrency": equal to MaximumConcurrency it let any manual
-    # invoke throttle the poller; it also held that much of the account's pool while idle.
-    assert "ReservedConcurrentExecutions" not in FUNCTION
+# One manual or console invoke and one asynchronous invocation (its retries run one at a time)
+# beside the event source's MaximumConcurrency.
+RESERVED_HEADROOM = 2
+
+
+@pytest.mark.parametrize("concurrency", _allowed("MaximumConcurrency"))
+def test_reserved_concurrency_is_the_event_sources_maximum_plus_headroom(concurrency: int) -> None:
+    parameters = {**STACK, "MaximumConcurrency": str(concurrency)}
+    function = Evaluator(TEMPLATE, parameters).value(FUNCTION)
+    assert function["ReservedConcurrentExecutions"] == concurrency + RESERVED_HEADROOM
+    # AWS: the reservation at least the mappings' maximum concurrency, or Lambda throttles.
+    assert function["ReservedConcurrentExecutions"] >= concurrency
+    assert TEMPLATE["Mappings"]["Constants"]["Concurrency"]["ReservedHeadroom"] == 2
+    off = Evaluator(TEMPLATE, {**parameters, "ReserveConcurrency": "false"}).value(FUNCTION)
+    assert "ReservedConcurrentExecutions" not in off
+
+
+def test_reservation_is_on_by_default_and_its_mapping_has_no_stale_rows() -> None:
+    assert PARAMETERS["ReserveConcurrency"]["Default"] == "true"
+    table = TEMPLATE["Mappings"]["ReservedConcurrency"]
+    assert sorted(int(key) for key in table) == _allowed("MaximumConcurrency")
     assert "Reserved concurrency" in (REPO / "docs" / "capacity.md").read_text(encoding="utf-8")
 
 
@@ -178,14 +219,15 @@ SHARED_WORKGROUP = {
 }
 
 
+@pytest.mark.parametrize("reserve", ["true", "false"])
 @pytest.mark.parametrize("quota", _allowed("ActiveStatementQuota"))
 @pytest.mark.parametrize(
     "targets",
     [PRIMARY_CLUSTER, SHARED_CLUSTER, SHARED_WORKGROUP],
     ids=["one target", "two databases on one cluster", "two databases on one workgroup"],
 )
-def test_maximum_concurrency_times_targets_on_a_cluster_stays_within_the_quota(
-    quota: int, targets: dict[str, str]
+def test_function_concurrency_times_targets_on_a_cluster_stays_within_the_quota(
+    quota: int, targets: dict[str, str], reserve: str
 ) -> None:
     # Given every MaximumConcurrency CloudFormation accepts, with this quota and these targets
     per_cluster = _targets_on_one_cluster(targets)
@@ -195,11 +237,18 @@ def test_maximum_concurrency_times_targets_on_a_cluster_stays_within_the_quota(
             **ALARMS,
             "ActiveStatementQuota": str(quota),
             "MaximumConcurrency": str(concurrency),
+            "ReserveConcurrency": reserve,
         }
+        # The function's concurrency: the reservation caps every invocation, manual ones
+        # included; without one, the event source's maximum is the only cap the stack has.
+        function = Evaluator(TEMPLATE, parameters).value(FUNCTION)
+        invocations = function.get("ReservedConcurrentExecutions", concurrency)
+        assert invocations == concurrency + (RESERVED_HEADROOM if reserve == "true" else 0)
         # When the Rules are evaluated
         failures = Evaluator(TEMPLATE, parameters).failed_rules()
         # Then exactly the values whose statements exceed the quota are refused
-        assert (failures == []) is (concurrency * per_cluster <= quota), (concurrency, failures)
+        within = invocations * per_cluster <= quota
+        assert (failures == []) is within, (concurrency, reserve, failures)
 
 
 def test_the_quota_defaults_to_the_figure_the_old_system_hit() -> None:
@@ -531,6 +580,9 @@ def test_rules_refuse_incomplete_or_ambiguous_targets(
         ("MaximumConcurrency", "7"),  # off the ladder the quota Rules compare against
         ("ActiveStatementQuota", "1000"),
         ("LogLevel", "WARNING"),  # Lambda's ApplicationLogLevel says WARN
+        ("LogLevel", "WARN"),  # would drop every EMF line (see the log level tests)
+        ("LogLevel", "ERROR"),
+        ("ReserveConcurrency", "yes"),
         ("TargetTable", "appsflyer_events"),  # not schema-qualified
         ("MaximumConcurrency", "1"),
         ("BatchSize", "10001"),
@@ -581,6 +633,8 @@ def _shown() -> list[Shown]:
         properties = widget["properties"]
         for row in properties.get("metrics", []):
             options = row[-1] if isinstance(row[-1], dict) else {}
+            if "expression" in options and not options["expression"].startswith("SEARCH("):
+                continue  # math over the widget's own rows, which are listed themselves
             if "expression" in options:
                 match = _SEARCH.search(options["expression"])
                 assert match, options["expression"]
@@ -610,25 +664,26 @@ def test_dashboard_body_is_json_and_every_substitution_resolves() -> None:
     assert _dashboard()["widgets"]
 
 
-# The metrics the code emits, with the dimensions it emits them with (the lead's decision 4).
-# TRANSITIONAL: written out here until the handler's MetricName carries exactly this list; at
-# the merge, `test_dashboard_metric_list_is_the_codes` compares it with MetricName.
-EMITTED_METRICS: dict[str, tuple[str, ...]] = {
-    "RecordsReceived": ("service",),
-    "RecordsRetried": ("service",),
-    "DeadLetterSendFailures": ("service",),
-    "RowsWritten": ("Target", "service"),
-    "RowsAlreadyPresent": ("Target", "service"),
-    "StatementsSubmitted": ("Target", "service"),
-    "StatementsCancelled": ("Target", "service"),
-    "StatementsUnconfirmed": ("Target", "service"),
-    "QuotaRejections": ("Target", "service"),
-    "Throttles": ("Target", "service"),
-    "BisectionSteps": ("Target", "service"),
-    "TransactionsCommitted": ("Target", "service"),
-    "FieldsDropped": ("Target", "service"),
-    "StatementDuration": ("Target", "service"),
-    "RecordsDeadLettered": ("Reason", "service"),
+SERVICE = ("service",)
+PER_TARGET = ("Target", "service")
+# The metrics the code emits, with each set of dimensions it emits them with
+# (ingest/telemetry.py: RecordsReturned both for the batch and per target).
+EMITTED_METRICS: dict[str, set[tuple[str, ...]]] = {
+    "RecordsReceived": {SERVICE},
+    "RecordsReturned": {SERVICE, PER_TARGET},
+    "DeadLetterSendFailures": {SERVICE},
+    "RowsWritten": {PER_TARGET},
+    "RowsAlreadyPresent": {PER_TARGET},
+    "StatementsSubmitted": {PER_TARGET},
+    "StatementsCancelled": {PER_TARGET},
+    "StatementsUnconfirmed": {PER_TARGET},
+    "QuotaRejections": {PER_TARGET},
+    "Throttles": {PER_TARGET},
+    "BisectionSteps": {PER_TARGET},
+    "TransactionsCommitted": {PER_TARGET},
+    "FieldsDropped": {PER_TARGET},
+    "StatementDuration": {PER_TARGET},
+    "RecordsDeadLettered": {("Reason", "service")},
 }
 
 
@@ -637,14 +692,30 @@ def test_dashboard_metric_list_is_the_codes() -> None:
 
 
 def test_dashboard_shows_exactly_the_metrics_the_code_emits() -> None:
-    on_dashboard = {shown.metric for shown in _shown() if shown.namespace == _namespace()}
-    assert on_dashboard == set(EMITTED_METRICS)
+    on_dashboard = {
+        (shown.metric, shown.dimensions) for shown in _shown() if shown.namespace == _namespace()
+    }
+    emitted = {
+        (metric, dimensions) for metric, sets in EMITTED_METRICS.items() for dimensions in sets
+    }
+    assert on_dashboard == emitted
 
 
 def test_dashboard_queries_each_metric_with_the_dimensions_it_is_emitted_with() -> None:
     for shown in _shown():
         if shown.namespace == _namespace():
-            assert shown.dimensions == tuple(sorted(EMITTED_METRICS[shown.metric])), shown
+            assert shown.dimensions in EMITTED_METRICS[shown.metric], shown
+
+
+def test_every_per_target_and_per_reason_series_is_labelled_by_its_dimension() -> None:
+    # A static label names every series of a SEARCH alike: primary and secondary looked the same.
+    for widget in _dashboard()["widgets"]:
+        for row in widget["properties"].get("metrics", []):
+            options = row[-1] if isinstance(row[-1], dict) else {}
+            expression = options.get("expression", "")
+            for dimension in ("Target", "Reason"):
+                if expression.startswith("SEARCH(") and f",{dimension}," in expression:
+                    assert f"${{PROP('Dim.{dimension}')}}" in options["label"], expression
 
 
 def test_dashboard_shows_statement_duration_percentiles_and_dead_letters_per_reason() -> None:
@@ -676,7 +747,11 @@ def test_dashboard_shows_the_queues_and_the_function() -> None:
         for row in widget["properties"].get("metrics", [])
         if row[0] == "AWS/SQS"
     }
-    assert queues == {"<Queue.QueueName>", "<DeadLetterQueue.QueueName>"}
+    assert queues == {
+        "<Queue.QueueName>",
+        "<DeadLetterQueue.QueueName>",
+        "<ArchiveQueue.QueueName>",
+    }
 
 
 def test_no_widget_mixes_an_alarm_annotation_with_a_metrics_array() -> None:
@@ -695,10 +770,73 @@ def _horizontal(title_start: str) -> dict[str, float]:
     return {a["label"]: a["value"] for a in widget["properties"]["annotations"]["horizontal"]}
 
 
-def test_duration_graph_shows_the_timeout_and_the_alarm_line() -> None:
-    timeout_ms = int(PARAMETERS["FunctionTimeoutSeconds"]["Default"]) * 1000
+def test_duration_graph_shows_the_timeout_the_work_deadline_and_the_alarm_line() -> None:
+    timeout = int(PARAMETERS["FunctionTimeoutSeconds"]["Default"])
+    work_ms = round(_work_deadline_seconds(timeout) * 1000)
     lines = _horizontal("Function duration vs timeout")
-    assert lines == {"timeout": timeout_ms, "alarm: 80 % of timeout": timeout_ms * 0.8}
+    assert lines == {
+        "timeout": timeout * 1000,
+        "work deadline: cancels after it": work_ms,
+        "alarm: 80 % of the work deadline": work_ms * 0.8,
+    }
+
+
+# The titles docs/runbook.md's triage section reads, left to right.
+HEALTH_ROW = [
+    "Oldest message age vs visibility timeout",
+    "Dead-letter arrivals",
+    "Function errors",
+    "Returned / received",
+    "Rows written per target",
+]
+
+
+def test_the_top_row_is_the_health_row_under_a_text_widget_that_says_how_to_read_it() -> None:
+    widgets = _dashboard()["widgets"]
+    (text,) = [w for w in widgets if w["type"] == "text"]
+    assert (text["x"], text["y"], text["width"]) == (0, 0, 24)
+    markdown = text["properties"]["markdown"]
+    for state in ("**healthy**", "**behind**", "**broken**"):
+        assert state in markdown
+    assert "docs/runbook.md" in markdown
+    top = sorted(
+        (w for w in widgets if w["y"] == text["height"]),
+        key=lambda widget: widget["x"],
+    )
+    assert [w["properties"]["title"] for w in top] == HEALTH_ROW
+    assert sum(w["width"] for w in top) == 24
+    assert all(w["height"] == top[0]["height"] for w in top)
+
+
+def test_health_row_graphs_what_its_titles_say() -> None:
+    row = {
+        w["properties"]["title"]: w["properties"]
+        for w in _dashboard()["widgets"]
+        if "title" in w["properties"]
+    }
+    age = row[HEALTH_ROW[0]]
+    assert age["metrics"][0][:4] == [
+        "AWS/SQS",
+        "ApproximateAgeOfOldestMessage",
+        "QueueName",
+        "<Queue.QueueName>",
+    ]
+    visibility = _visibility(60, 2)
+    assert _horizontal(HEALTH_ROW[0])["visibility timeout (one retry)"] == visibility
+    # The same arrivals as DeadLetterArrivalsAlarm, over the same queries.
+    arrivals = [r[-1] for r in row[HEALTH_ROW[1]]["metrics"] if r[-1].get("id") == "arrivals"]
+    alarm = _alarms(STACK)["DeadLetterArrivalsAlarm"]
+    (expression,) = [q["Expression"] for q in alarm["Metrics"] if q["ReturnData"]]
+    assert [a["expression"] for a in arrivals] == [expression]
+    errors = {tuple(r[:2]) for r in row[HEALTH_ROW[2]]["metrics"]}
+    assert ("AWS/Lambda", "Errors") in errors
+    ratio = [r[-1] for r in row[HEALTH_ROW[3]]["metrics"]]
+    ids = {options["id"]: options for options in ratio}
+    assert ids["ratio"]["expression"] == "IF(received > 0, 100 * FILL(returned, 0) / received, 0)"
+    assert ids["received"]["visible"] is False
+    assert ids["returned"]["visible"] is False
+    (written,) = row[HEALTH_ROW[4]]["metrics"]
+    assert 'MetricName="RowsWritten"' in written[0]["expression"]
 
 
 def test_dashboard_alarm_widget_lists_every_alarm_of_the_stack() -> None:
@@ -757,7 +895,7 @@ def test_queue_age_alarm_is_above_any_single_retry(timeout: int, window: int) ->
     }
     alarm = _alarms(parameters)["OldestMessageAgeAlarm"]
     assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": "<Queue.QueueName>"}]
-    visibility = 6 * timeout + window
+    visibility = _visibility(timeout, window)
     assert alarm["Threshold"] == 2 * visibility + window
     # A message retried once is deleted by: wait for a batch, the failed invocation, the
     # visibility timeout, a new batch window and the successful invocation (+ a poll minute).
@@ -813,17 +951,47 @@ def test_dead_letter_arrivals_alarm_counts_new_messages_and_does_not_latch() -> 
     assert alarm["TreatMissingData"] == "notBreaching"
 
 
-def test_duration_alarm_is_eighty_percent_of_the_timeout_for_every_timeout() -> None:
-    for timeout in _allowed("FunctionTimeoutSeconds"):
-        alarm = _alarms({**STACK, "FunctionTimeoutSeconds": str(timeout)})["FunctionDurationAlarm"]
-        assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "Duration")
-        assert alarm["Threshold"] == timeout * 1000 * 0.8
-        assert alarm["Statistic"] == "Maximum"
-        assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 3
+def _function_settings() -> Settings:
+    """The settings the deployed function loads (the template's environment, default stack)."""
+    variables = Evaluator(TEMPLATE, STACK).value(FUNCTION["Environment"]["Variables"])
+    return load_settings(
+        {**variables, "DEAD_LETTER_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/1/dlq"}
+    )
 
 
-def test_silent_queue_alarm_is_optional_and_treats_no_data_as_silence() -> None:
+def _work_deadline_seconds(timeout: int) -> float:
+    """When the function's own code stops submitting and cancels, for a fresh invocation of
+    this timeout (ingest.wiring.deadlines_for, on a clock that does not move)."""
+    deadlines = deadlines_for(_function_settings(), timeout, Timing(clock=lambda: 0.0))
+    return deadlines.work.expires_at
+
+
+@pytest.mark.parametrize("timeout", _allowed("FunctionTimeoutSeconds"))
+def test_duration_alarm_fires_before_the_function_starts_cancelling(timeout: int) -> None:
+    alarm = _alarms({**STACK, "FunctionTimeoutSeconds": str(timeout)})["FunctionDurationAlarm"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Lambda", "Duration")
+    work = _work_deadline_seconds(timeout)
+    cleanup = deadlines_for(_function_settings(), timeout, Timing(clock=lambda: 0.0)).cleanup
+    # 80 % of the time the function may work: an invocation that cancels statements at its
+    # work deadline lasts at least that long, so sustained slowness pages before cancellations.
+    assert alarm["Threshold"] == round(work * 1000 * 0.8)
+    assert alarm["Threshold"] < work * 1000 < cleanup.expires_at * 1000 < timeout * 1000
+    assert alarm["Statistic"] == "Maximum"
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 3
+    row = TEMPLATE["Mappings"]["FunctionTimeout"][str(timeout)]
+    assert row["WorkDeadlineMilliseconds"] == round(work * 1000)
+    assert row["Milliseconds"] == timeout * 1000
+
+
+def test_silent_queue_alarm_is_optional_and_on_in_prod() -> None:
     assert "SilentQueueAlarm" not in _alarms(STACK)
+    config = tomllib.loads((REPO / "samconfig.toml").read_text(encoding="utf-8"))
+    prod = dict(
+        pair.split("=", 1)
+        for pair in config["prod"]["global"]["parameters"]["parameter_overrides"].split()
+    )
+    assert int(prod["SilentQueueAlarmSeconds"]) > 0
+    assert "SilentQueueAlarm" in _alarms({**STACK, **prod})
     for seconds in _allowed("SilentQueueAlarmSeconds"):
         if seconds == 0:
             continue
@@ -837,12 +1005,213 @@ def test_silent_queue_alarm_is_optional_and_treats_no_data_as_silence() -> None:
         assert alarm["TreatMissingData"] == "breaching"
 
 
+DAY = 24 * 3600
+# CloudWatch: "Period multiplied by EvaluationPeriods can't be more than 604,800 seconds"
+# (https://docs.aws.amazon.com/AmazonCloudWatch/latest/APIReference/API_PutMetricAlarm.html);
+# below an hour's period, at most 86,400.
+MAX_EVALUATION_RANGE = 7 * DAY
+MAX_EVALUATION_RANGE_SHORT_PERIODS = DAY
+
+
+def _queries(alarm: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {query["Id"]: query for query in alarm["Metrics"]}
+
+
+def _held_queries_are_visible_plus_in_flight(alarm: dict[str, Any], queue: str) -> None:
+    queries = _queries(alarm)
+    for query_id, metric in (
+        ("visible", "ApproximateNumberOfMessagesVisible"),
+        ("hidden", "ApproximateNumberOfMessagesNotVisible"),
+    ):
+        stat = queries[query_id]["MetricStat"]
+        assert stat["Metric"]["MetricName"] == metric
+        queue_name = {"Name": "QueueName", "Value": f"<{queue}.QueueName>"}
+        assert stat["Metric"]["Dimensions"] == [queue_name]
+        # Maximum: a message present at any moment of the period counts, however often it
+        # was received (SQS's age metric skips those received three times or more).
+        assert stat["Stat"] == "Maximum"
+    (returned,) = [q for q in queries.values() if q["ReturnData"]]
+    assert returned["Expression"] == "FILL(visible, 0) + FILL(hidden, 0)"
+    assert (alarm["Threshold"], alarm["ComparisonOperator"]) == (
+        1,
+        "GreaterThanOrEqualToThreshold",
+    )
+    assert alarm["TreatMissingData"] == "notBreaching"  # an idle empty queue reports nothing
+
+
+def test_dead_letter_queue_not_empty_alarm_counts_every_message_whatever_its_receives() -> None:
+    alarm = _alarms(STACK)["DeadLetterQueueNotEmptyAlarm"]
+    _held_queries_are_visible_plus_in_flight(alarm, "DeadLetterQueue")
+    assert alarm["EvaluationPeriods"] == 1
+    assert {q["MetricStat"]["Period"] for q in alarm["Metrics"] if "MetricStat" in q} == {300}
+
+
+# (alarm, queue, days a letter may have lived before it arrived there)
+_HELD_ALARMS = {
+    # SQS keeps a moved message's first enqueue time: it may have spent the source's retention.
+    "DeadLetterHeldAlarm": ("DeadLetterQueue", 4),
+    # A move task gives each letter a new enqueue time.
+    "ArchiveHeldAlarm": ("ArchiveQueue", 0),
+}
+
+
+@pytest.mark.parametrize("name", _HELD_ALARMS)
+def test_held_alarms_page_before_any_letter_can_expire_whatever_its_receives(name: str) -> None:
+    queue, days_before = _HELD_ALARMS[name]
+    alarm = _alarms(STACK)[name]
+    _held_queries_are_visible_plus_in_flight(alarm, queue)
+    periods = {q["MetricStat"]["Period"] for q in alarm["Metrics"] if "MetricStat" in q}
+    (period,) = periods
+    assert period == 3600
+    # Every period of the range must breach: one empty moment means every letter is younger.
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"]
+    watched = int(period) * int(alarm["EvaluationPeriods"])
+    assert watched == MAX_EVALUATION_RANGE  # the longest CloudWatch allows
+    assert days_before * DAY == (_retention("Queue") if days_before else 0)
+    left = _retention(queue) - days_before * DAY - watched
+    # A letter held that long may expire within `left`: at least 2 days' notice.
+    assert left >= 2 * DAY, (name, left)
+
+
+def test_archive_age_alarm_fires_two_days_before_an_archived_letter_expires() -> None:
+    alarm = _alarms(STACK)["ArchiveAgeAlarm"]
+    assert alarm["MetricName"] == "ApproximateAgeOfOldestMessage"
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": "<ArchiveQueue.QueueName>"}]
+    assert int(alarm["Threshold"]) == _retention("ArchiveQueue") - 2 * DAY
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_source_expiry_alarm_fires_a_day_before_a_source_message_expires() -> None:
+    alarm = _alarms(STACK)["SourceExpiryAlarm"]
+    assert alarm["MetricName"] == "ApproximateAgeOfOldestMessage"
+    assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": "<Queue.QueueName>"}]
+    assert int(alarm["Threshold"]) == _retention("Queue") - DAY
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    # Far above the retry alarm: this one is about losing messages, not about being behind.
+    age = _alarms(STACK)["OldestMessageAgeAlarm"]
+    assert int(alarm["Threshold"]) > 100 * int(age["Threshold"])
+
+
+@pytest.mark.parametrize("timeout", _allowed("FunctionTimeoutSeconds"))
+def test_metrics_missing_alarm_fires_on_invocations_without_records_received(timeout: int) -> None:
+    alarm = _alarms({**STACK, "FunctionTimeoutSeconds": str(timeout)})[
+        "FunctionMetricsMissingAlarm"
+    ]
+    queries = _queries(alarm)
+    invocations = queries["invocations"]["MetricStat"]
+    assert invocations["Metric"]["Namespace"] == "AWS/Lambda"
+    assert invocations["Metric"]["MetricName"] == "Invocations"
+    assert invocations["Metric"]["Dimensions"] == [
+        {"Name": "FunctionName", "Value": "<IngestFunction>"}
+    ]
+    received = queries["received"]["MetricStat"]
+    assert received["Metric"]["Namespace"] == _namespace()
+    assert received["Metric"]["MetricName"] == "RecordsReceived"
+    dimensions = tuple(sorted(d["Name"] for d in received["Metric"]["Dimensions"]))
+    assert dimensions in EMITTED_METRICS["RecordsReceived"]
+    assert received["Stat"] == "SampleCount"  # one sample per invocation that flushed
+    assert queries["silent"]["Expression"] == (
+        "IF(FILL(invocations, 0) >= 1 AND FILL(received, 0) == 0, 1, 0)"
+    )
+    # Each period at least a timeout long (a minute multiple, 5 minutes at least): an
+    # invocation's metrics are stamped when it ends, within one timeout of its start.
+    period = int(invocations["Period"])
+    assert period == int(received["Period"])
+    assert period >= timeout
+    assert period % 60 == 0
+    assert period == max(300, -(-timeout // 60) * 60)
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == 3
+    assert period * 3 <= MAX_EVALUATION_RANGE_SHORT_PERIODS
+    assert alarm["TreatMissingData"] == "notBreaching"
+
+
+_RETURNED_ALARMS = {
+    "PrimaryRecordsReturnedAlarm": "primary",
+    "SecondaryRecordsReturnedAlarm": "secondary",
+}
+
+
+@pytest.mark.parametrize("timeout", _allowed("FunctionTimeoutSeconds"))
+@pytest.mark.parametrize("window", _allowed("BatchingWindowSeconds"))
+def test_records_returned_alarm_pages_on_a_one_target_outage_within_two_receives(
+    timeout: int, window: int
+) -> None:
+    two_targets = {
+        **SCENARIOS["cluster and workgroup"].parameters,
+        **ALARMS,
+        "FunctionTimeoutSeconds": str(timeout),
+        "BatchingWindowSeconds": str(window),
+    }
+    alarms = _alarms(two_targets)
+    visibility = _visibility(timeout, window)
+    for name, target in _RETURNED_ALARMS.items():
+        alarm = alarms[name]
+        assert (alarm["Namespace"], alarm["MetricName"]) == (_namespace(), "RecordsReturned")
+        dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
+        assert dimensions == {"Target": target, "service": PSEUDO["AWS::StackName"]}
+        assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 60, 1)
+        # A record the target keeps refusing is returned on every receive, one visibility
+        # timeout apart: its third return lands within 2 x V + window + timeout (+ a minute of
+        # polling) of its first, so 3 minutes with returns fit in the range even at a trickle.
+        third_return_within = 2 * visibility + window + timeout
+        assert alarm["EvaluationPeriods"] * 60 >= third_return_within + 60
+        assert alarm["EvaluationPeriods"] == -(-third_return_within // 60) + 1
+        assert alarm["DatapointsToAlarm"] == 3
+        assert alarm["EvaluationPeriods"] * 60 <= MAX_EVALUATION_RANGE_SHORT_PERIODS
+        # A batch that fails once and succeeds on its retry is returned once: never 3 minutes.
+        assert alarm["DatapointsToAlarm"] > 1
+        assert alarm["TreatMissingData"] == "notBreaching"
+    assert "SecondaryRecordsReturnedAlarm" not in _alarms(STACK)
+
+
+# Lambda's application log levels, most detail first
+# (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-log-level.html).
+LAMBDA_LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"]
+
+
+def _emf_line() -> dict[str, Any]:
+    """One metric line exactly as the function's Powertools prints it."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+    metrics = EphemeralMetrics(namespace=_namespace(), service=PSEUDO["AWS::StackName"])
+    metrics.add_metric(name=str(MetricName.RECORDS_RECEIVED), unit=MetricUnit.Count, value=1)
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        metrics.flush_metrics()
+    (text,) = printed.getvalue().splitlines()
+    line: dict[str, Any] = json.loads(text)
+    return line
+
+
+@pytest.mark.parametrize("level", PARAMETERS["LogLevel"]["AllowedValues"])
+def test_no_log_level_drops_the_metric_lines(level: str) -> None:
+    # Given an EMF line as the function prints it: it carries no "level" key, and "If the
+    # "level" value field is invalid or missing, Lambda will assign the log output the level
+    # INFO" (the page above).
+    line = _emf_line()
+    assert "_aws" in line
+    assert not {key.lower() for key in line} & {"level", "log_level", "loglevel"}
+    lambda_assigns = "INFO"
+    # When the stack is deployed with this LogLevel
+    function = Evaluator(TEMPLATE, {**STACK, "LogLevel": level}).value(FUNCTION)
+    config = function["LoggingConfig"]
+    assert config["LogFormat"] == "JSON"  # the format under which Lambda filters by level
+    # Then Lambda's filter lets INFO through: only lines above the application level pass
+    # ("Lambda only sends application logs at the selected level of detail and lower").
+    application = config["ApplicationLogLevel"]
+    assert LAMBDA_LEVELS.index(lambda_assigns) >= LAMBDA_LEVELS.index(application), level
+    # And Powertools logs at the level asked (it follows Lambda's level when one is set).
+    assert function["Environment"]["Variables"]["POWERTOOLS_LOG_LEVEL"] == application
+
+
 # Count alarms: any occurrence is news. (metric, dimensions) -> threshold 1 on Sum per 5 min.
 _COUNT_ALARMS = {
     "PrimaryQuotaRejectionsAlarm": ("QuotaRejections", "primary"),
     "SecondaryQuotaRejectionsAlarm": ("QuotaRejections", "secondary"),
     "PrimaryStatementsUnconfirmedAlarm": ("StatementsUnconfirmed", "primary"),
     "SecondaryStatementsUnconfirmedAlarm": ("StatementsUnconfirmed", "secondary"),
+    "PrimaryStatementsCancelledAlarm": ("StatementsCancelled", "primary"),
+    "SecondaryStatementsCancelledAlarm": ("StatementsCancelled", "secondary"),
     "DeadLetterSendFailuresAlarm": ("DeadLetterSendFailures", None),
     "FunctionErrorsAlarm": ("Errors", None),
     "FunctionThrottlesAlarm": ("Throttles", None),
@@ -859,22 +1228,29 @@ def test_count_alarms_fire_on_the_first_occurrence_with_the_codes_dimensions() -
         assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
         if alarm["Namespace"] == _namespace():
             dimensions = {d["Name"]: d["Value"] for d in alarm["Dimensions"]}
-            assert set(dimensions) == set(EMITTED_METRICS[metric])
+            assert tuple(sorted(dimensions)) in EMITTED_METRICS[metric]
             assert dimensions["service"] == PSEUDO["AWS::StackName"]
             assert dimensions.get("Target") == target
         else:
             assert alarm["Dimensions"] == [{"Name": "FunctionName", "Value": "<IngestFunction>"}]
     one_target = _alarms(STACK)
-    assert "SecondaryQuotaRejectionsAlarm" not in one_target
-    assert "SecondaryStatementsUnconfirmedAlarm" not in one_target
+    for name, (_, target) in _COUNT_ALARMS.items():
+        if target == "secondary":
+            assert name not in one_target
 
 
 def test_every_alarm_is_accounted_for_by_a_threshold_test() -> None:
     tested = {
         *_COUNT_ALARMS,
+        *_HELD_ALARMS,
+        *_RETURNED_ALARMS,
         "OldestMessageAgeAlarm",
         "DeadLetterAgeAlarm",
         "DeadLetterArrivalsAlarm",
+        "DeadLetterQueueNotEmptyAlarm",
+        "ArchiveAgeAlarm",
+        "SourceExpiryAlarm",
+        "FunctionMetricsMissingAlarm",
         "FunctionDurationAlarm",
         "SilentQueueAlarm",
     }
