@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cache
 
 from ingest.column_guard import ColumnGuard, column_guard
 from ingest.layout import TableLayout
@@ -18,7 +19,7 @@ from ingest.limits import (
     REQUEST_BYTES_PER_SQL,
     REQUEST_ENVELOPE_BYTES,
 )
-from ingest.names import parameter_name
+from ingest.names import parameter_names
 from ingest.records import Row
 from ingest.schema import ColumnKind, qualified_name, quote_identifier
 
@@ -119,10 +120,15 @@ def _wrapper(kind: ColumnKind, redshift_type: str) -> tuple[str, str]:
     return "CAST(:", f" AS {redshift_type})"
 
 
-# Every name a transaction can need, built once: the hot loop indexes, never formats. A row
-# may overshoot the 32,767 limit before it is found not to fit: Redshift tables have at most
-# 1,600 columns, so 1,600 spare names cover any row.
-_NAMES = tuple(parameter_name(n) for n in range(32_767 + 1_600))
+@cache
+def _names() -> tuple[str, ...]:
+    """Every name a transaction can need, built once on first use rather than at import (a cold
+    start pays for it only when it renders): the hot loop indexes, never formats. A row may
+    overshoot the 32,767 limit before it is found not to fit: Redshift tables have at most
+    1,600 columns, so 1,600 spare names cover any row."""
+    return parameter_names(32_767 + 1_600)
+
+
 # JSON escapes a request's strings: quotes, backslashes and control characters in ASCII, and
 # every non-ASCII character as \uXXXX (botocore's serializer keeps json's ensure_ascii).
 _ESCAPED = re.compile(r'["\\\x00-\x1f\x7f]')
@@ -224,7 +230,7 @@ class _Statement:
         shape = self.columns.shape
         text_tokens, typed_names, parameters = self.text_tokens, self.typed_names, self.parameters
         token_of, is_text, before, after = text_tokens.get, shape.is_text, shape.before, shape.after
-        names, first_name = _NAMES, self.first_name
+        names, first_name = _names(), self.first_name
         first_new = len(parameters)
         added_bytes = 0
         escapes = 0  # what JSON adds to the request beyond the values' UTF-8 bytes
