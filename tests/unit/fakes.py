@@ -12,6 +12,7 @@ from typing import Any, Unpack
 from botocore.exceptions import ClientError, ReadTimeoutError
 
 from ingest.catalog import CATALOG_QUERY
+from ingest.claim import CHECK_SQL_START as CLAIM_CHECK_START
 from ingest.ports import (
     BatchExecuteStatementReply,
     BatchExecuteStatementRequest,
@@ -88,7 +89,7 @@ class FakeStatement:
         ]
 
 
-GUARD_SQL_START = "SELECT 1 / CASE WHEN COUNT(*)"
+GUARD_SQL_START = "SELECT 1 / CASE WHEN COUNT(*) = CAST("  # column_guard.py
 
 
 def placeholders(sql: str) -> set[str]:
@@ -120,6 +121,7 @@ class FakeDataApi:
     # Every statement that binds parameters FAILS with this (at its first SQL that does).
     fail_parameterised_error: str | None = None
     guard_alone_error: str | None = None  # the column guard, asked alone, FAILS with this
+    lock_error: str | None = None  # a claim's LOCK (claim.py) FAILS with this
     submit_errors: dict[str, list[Any]] = field(default_factory=dict)  # exceptions to raise
     lost_replies: int = 0  # the next submits create their statement, then the reply is lost
     hang_next: int = 0
@@ -250,6 +252,10 @@ class FakeDataApi:
             return self.poison_error
         if part.sql == ROLLBACK_SQL:
             return "ERROR: division by zero"
+        if part.sql.startswith("LOCK "):
+            return self.lock_error
+        if part.sql.startswith(CLAIM_CHECK_START) and self._claimed_rows_held(target, part):
+            return "ERROR: division by zero"
         if part.sql.startswith(GUARD_SQL_START):
             table = self.tables.get(target, self.table)
             present = {f"{c.name} {c.type_text}" for c in table.columns}
@@ -258,6 +264,15 @@ class FakeDataApi:
             if sum(e in present for e in expected) != int(count):
                 return "ERROR: division by zero"
         return None
+
+    def _claimed_rows_held(self, target: str, check: FakeStatement) -> bool:
+        """A claim's check (claim.py): does any FINISHED INSERT hold one of the ids it names
+        (through the INSERTs' own parameters) in the message-id column?"""
+        found = re.search(r'"?(\w+)"? IN \(([^)]*)\)', check.sql)
+        assert found is not None, check.sql
+        column = found.group(1)
+        named = {check.parameters[name.strip()[1:]] for name in found.group(2).split(",")}
+        return any(row.get(column) in named for row in self.written_rows(target))
 
     def _answer(
         self,

@@ -19,6 +19,7 @@ GUARD = "g"  # the column guard's expectations (column_guard.py)
 RECORD_ID = "m"  # the presence look-up's record ids (presence.py)
 WINDOW = "w"  # the presence look-up's sort-key window (presence.py)
 PROBE = "k"  # the control statement's known-good values (probe.py)
+CLAIM_WINDOW = "c"  # a claim's sort-key window (claim.py)
 
 
 def parameter_name(number: int, letter: str = INSERT_VALUE) -> str:

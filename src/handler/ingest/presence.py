@@ -64,7 +64,7 @@ def presence_query(
     ]
     placeholders = ",".join(f":{name}" for name, _ in parameters)
     where = f"{id_column} IN ({placeholders})"
-    window = _sort_key_window(rows, layout.sort_key_index)
+    window = sort_key_window(rows, layout.sort_key_index)
     if window is not None and layout.sort_key_index is not None:
         sort_column = quote_identifier(columns[layout.sort_key_index].name)
         low, high = parameter_name(0, WINDOW), parameter_name(1, WINDOW)
@@ -79,7 +79,7 @@ def presence_query(
     return f"SELECT DISTINCT {selected} FROM {table} WHERE {where}", parameters  # noqa: S608
 
 
-def _sort_key_window(rows: Sequence[Row], sort_key_index: int | None) -> tuple[str, str] | None:
+def sort_key_window(rows: Sequence[Row], sort_key_index: int | None) -> tuple[str, str] | None:
     if sort_key_index is None:
         return None
     stamps: list[datetime] = []

@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from enum import Enum
 from functools import cache
 
+from ingest.claim import CLAIM_SQLS, Claim, claim_reserve
 from ingest.column_guard import ColumnGuard, column_guard
 from ingest.layout import TableLayout
 from ingest.limits import (
@@ -40,45 +42,79 @@ class InsertStatement:
         return sql + sum(len(n) + len(v.encode("utf-8")) for n, v in self.parameters)
 
 
+class Part(Enum):
+    """What one SQL of a transaction is (the service names a failed one by its index)."""
+
+    LOCK = "lock"
+    GUARD = "guard"
+    CHECK = "check"
+    INSERT = "insert"
+
+
 @dataclass(frozen=True)
 class Transaction:
     """INSERTs committed together (one BatchExecuteStatement), sharing one parameter list.
 
-    With a guard, its check of the table's column types runs first (its SQL is sqls[0]), so
-    that a column re-created with another type fails the transaction instead of having the
-    database convert a value (column_guard.py)."""
+    With a claim, the table is locked first (claim.py); with a guard, its check of the table's
+    column types runs next, so that a column re-created with another type fails the
+    transaction instead of having the database convert a value (column_guard.py); then the
+    claim's check that none of its records is already there; then the INSERTs."""
 
     statements: tuple[InsertStatement, ...]
     guard: ColumnGuard | None = None
+    claim: Claim | None = None
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        lock = (Part.LOCK,) if self.claim is not None and self.claim.lock_sql is not None else ()
+        guard = (Part.GUARD,) if self.guard is not None else ()
+        check = (Part.CHECK,) if self.claim is not None else ()
+        return (*lock, *guard, *check, *(Part.INSERT for _ in self.statements))
 
     @property
     def sqls(self) -> tuple[str, ...]:
-        inserts = tuple(s.sql for s in self.statements)
-        return inserts if self.guard is None else (self.guard.sql, *inserts)
+        claim = self.claim
+        lock = (claim.lock_sql,) if claim is not None and claim.lock_sql is not None else ()
+        guard = (self.guard.sql,) if self.guard is not None else ()
+        check = (claim.check_sql,) if claim is not None else ()
+        return (*lock, *guard, *check, *(s.sql for s in self.statements))
 
     @property
     def parameters(self) -> tuple[tuple[str, str], ...]:
         merged: dict[str, str] = dict(self.guard.parameters) if self.guard else {}
+        if self.claim is not None:
+            merged.update(self.claim.parameters)
         for statement in self.statements:
             merged.update(statement.parameters)
         return tuple(merged.items())
 
+    def part_at(self, sql_index: int | None) -> Part | None:
+        """What the 0-based SQL index names; None when the service named none, or too far."""
+        parts = self.parts
+        return parts[sql_index] if sql_index is not None and 0 <= sql_index < len(parts) else None
+
     def insert_index(self, sql_index: int) -> int | None:
-        """The INSERT a 0-based SQL index names; None for the guard or an index out of range."""
-        index = sql_index - (1 if self.guard is not None else 0)
+        """The INSERT a 0-based SQL index names; None for any other SQL or out of range."""
+        index = sql_index - (len(self.parts) - len(self.statements))
         return index if 0 <= index < len(self.statements) else None
 
     def with_statements(self, statements: tuple[InsertStatement, ...]) -> Transaction:
+        """The same guard, and no claim: a claim names its statements' records (writer.py
+        claims each transaction it sends anew)."""
         return Transaction(statements, self.guard)
 
     def with_guard(self, guard: ColumnGuard | None) -> Transaction:
-        return Transaction(self.statements, guard)
+        return Transaction(self.statements, guard, self.claim)
+
+    def with_claim(self, claim: Claim | None) -> Transaction:
+        return Transaction(self.statements, self.guard, claim)
 
     @property
     def request_bytes(self) -> int:
         """What the whole request carries, as the request budget counts it (see Limits)."""
         guard = self.guard.request_bytes if self.guard else 0
-        return guard + sum(s.request_bytes for s in self.statements)
+        claim = self.claim.request_bytes if self.claim else 0
+        return guard + claim + sum(s.request_bytes for s in self.statements)
 
     @property
     def rows(self) -> tuple[Row, ...]:
@@ -105,6 +141,9 @@ class Limits:
     max_request_bytes: int | None = None
     # Every transaction opens with the table's column guard (column_guard.py).
     guarded: bool = False
+    # Transactions of records a target may hold open with a claim (claim.py): they need a
+    # BatchExecuteStatement with parameters, as the guard does.
+    claims: bool = False
 
 
 def _wrapper(kind: ColumnKind, redshift_type: str) -> tuple[str, str]:
@@ -360,14 +399,34 @@ class InsertRenderer:
         self._shape = _Shape.of(layout)
         self.guard = column_guard(layout) if limits.guarded else None
 
-    def render(self, rows: Sequence[Row], *, max_request_bytes: int | None = None) -> Rendering:
+    def render(
+        self,
+        rows: Sequence[Row],
+        *,
+        max_request_bytes: int | None = None,
+        claimed: bool = False,
+    ) -> Rendering:
         """Pack rows, in order, into as few INSERTs and transactions as the limits allow;
-        `max_request_bytes` lowers the request budget (after the service refused a size)."""
+        `max_request_bytes` lowers the request budget (after the service refused a size);
+        `claimed` leaves room in each transaction for a claim (claim.py) of its rows."""
         limits = self.limits
         if max_request_bytes is not None and (
             limits.max_request_bytes is None or max_request_bytes < limits.max_request_bytes
         ):
             limits = replace(limits, max_request_bytes=max_request_bytes)
+        if claimed:
+            request = limits.max_request_bytes
+            reserve = claim_reserve(len(rows))
+            limits = replace(
+                limits,
+                # The LOCK and the check are two of the request's SQLs; the window two
+                # parameters; the check's SQL about 6 bytes per record.
+                statements_per_transaction=max(1, limits.statements_per_transaction - CLAIM_SQLS),
+                max_parameters=limits.max_parameters - 2,
+                max_request_bytes=(
+                    None if request is None else max(request // 2, request - reserve)
+                ),
+            )
         columns = _Columns.carried_by(self._shape, rows)
         transactions: list[Transaction] = []
         oversized: list[Row] = []

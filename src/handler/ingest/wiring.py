@@ -162,6 +162,7 @@ def transaction_limits(settings: Settings, api: DataApi) -> Limits:
         statements_per_transaction=min(settings.statements_per_transaction, SQLS_PER_BATCH - 1),
         max_request_bytes=settings.request_max_bytes,
         guarded=True,
+        claims=True,
     )
 
 

@@ -6,18 +6,20 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
 
+from ingest.claim import ClaimTooLarge, claim
 from ingest.config import Target
 from ingest.deadline import Deadlines
 from ingest.failure_text import FailureKind, read_failure
+from ingest.masking import mask
 from ingest.presence import PresenceUnknown, TargetPresence
 from ingest.probe import PROBE_MESSAGE_ID, probe_passed, probe_sqls
 from ingest.records import Reason, Row
 from ingest.redshift import StatementOutcome, StatementStatus
-from ingest.sql import InsertRenderer, Transaction
+from ingest.sql import InsertRenderer, Part, Transaction
 from ingest.statement_runner import (
     GaveUp,
     Ran,
@@ -42,6 +44,9 @@ BISECTION_BUDGET = 200
 # Statements that FAILED with the connection lost (the commit may have taken effect) after
 # which the target is asked which rows it holds, per write; past it the rest comes back.
 COMMIT_UNKNOWN_BUDGET = 2
+# Claims (claim.py) that found some of their records already there, after which the target is
+# asked which it holds, per write; past it the rest comes back.
+CLAIM_CHECK_BUDGET = 2
 TABLE_CHANGED = "the target table changed while rows were being written"
 # The request budget never falls below this after refusals (one full INSERT and some).
 _MIN_REQUEST_BYTES = 16_384
@@ -102,6 +107,10 @@ class _Progress:
     # first single row that fails (see _corroborate). Rows are convicted only when it passed.
     probe: ProbeResult | None = None
     commit_checks: int = 0
+    claim_checks: int = 0
+    # Found in the target by a claim's check (a concurrent writer of the same records).
+    held: set[str] = field(default_factory=set)
+    impostors: set[str] = field(default_factory=set)
     guard_retried: bool = False  # a guard that failed on an unchanged table was sent again
     table_checked: bool = False  # asked once whether the table changed
     table_changed: bool = False
@@ -137,6 +146,7 @@ class TargetWriter:
         self._lock = threading.Lock()
         self._request_ceiling: dict[str, int] = {}
         self._unguarded: set[str] = set()
+        self._unlocked: set[str] = set()
 
     def request_ceiling(self, target: str) -> int | None:
         with self._lock:
@@ -167,6 +177,22 @@ class TargetWriter:
             "had not changed: writing without it (a re-created column is then found only by "
             "SCHEMA_REFRESH_SECONDS)",
             target,
+        )
+
+    def locks(self, target: str) -> bool:
+        with self._lock:
+            return target not in self._unlocked
+
+    def drop_lock(self, target: str, error: str) -> None:
+        with self._lock:
+            self._unlocked.add(target)
+        log.warning(
+            "LOCK of the table failed on target %s while its table had not changed (%s): "
+            "claims go on without it, so two invocations writing one redriven record at the "
+            "same instant could both commit it; grant the function's database user the "
+            "privilege LOCK needs (make preflight checks it)",
+            target,
+            mask(error),
         )
 
     def write(
@@ -218,8 +244,8 @@ class TargetWriter:
         return TargetOutcome(
             target=target.name,
             written=written,
-            already_held=held,
-            impostors=impostors,
+            already_held=held | progress.held,
+            impostors=impostors | progress.impostors,
             rejected=rejected,
             oversized=frozenset(run.oversized),
             returned=dict(progress.returned),
@@ -249,15 +275,50 @@ class _Run:
         return self.writer._runner
 
     def render(self, rows: Sequence[Row]) -> tuple[Transaction, ...]:
-        """Rows into transactions, under the target's learned request budget and guard."""
+        """Rows into transactions, under the target's learned request budget and guard; the
+        records the target may hold already go in transactions of their own, claimed."""
+        if not self.renderer.limits.claims:
+            return self._rendered(rows, claimed=False)
+        fresh = [r for r in rows if not r.may_be_written]
+        again = [r for r in rows if r.may_be_written]
+        return self._rendered(fresh, claimed=False) + self._rendered(again, claimed=True)
+
+    def _rendered(self, rows: Sequence[Row], *, claimed: bool) -> tuple[Transaction, ...]:
+        if not rows:
+            return ()
         rendering = self.renderer.render(
-            rows, max_request_bytes=self.writer.request_ceiling(self.target.name)
+            rows, max_request_bytes=self.writer.request_ceiling(self.target.name), claimed=claimed
         )
         self.oversized.extend(r.message_id for r in rendering.oversized)
         transactions = rendering.transactions
         if not self.writer.guarded(self.target.name):
             transactions = tuple(t.with_guard(None) for t in transactions)
+        if claimed:
+            transactions = tuple(c for t in transactions for c in self._claimed(t))
         return transactions
+
+    def _claimed(self, transaction: Transaction) -> tuple[Transaction, ...]:
+        """The transaction opened by its claim; halved until the claim fits one statement."""
+        named = {value: name for name, value in reversed(transaction.parameters)}
+        rows = transaction.rows
+        try:
+            opened = claim(
+                self.renderer.layout,
+                rows,
+                # Each record's id already travels as its INSERT's message-id parameter.
+                [named[r.record_id] for r in rows],
+                lock=self.writer.locks(self.target.name),
+            )
+        except ClaimTooLarge:
+            statements = transaction.statements
+            if len(statements) == 1:
+                raise  # one INSERT cannot carry more records than a claim can name
+            middle = len(statements) // 2
+            halves = (statements[:middle], statements[middle:])
+            return tuple(
+                c for half in halves for c in self._claimed(transaction.with_statements(half))
+            )
+        return (transaction.with_claim(opened),)
 
     def write(self, pending: deque[Transaction]) -> None:
         progress = self.progress
@@ -311,8 +372,13 @@ class _Run:
         verdict = read_failure(error)
         failed_part = outcome.failed_part
         passing = verdict.kind in (FailureKind.TRANSIENT, FailureKind.COMMIT_UNKNOWN)
-        if transaction.guard is not None and failed_part == 0 and not passing:
+        part = transaction.part_at(failed_part)
+        if part is Part.GUARD and not passing:
             return self._guard_failed(transaction, outcome, pending)
+        if part is Part.LOCK and not passing:
+            return self._lock_failed(transaction, outcome, pending)
+        if part is Part.CHECK and not passing:
+            return self._claim_found_rows(transaction, outcome, pending)
         if verdict.kind is FailureKind.COMMIT_UNKNOWN:
             return self._commit_unknown(transaction, error, outcome.statement_id, pending)
         # A dropped column fails as configuration, a narrowed one as data, and an unknown text
@@ -323,8 +389,8 @@ class _Run:
         if verdict.kind in (FailureKind.DATA, FailureKind.UNKNOWN):
             # An unknown text is bisected too: a row is convicted only when it fails alone and
             # the probe passed, so an unknown target-level failure convicts no row.
-            part = transaction.insert_index(failed_part) if failed_part is not None else None
-            self._split(transaction, part, (error, outcome.statement_id), pending)
+            index = transaction.insert_index(failed_part) if failed_part is not None else None
+            self._split(transaction, index, (error, outcome.statement_id), pending)
             return True
         reason = f"{verdict.kind.value}: {error}"
         progress.give_back(transaction.rows, reason, outcome.statement_id)
@@ -371,6 +437,61 @@ class _Run:
             return False
         self.progress.guard_retried = True
         pending.appendleft(transaction)
+        return True
+
+    def _lock_failed(
+        self, transaction: Transaction, outcome: StatementOutcome, pending: deque[Transaction]
+    ) -> bool:
+        """The claim's LOCK (the first SQL) failed: the table is gone or changed, or this
+        target will not let the function lock it. Nothing committed either way."""
+        self.progress.table_checked = True
+        if self.watch.changed(self.target, self.deadlines):
+            self._table_changed_give_back(transaction, outcome.statement_id, pending)
+            return False
+        self.writer.drop_lock(self.target.name, outcome.error or "")
+        unlocked = [transaction, *pending]
+        pending.clear()
+        for waiting in unlocked:
+            opened = waiting.claim
+            pending.append(
+                waiting if opened is None else waiting.with_claim(replace(opened, lock_sql=None))
+            )
+        return True
+
+    def _claim_found_rows(
+        self, transaction: Transaction, outcome: StatementOutcome, pending: deque[Transaction]
+    ) -> bool:
+        """The claim's check failed: some of its records reached the target since the
+        presence look-up (another invocation wrote them), or the check could not run. The
+        target is asked again which it holds; only the others are sent, claimed anew."""
+        progress = self.progress
+        reason = f"claim found records in the target: {outcome.error}"
+        if progress.claim_checks >= CLAIM_CHECK_BUDGET or self.deadlines.work.expired():
+            progress.give_back(transaction.rows, reason, outcome.statement_id)
+            progress.give_back_all(pending, reason)
+            return False
+        progress.claim_checks += 1
+        rows = transaction.rows
+        try:
+            presence = self.writer._presence.held(
+                self.target, self.renderer.layout, rows, self.deadlines
+            )
+        except PresenceUnknown as unknown:
+            progress.stats = progress.stats + unknown.stats
+            progress.unconfirmed.extend(unknown.unconfirmed)
+            progress.give_back(rows, f"{reason}; {unknown}", outcome.statement_id)
+            progress.give_back_all(pending, reason)
+            return False
+        progress.stats = progress.stats + presence.stats
+        progress.held.update(r.message_id for r in rows if r.record_id in presence.held)
+        progress.impostors.update(r.message_id for r in rows if r.record_id in presence.impostors)
+        missing = [
+            r
+            for r in rows
+            if r.record_id not in presence.held and r.record_id not in presence.impostors
+        ]
+        for again in reversed(self.render(missing)):
+            pending.appendleft(again)
         return True
 
     def _table_changed_give_back(
