@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -306,3 +307,40 @@ def test_duplicate_removal_is_a_no_op_without_duplicates(data_api: LocalDataApi)
     assert _wait(client, submitted["Id"])["Status"] == "FINISHED"
     with data_api.connect("primary-cluster", "dev") as conn:
         assert conn.execute("SELECT count(*) FROM public.appsflyer_events").fetchone() == (2,)
+
+
+# ---------------------------------------------------------------------------- the text
+
+
+def _commands(text: str) -> list[str]:
+    """Every shell command in the runbook's code blocks, continuation lines joined."""
+    blocks = re.findall(r"```bash\n(.*?)```", text, flags=re.DOTALL)
+    return [line for block in blocks for line in block.replace("\\\n", " ").splitlines()]
+
+
+def test_every_receive_in_the_runbook_long_polls() -> None:
+    receives = [c for c in _commands(RUNBOOK.read_text(encoding="utf-8")) if "receive-message" in c]
+    assert receives
+    assert all("--wait-time-seconds 20" in command for command in receives)
+
+
+def test_no_step_relies_on_listing_statements_from_an_operators_role() -> None:
+    # ListStatements lists only the caller's own role's statements, finished ones by default.
+    commands = _commands(RUNBOOK.read_text(encoding="utf-8"))
+    assert not [c for c in commands if "list-statements" in c]
+    assert "describe-statement --id" in RUNBOOK.read_text(encoding="utf-8")
+    assert "sys_query_history" in RUNBOOK.read_text(encoding="utf-8")
+
+
+def test_every_alarm_links_to_a_runbook_section() -> None:
+    template = (REPO / "template.yaml").read_text(encoding="utf-8")
+    linked = set(re.findall(r"docs/runbook\.md#([a-z]+)", template))
+    anchors = set(re.findall(r'<a id="([a-z-]+)"></a>', RUNBOOK.read_text(encoding="utf-8")))
+    assert linked
+    assert sorted(linked - anchors) == []
+
+
+def test_a_deleted_queue_is_not_said_to_come_back_on_a_redeploy() -> None:
+    text = " ".join(RUNBOOK.read_text(encoding="utf-8").split())
+    assert "redeploy re-creates" not in text
+    assert "A redeploy does **not** re-create it" in text
