@@ -26,6 +26,10 @@ class CommitRecord:
     written_bytes: int  # local.writes.written_bytes of all its SQLs
     rows: int  # rows its DML reported (an INSERT's row count), summed over its SQLs
     tables: tuple[str, ...]  # database.schema.table of each table it wrote
+    # PostgreSQL's id of the transaction (the low 32 bits, as each row's xmin holds it): which
+    # rows this commit made visible, for the benchmark's freshness. None: not known.
+    transaction_id: int | None = None
+    files: int = 0  # files a COPY of it loaded
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,13 @@
 """Runs one statement on PostgreSQL within its cluster's model: latency, faults, table write locks,
-one transaction and its paid-for commit."""
+one transaction and its paid-for commit.
+
+What the model charges is modelled time, not this machine's: a transaction that only appends
+(INSERT ... VALUES, COPY from a file, reads) runs on PostgreSQL before it asks for its tables'
+write locks, because its result cannot depend on another writer's; only the model's commit turn
+and cost are then spent holding them. A transaction that reads what it writes (UPDATE, DELETE,
+MERGE, INSERT ... SELECT) takes the locks at its first write, as Redshift's serializable
+isolation needs, and PostgreSQL's execution is then inside them (issue 20: on a shared 2-core
+machine the host's speed otherwise leaked into every cluster-bound figure)."""
 
 from __future__ import annotations
 
@@ -13,6 +21,7 @@ import psycopg
 
 from local.cluster import Cluster, CommitRecord
 from local.databases import Databases
+from local.loads import appends_only, loaded_files
 from local.redshift_errors import error_text
 from local.results import result_set
 from local.statements import Statement, Status
@@ -41,15 +50,20 @@ class _Writes:
 
     tables: tuple[str | None, ...]  # per SQL: the table it writes, if it is DML
     reads_only: bool  # nothing to commit: no commit turn, no cost
-    written_bytes: int
+    written_bytes: int  # the SQLs' text and values, plus the bytes of the files COPY loads
+    appends_only: bool  # no SQL reads what another writer may write: runs before the lock
+    files: int  # files COPY loads (the model charges each)
 
     @classmethod
     def of(cls, statement: Statement) -> _Writes:
         sqls = [sub.sql for sub in statement.subs]
+        files = loaded_files(sqls)
         return cls(
             tables=tuple(written_table(sql, statement.database) for sql in sqls),
             reads_only=reads_only(sqls),
-            written_bytes=written_bytes(sqls, statement.values),
+            written_bytes=written_bytes(sqls, statement.values) + sum(files.values()),
+            appends_only=appends_only(sqls),
+            files=len(files),
         )
 
     @property
@@ -116,6 +130,8 @@ class Executor:
                 statement.conn = conn
                 statement.redshift_pid = conn.info.backend_pid
             self._execute(statement, cluster, conn, writes)
+            if writes.appends_only and not cluster.acquire_tables(statement, writes.all_tables):
+                raise _Aborted  # cancelled while in line for the lock, after it ran
             self._commit(statement, cluster, conn, writes)
         finally:
             cluster.release_tables(statement)  # a failed or aborted one's: it never committed
@@ -139,7 +155,7 @@ class Executor:
     ) -> None:
         values = statement.values or {}
         cursor = psycopg.RawCursor(conn)
-        locked = False
+        locked = writes.appends_only  # those take their locks once they have run (_run)
         for index, sub in enumerate(statement.subs):
             self._checkpoint(statement)
             if writes.tables[index] is not None and not locked:
@@ -208,6 +224,9 @@ class Executor:
         self, statement: Statement, cluster: Cluster, conn: psycopg.Connection, writes: _Writes
     ) -> None:
         queued = not writes.reads_only  # a read-only transaction has no commit to queue for
+        # Which rows this commit makes visible: PostgreSQL stamps each row with the id of the
+        # transaction that wrote it (xmin), so a row's commit time can be read from the records.
+        transaction_id = self._transaction_id(conn) if queued else None
         if queued and not cluster.acquire_commit(statement):
             raise _Aborted
         record: CommitRecord | None = None
@@ -217,7 +236,11 @@ class Executor:
                     raise _Aborted
                 statement.committing = True
             started = time.time()
-            cost = cluster.model.commit_seconds(writes.written_bytes) if queued else 0.0
+            cost = (
+                cluster.model.commit_seconds(writes.written_bytes, files=writes.files)
+                if queued
+                else 0.0
+            )
             if cost > 0:
                 # Past the point of no return (a cancel now waits for the outcome): not
                 # statement.sleep, which a lost cancel race would cut short.
@@ -242,6 +265,8 @@ class Executor:
                         if table is not None
                     ),
                     tables=tuple(sorted(writes.all_tables)),
+                    transaction_id=transaction_id,
+                    files=writes.files,
                 )
         finally:
             if queued:
@@ -252,6 +277,13 @@ class Executor:
             return
         self._end_subs(statement, Status.FINISHED)
         cluster.end(statement, Status.FINISHED)
+
+    @staticmethod
+    def _transaction_id(conn: psycopg.Connection) -> int | None:
+        """The 32-bit id PostgreSQL stamps on the rows this transaction wrote (None: it wrote
+        none). txid_current_if_assigned is 64-bit (epoch-extended); xmin is its low 32 bits."""
+        row = conn.execute("SELECT txid_current_if_assigned()").fetchone()
+        return None if row is None or row[0] is None else int(row[0]) % 2**32
 
     @staticmethod
     def _lost_after_commit(

@@ -5,15 +5,18 @@ guarantees) or made deterministic by holding a statement inside PostgreSQL."""
 from __future__ import annotations
 
 import itertools
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from local.cluster import WriteLockHold
+from local.loads import appends_only, loaded_files
 from local.model import BASE, FAST, HIGH, KB, LOW, SETTINGS
 from local.stack import LocalDataApi
 from local.writes import reads_only, written_bytes, written_table
@@ -158,11 +161,9 @@ def test_reads_queue_for_no_commit_and_failures_commit_nothing(
 
     stats = data_api.stats("primary")
     assert [c.rows for c in stats.commits[1:]] == [1]  # only the INSERT that worked
-    # The failed INSERT held the table's lock and gave it back; the next writer did not wait.
-    assert [(h.released_at is not None, h.waited) for h in stats.write_locks] == [
-        (True, False),
-        (True, False),
-    ]
+    # The failed INSERT failed on PostgreSQL before it asked for the table's lock (an append
+    # runs first); the next writer took it without waiting and gave it back.
+    assert [(h.released_at is not None, h.waited) for h in stats.write_locks] == [(True, False)]
 
 
 # ---- latency ------------------------------------------------------------------------------------
@@ -178,6 +179,10 @@ def test_latency_is_paid_by_every_statement(
 
 
 # ---- one writer per table -----------------------------------------------------------------------
+
+# A DELETE reads what it writes, so this transaction takes t's lock at its first write and holds
+# it while PostgreSQL runs the rest (an INSERT ... VALUES alone would run before asking for it).
+_LOCKS_AT_FIRST_WRITE = ("INSERT INTO t VALUES (1)", "DELETE FROM t WHERE a < 0")
 
 
 @contextmanager
@@ -219,7 +224,7 @@ def test_two_writers_of_one_table_never_overlap(
     with _reads_blocked(data_api) as blocked_read:
         # Given a transaction that wrote t and now waits inside PostgreSQL
         first = redshift_data.batch_execute_statement(
-            Sqls=["INSERT INTO t VALUES (1)", blocked_read], **CLUSTER
+            Sqls=[*_LOCKS_AT_FIRST_WRITE, blocked_read], **CLUSTER
         )["Id"]
         assert _held(data_api, first).released_at is None
         # When a second writer of t arrives, and a third
@@ -250,7 +255,7 @@ def test_writers_of_other_tables_do_not_wait_and_a_waiting_writer_can_be_cancell
     data_api.set_model("primary", LOCKED)
     with _reads_blocked(data_api) as blocked_read:
         first = redshift_data.batch_execute_statement(
-            Sqls=["INSERT INTO t VALUES (1)", blocked_read], **CLUSTER
+            Sqls=[*_LOCKS_AT_FIRST_WRITE, blocked_read], **CLUSTER
         )["Id"]
         _held(data_api, first)
         # A writer of another table, and of the same table in another database, run meanwhile
@@ -284,7 +289,7 @@ def test_fast_has_no_table_lock_and_a_model_without_one_lets_waiters_go(
     data_api.set_model("primary", LOCKED)
     with _reads_blocked(data_api) as blocked_read:
         first = redshift_data.batch_execute_statement(
-            Sqls=["INSERT INTO t VALUES (1)", blocked_read], **CLUSTER
+            Sqls=[*_LOCKS_AT_FIRST_WRITE, blocked_read], **CLUSTER
         )["Id"]
         _held(data_api, first)
         waiting = redshift_data.execute_statement(Sql="INSERT INTO t VALUES (2)", **CLUSTER)["Id"]
@@ -293,3 +298,79 @@ def test_fast_has_no_table_lock_and_a_model_without_one_lets_waiters_go(
         data_api.set_model("primary", FAST)
         assert wait_for(redshift_data, waiting, TERMINAL)["Status"] == "FINISHED"
     assert wait_for(redshift_data, first, TERMINAL)["Status"] == "FINISHED"
+
+
+def test_an_append_runs_on_postgresql_before_it_takes_its_tables_lock(
+    data_api: LocalDataApi, redshift_data: RedshiftDataAPIServiceClient
+) -> None:
+    # Given an INSERT ... VALUES transaction that waits inside PostgreSQL (this machine's time)
+    run(redshift_data, "CREATE TABLE t (a INT)")
+    data_api.set_model("primary", LOCKED)
+    with _reads_blocked(data_api) as blocked_read:
+        first = redshift_data.batch_execute_statement(
+            Sqls=["INSERT INTO t VALUES (1)", blocked_read], **CLUSTER
+        )["Id"]
+        time.sleep(0.2)
+        # When another writer of t arrives meanwhile, it takes the lock and commits at once
+        second = run(redshift_data, "INSERT INTO t VALUES (2)")
+        assert second["Status"] == "FINISHED"
+        assert redshift_data.describe_statement(Id=first)["Status"] == "STARTED"
+        assert all(h.statement_id != first for h in data_api.stats("primary").write_locks)
+    assert wait_for(redshift_data, first, TERMINAL)["Status"] == "FINISHED"
+
+    # Then neither waited for the other: the blocked time was never spent holding the lock
+    holds = data_api.stats("primary").write_locks
+    assert [(h.statement_id, h.waited) for h in holds] == [(second["Id"], False), (first, False)]
+
+
+def test_a_copy_from_a_file_is_charged_per_file_and_per_kb_and_its_rows_are_stamped(
+    data_api: LocalDataApi, redshift_data: RedshiftDataAPIServiceClient
+) -> None:
+    # Given a 3-row CSV file that PostgreSQL's server process may read (pytest's own temporary
+    # directories are private to this user)
+    run(redshift_data, "CREATE TABLE t (a INT, b VARCHAR(10))")
+    data_api.set_model("primary", replace(PER_KB, copy_seconds_per_file=0.07))
+    with tempfile.TemporaryDirectory() as folder:
+        Path(folder).chmod(0o755)
+        path = Path(folder) / "load.csv"
+        path.write_text("1,x\n2,y\n3,z\n")
+        path.chmod(0o644)
+        size = path.stat().st_size
+
+        # When it is loaded with COPY
+        sql = f"COPY t (a, b) FROM '{path}' WITH (FORMAT csv)"
+        assert run(redshift_data, sql)["Status"] == "FINISHED"
+
+    # Then its commit paid the fixed part, the file and the file's KB, and holds its rows
+    (commit,) = data_api.stats("primary").commits[1:]
+    assert (commit.rows, commit.files) == (3, 1)
+    assert commit.written_bytes == len(sql) + size
+    assert commit.cost_seconds == pytest.approx(0.05 + 0.07 + 0.01 * commit.written_bytes / KB)
+    # and PostgreSQL stamped each row with the transaction id the record carries
+    with data_api.connect("primary", "dev") as conn:
+        stamps = {int(row[0]) for row in conn.execute("SELECT xmin::text FROM t").fetchall()}
+    assert stamps == {commit.transaction_id}
+
+
+@pytest.mark.parametrize(
+    ("sqls", "appends"),
+    [
+        (["INSERT INTO t VALUES (1)"], True),
+        (["SELECT 1 / 1", 'insert into "S"."T" (a, b) values (:a, :b)'], True),
+        (["COPY s.t (a) FROM '/tmp/f.csv' WITH (FORMAT csv)"], True),
+        (["INSERT INTO t SELECT * FROM u"], False),
+        (["INSERT INTO t VALUES (1)", "DELETE FROM t WHERE a = 1"], False),
+        (["UPDATE t SET a = 1"], False),
+        (["SELECT 1"], False),
+    ],
+)
+def test_which_transactions_only_append(sqls: list[str], appends: bool) -> None:
+    assert appends_only(sqls) is appends
+
+
+def test_a_copy_names_the_files_it_loads_with_their_sizes(tmp_path_factory: Any) -> None:
+    path = tmp_path_factory.mktemp("copy") / "it's.csv"
+    path.write_text("12345")
+    quoted = str(path).replace("'", "''")
+    sqls = [f"COPY t FROM '{quoted}' CSV", "COPY t FROM '/no/such/file' CSV", "SELECT 1"]
+    assert loaded_files(sqls) == {str(path): 5, "/no/such/file": 0}
