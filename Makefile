@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt src/handler/requirements.txt | cksum | cut -d' ' -f1)
 
 .DEFAULT_GOAL := help
-.PHONY: help setup lint format test unit integration demo demo-313 py313-dir mutation local-api ddl bench bench-quick chaos calibrate preflight sam-setup checkov-setup validate events clean
+.PHONY: help setup lint format test unit integration demo demo-313 py313-dir mutation local-api ddl bench bench-quick chaos calibrate preflight sam-setup checkov-setup validate build-IngestFunction events clean
 
 help:
 	@echo "make demo        run the function over events/*.json against the local stack (PostgreSQL + local Data API)"
@@ -125,6 +125,20 @@ validate: sam-setup
 	@test -n "$(PY313_DIR)" || { echo "sam build needs python3.13 on PATH (pyenv install 3.13, or apt)"; exit 1; }
 	$(SAM_VENV)/bin/sam validate --lint
 	PATH="$(PY313_DIR):$$PATH" $(SAM_VENV)/bin/sam build
+
+# `sam build` runs this target for the function (template.yaml: BuildMethod makefile, ContextPath
+# .), in a scratch copy of src/handler, with ARTIFACTS_DIR the function's build directory. It is
+# the bundled Python builder's work (pinned wheels for the function's architecture, arm64) plus
+# bytecode: Lambda cannot write __pycache__ into /var/task, so without it every cold start
+# compiles every module anew. Unchecked-hash pycs are never compared with their source's mtime,
+# which packaging may change (https://docs.python.org/3/library/compileall.html, PEP 552).
+LAMBDA_PYTHON ?= python3.13
+build-IngestFunction:
+	$(LAMBDA_PYTHON) -m pip install -q --disable-pip-version-check --no-compile --target "$(ARTIFACTS_DIR)" \
+		--only-binary=:all: --implementation cp --python-version 3.13 \
+		--platform manylinux2014_aarch64 --platform manylinux_2_28_aarch64 -r requirements.txt
+	tar -c --exclude=__pycache__ --exclude='*.pyc' . | tar -x -C "$(ARTIFACTS_DIR)"
+	$(LAMBDA_PYTHON) -m compileall -q -j 0 --invalidation-mode unchecked-hash "$(ARTIFACTS_DIR)"
 
 # mutmut over the shipped modules named in MUTATE, unit tests only; prints the killed share.
 # Not part of `make test` (a few minutes). The survivors: cd .mutation && ../.venv/bin/mutmut browse

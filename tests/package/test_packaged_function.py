@@ -83,6 +83,27 @@ with open(response_path, "w", encoding="utf-8") as handle:
     json.dump({"response": response, "python": list(sys.version_info[:2])}, handle)
 """
 
+# Runs in the runtime's interpreter: argv = build directory. Prints every module of the package
+# whose bytecode is missing or would not be used as is (another interpreter's magic number, or a
+# pyc checked against its source), one per line.
+_BYTECODE_CHECK = """
+import importlib.util, pathlib, sys
+
+unusable = []
+for source in sorted(pathlib.Path(sys.argv[1]).rglob("*.py")):
+    cached = pathlib.Path(importlib.util.cache_from_source(str(source)))
+    if not cached.is_file():
+        unusable.append(f"{source}: no {cached.name}")
+        continue
+    header = cached.read_bytes()[:8]
+    flags = int.from_bytes(header[4:8], "little")
+    if header[:4] != importlib.util.MAGIC_NUMBER:
+        unusable.append(f"{source}: {cached.name} is for another interpreter")
+    elif flags != 0b01:  # PEP 552: hash-based (bit 0), not checked against the source (bit 1)
+        unusable.append(f"{source}: {cached.name} is checked against its source (flags {flags})")
+print("\\n".join(unusable))
+"""
+
 
 def _sam_environment(python: Path, tmp: Path) -> dict[str, str]:
     return {
@@ -183,6 +204,29 @@ def _declared_runtime(build_dir: Path) -> tuple[int, int]:
     assert len(set(found)) == 1, f"expected one python runtime in the template, found {found}"
     major, minor = found[0]
     return int(major), int(minor)
+
+
+def test_every_module_of_the_built_package_has_bytecode_its_runtime_uses_unchecked(
+    built_function: Path,
+) -> None:
+    # Given the package sam build made (Lambda cannot write __pycache__ into /var/task, so a
+    # module without bytecode is compiled anew at every cold start)
+    package = built_function / "IngestFunction"
+    sources = list(package.rglob("*.py"))
+    assert package / "app.py" in sources
+    assert package / "ingest" / "sql.py" in sources
+
+    # When the runtime's interpreter looks for each module's bytecode where it would import it
+    result = subprocess.run(
+        [str(_runtime_python()), "-I", "-S", "-c", _BYTECODE_CHECK, str(package)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    # Then every module, ours and the dependencies', has an unchecked-hash pyc for that runtime
+    assert result.stdout.strip() == "", result.stdout
 
 
 def test_the_built_package_processes_a_clean_batch_on_its_runtime(
