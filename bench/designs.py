@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from local.model import BASE, SETTINGS, ClusterModel
@@ -11,6 +11,33 @@ from local.model import BASE, SETTINGS, ClusterModel
 class Kind(StrEnum):
     LEGACY = "legacy"  # the old worker fleet: submit, never wait
     FUNCTION = "function"  # this project's function behind a simulated event source mapping
+    FIREHOSE = "firehose"  # peer: SQS forwarder, Firehose buffer, one COPY per flush
+    PIPES = "pipes"  # peer: EventBridge Pipes, one templated INSERT per event, not waited for
+
+
+@dataclass(frozen=True)
+class Load:
+    """How messages are offered: all queued before the start (a backlog to drain), or sent at
+    a steady rate for a while."""
+
+    name: str
+    title: str
+    rate: float | None  # messages per second; None: the design's backlog, queued at once
+    seconds: float = 0.0  # how long the steady rate is sent
+
+    @property
+    def steady(self) -> bool:
+        return self.rate is not None
+
+
+BACKLOG = Load("backlog", "backlog drain", None)
+# A quiet hour's trickle, and the seed's peak of 400 rows/s (README, "Why this exists").
+TRICKLE = Load("trickle", "steady trickle, 5 msg/s", 5.0, 40.0)
+PEAK = Load("peak", "the seed's peak, 400 msg/s", 400.0, 15.0)
+LOADS = (TRICKLE, PEAK, BACKLOG)
+# A steady load's run ends this long after the last send (or earlier, once all is committed):
+# what has not committed by then is reported as not committed within the window.
+STEADY_TAIL_SECONDS = 20.0
 
 
 # The old system's queue: the reference doc asks for "> 60 seconds". Scaled down so that the
@@ -32,6 +59,14 @@ OLD_FASTEST = "2"  # the old system's cluster-bound design: 20 workers, 10-row I
 OLD_FINAL_FIX = "3"  # the old system's last configuration, paced by its own pause
 TODAY = "5"  # this project before issue 12: one INSERT per transaction
 NEW = "6"  # this project with STATEMENTS_PER_TRANSACTION at its default
+FIREHOSE = "F"  # peer: Amazon Data Firehose behind an SQS forwarder
+PIPES = "P"  # peer: EventBridge Pipes with a Redshift Data API target
+PEERS = (FIREHOSE, PIPES)
+# Firehose's buffering interval under the trickle: its default (300 s) scaled by 1/10, so that
+# a 40 s trickle is delivered within the run; under the backlog and the peak the 5 MiB size
+# fills first (4.1 KB messages at 400/s: 5 MiB in 3.2 s), so the default stands.
+FIREHOSE_TRICKLE_INTERVAL_SECONDS = 30.0
+FIREHOSE_FORWARDER_BATCH = 500  # PutRecordBatch's maximum records per call
 
 
 @dataclass(frozen=True)
@@ -65,6 +100,8 @@ class Design:
     targets: int = 1
     compared: bool = True  # False: an extra run that only checks invariants
     faults: bool = False  # inject refusals and a failure that the function must retry
+    buffer_seconds: float = 0.0  # Firehose: the buffering interval
+    buffer_bytes: int = 0  # Firehose: the buffering size
     # Settings this design runs under alone, after the others ran side by side: a design that
     # keeps the machine's CPU busy under a setting would otherwise slow the local Data API and
     # PostgreSQL that its other settings are measured through (the write lock is held while
@@ -72,8 +109,18 @@ class Design:
     settings_alone: tuple[str, ...] = ()
 
     @property
+    def processes(self) -> int:
+        """Instance processes it needs (the Firehose forwarder runs in its pollers' threads)."""
+        return 0 if self.kind is Kind.FIREHOSE else self.instances
+
+    @property
+    def at_least_once(self) -> bool:
+        """May deliver a message twice by design (Firehose's retried COPY)."""
+        return self.kind is Kind.FIREHOSE
+
+    @property
     def visibility_timeout(self) -> float:
-        if self.kind is Kind.LEGACY:
+        if self.kind in (Kind.LEGACY, Kind.PIPES):
             return LEGACY_VISIBILITY_SECONDS
         # template.yaml: 6 x the function timeout + the batching window.
         return 6 * self.function_timeout + self.batching_window
@@ -88,6 +135,10 @@ class Design:
         """How the design groups INSERTs into transactions, for tables."""
         if self.kind is Kind.LEGACY:
             return "1 INSERT"
+        if self.kind is Kind.FIREHOSE:
+            return "1 COPY"
+        if self.kind is Kind.PIPES:
+            return "1 INSERT (batch of 1)"
         if self.statements_per_transaction is None:
             return "default"
         return f"{self.statements_per_transaction} INSERT" + (
@@ -186,6 +237,8 @@ def full_designs() -> list[Design]:
             run_seconds=_UNTIL_DONE,
             settings_alone=_MACHINE_BOUND,
         ),
+        firehose_design(),
+        pipes_design(),
         Design(
             "6b",
             "this project: as 6, two targets (invariants only)",
@@ -201,6 +254,38 @@ def full_designs() -> list[Design]:
             settings_alone=_MACHINE_BOUND,
         ),
     ]
+
+
+def firehose_design(messages: int = 10_000, interval: float = 300.0) -> Design:
+    return Design(
+        FIREHOSE,
+        f"peer: Firehose, SQS forwarder (batch {FIREHOSE_FORWARDER_BATCH}, MaximumConcurrency "
+        f"5), buffer 5 MiB / {interval:g} s, one COPY per flush, retried",
+        "F peer: Firehose (COPY per flush)",
+        Kind.FIREHOSE,
+        instances=DEFAULT_MAXIMUM_CONCURRENCY,
+        batch_size=FIREHOSE_FORWARDER_BATCH,
+        batching_window=DEFAULT_BATCHING_WINDOW_SECONDS,
+        messages=messages,
+        run_seconds=_UNTIL_DONE,
+        buffer_seconds=interval,
+        buffer_bytes=5 * 1024 * 1024,
+    )
+
+
+def pipes_design(messages: int = 9_000) -> Design:
+    return Design(
+        PIPES,
+        "peer: EventBridge Pipes, 10 pollers of 10 messages, one templated INSERT per event, "
+        "BatchExecuteStatement not waited for",
+        "P peer: Pipes (INSERT per event)",
+        Kind.PIPES,
+        instances=10,
+        batch_size=10,
+        messages=messages,
+        run_seconds=OLD_WINDOW_SECONDS,
+        settings_alone=_CHURNING,
+    )
 
 
 def quick_designs() -> list[Design]:
@@ -255,4 +340,19 @@ def quick_designs() -> list[Design]:
             run_seconds=120.0,
             faults=True,
         ),
+        # The Firehose-like peer, small and quick (a 1 s interval), with a COPY reported FAILED
+        # after it committed: its retry duplicates a flush, which must be counted, never lost.
+        replace(
+            firehose_design(messages=600, interval=1.0),
+            key="Ff",
+            title="peer: Firehose, 1 s interval, a COPY reported FAILED after its commit",
+            batch_size=100,
+            batching_window=0.2,
+            instances=2,
+            buffer_bytes=1024 * 1024,
+            faults=True,
+            run_seconds=120.0,
+        ),
+        # The Pipes-like peer, under the quota: every event lands once.
+        replace(pipes_design(messages=120), instances=2, run_seconds=60.0),
     ]

@@ -119,7 +119,7 @@ def check_goals(results: list[DesignResult], cpu: HandlerCpu) -> list[Check]:
             + _short(share_met, f"{CEILING_GOAL - share:.1%}"),
             f"The ceiling counts only the commits' cost ({commits.commit_seconds:.3f} s each). "
             f"Two other limits: each commit held the table's write lock "
-            f"{commits.lock_hold_seconds:.3f} s (the local PostgreSQL's execution included), "
+            f"{commits.lock_hold_seconds:.3f} s (its commit turn and cost), "
             f"which allows {_lock_bound(new):,.0f} rows/s; and {new.design.instances} "
             f"invocations, each waiting {model.latency_seconds:g} s of latency plus the lock "
             f"for each transaction, allow {_concurrency_bound(new):,.0f} rows/s.",

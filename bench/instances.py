@@ -20,6 +20,7 @@ from botocore.config import Config
 
 from bench.function import FunctionConfig, FunctionInstance
 from bench.legacy import LegacyConfig, LegacyWorker
+from bench.pipes import PipesConfig, PipeTarget
 
 # A process per instance: each has its own interpreter and GIL, as Lambda instances and pm2
 # workers do. The fork server imports boto3 and the handler once; each instance forks from it.
@@ -28,7 +29,7 @@ _CONTEXT.set_forkserver_preload(["bench.instances"])
 _START_SECONDS = 60.0  # to start and import; far more than a fork needs
 _REPLY_SECONDS = 300.0  # an invocation's answer; longer than any function timeout used here
 
-InstanceConfig = LegacyConfig | FunctionConfig
+InstanceConfig = LegacyConfig | FunctionConfig | PipesConfig
 
 
 class _Consumer(Protocol):
@@ -69,10 +70,13 @@ class _CallCounter:
 def _build(config: InstanceConfig) -> _Consumer:
     if isinstance(config, FunctionConfig):
         return FunctionInstance(config)
-    # The AWS SDK's default: standard retries, 3 attempts (the quota error is not retried).
+    # The AWS SDK's default: standard retries, 3 attempts (the quota error is not retried);
+    # what a pipe's own client retries is not documented: the same (unverified).
     client = boto3.client(
         "redshift-data", config=Config(retries={"mode": "standard", "max_attempts": 3})
     )
+    if isinstance(config, PipesConfig):
+        return PipeTarget(config, client)
     return LegacyWorker(config, client)
 
 

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import itertools
+import math
 from pathlib import Path
 
 from matplotlib.figure import Figure
 
 from bench.designs import Kind
+from bench.peers import PeerRow
 from bench.runner import DesignResult
 
 _OLD_COLOURS = ("#c0392b", "#e67e22", "#b7950b")
 _NEW_COLOURS = ("#2471a3", "#1e8449", "#7d3c98", "#17a589")
+_PEER_COLOURS = ("#5d6d7e", "#a04000")
 
 
 def _colours(results: list[DesignResult]) -> list[str]:
-    old = iter(_OLD_COLOURS)
-    new = iter(_NEW_COLOURS)
-    return [next(old) if r.design.kind is Kind.LEGACY else next(new) for r in results]
+    old = itertools.cycle(_OLD_COLOURS)
+    new = itertools.cycle(_NEW_COLOURS)
+    peer = itertools.cycle(_PEER_COLOURS)
+    palette = {Kind.LEGACY: old, Kind.FUNCTION: new, Kind.FIREHOSE: peer, Kind.PIPES: peer}
+    return [next(palette[r.design.kind]) for r in results]
 
 
 _SETTING_COLOURS = ("#2471a3", "#1e8449", "#c0392b", "#7d3c98")
@@ -140,5 +146,56 @@ def plot_active(results: list[DesignResult], setting: str, quota: int, path: Pat
     zoom.legend(fontsize=9, loc="upper right")
     zoom.grid(alpha=0.3)
 
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def plot_peers(rows: list[PeerRow], path: Path) -> None:
+    """Left: freshness p50 (bar) and p99 (tick) per design at each load (log scale; a design
+    that fell behind shows its bar at the window's end, hatched). Right: cost per million."""
+    figure = Figure(figsize=(14, 5.6))
+    fresh, cost = figure.subplots(1, 2, width_ratios=(1.6, 1))
+    loads = list(dict.fromkeys(load for row in rows for load in row.freshness))
+    width = 0.8 / max(len(loads), 1)
+    for index, (load, colour) in enumerate(zip(loads, _SETTING_COLOURS, strict=False)):
+        for x, row in enumerate(rows):
+            found = row.freshness.get(load)
+            if found is None:
+                continue
+            position = x + (index - (len(loads) - 1) / 2) * width
+            behind = math.isinf(found.p50)
+            height = row.windows[load] if behind else max(found.p50, 0.05)
+            fresh.bar(
+                position,
+                height,
+                width=width * 0.92,
+                color=colour,
+                hatch="//" if behind else None,
+                label=load if x == 0 else None,
+            )
+            if not math.isinf(found.p99):
+                fresh.hlines(found.p99, position - width / 2, position + width / 2, color="black")
+    fresh.plot([], [], color="black", label="p99")
+    fresh.set_yscale("log")
+    fresh.set_xticks(list(range(len(rows))), [row.key for row in rows])
+    fresh.set_ylabel("seconds from SendMessage to the row's commit (log scale)")
+    fresh.set_title("Freshness p50 (bar) and p99 (tick), base setting; hatched: fell behind")
+    fresh.grid(axis="y", alpha=0.3, which="both")
+    fresh.legend(fontsize=9, loc="upper left", title="offered load")
+
+    totals = [row.cost_per_million for row in rows]
+    cost.bar(range(len(rows)), totals, color="#2471a3")
+    for x, (total, row) in enumerate(zip(totals, rows, strict=True)):
+        cost.annotate(
+            f"${total:.2f}\n{row.rows_per_second:,.0f} rows/s",
+            (x, total),
+            ha="center",
+            va="bottom",
+            fontsize=7,
+        )
+    cost.set_xticks(list(range(len(rows))), [row.key for row in rows])
+    cost.set_ylabel("USD per million events (backlog drain, base setting)")
+    cost.set_title("Cost per million events, and sustained rows/s")
+    cost.grid(axis="y", alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=110)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import math
 import threading
+import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any, Protocol
 
-from bench.instances import Instance, Invocation
+from bench.instances import Invocation
 from bench.sqs import SimulatedQueue
+
+
+class Invoker(Protocol):
+    """What a poller hands a batch to: an instance process, or the Firehose forwarder."""
+
+    def invoke(self, records: list[dict[str, Any]]) -> Invocation: ...
 
 
 @dataclass
@@ -17,13 +27,15 @@ class Tally:
     invocations: int = 0
     records: int = 0
     cpu_seconds: float = 0.0
+    billed_ms: int = 0  # invocations' wall time, each rounded up to 1 ms as Lambda bills it
     api_calls: Counter[str] = field(default_factory=Counter)  # Data API requests sent
     errors: list[str] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def add(self, invocation: Invocation, records: int) -> None:
+    def add(self, invocation: Invocation, records: int, seconds: float = 0.0) -> None:
         with self._lock:
             self.invocations += 1
+            self.billed_ms += math.ceil(seconds * 1000)
             self.records += records
             self.cpu_seconds += invocation.cpu_seconds
             self.api_calls.update(invocation.api_calls)
@@ -40,7 +52,7 @@ class PollerConfig:
 
 def poll(
     queue: SimulatedQueue,
-    instance: Instance,
+    instance: Invoker,
     config: PollerConfig,
     stop: threading.Event,
     tally: Tally,
@@ -54,16 +66,18 @@ def poll(
         batch = queue.receive(config.batch_size, config.batching_window, stop)
         if not batch:
             continue
+        started = time.monotonic()
         invocation = instance.invoke([item.record for item in batch])
+        took = time.monotonic() - started
         queue.delete([item for item in batch if item.message_id not in invocation.failed])
-        tally.add(invocation, len(batch))
+        tally.add(invocation, len(batch), took)
         if config.pause_seconds:
             stop.wait(config.pause_seconds)
 
 
 def start_pollers(
     queue: SimulatedQueue,
-    instances: list[Instance],
+    instances: Sequence[Invoker],
     config: PollerConfig,
     stop: threading.Event,
     tally: Tally,

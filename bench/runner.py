@@ -11,11 +11,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.aws import AwsResources
-from bench.designs import TODAYS_TIMEOUT_SECONDS, Design, Kind, Setting
+from bench.designs import (
+    BACKLOG,
+    FIREHOSE_TRICKLE_INTERVAL_SECONDS,
+    STEADY_TAIL_SECONDS,
+    TODAYS_TIMEOUT_SECONDS,
+    TRICKLE,
+    Design,
+    Kind,
+    Load,
+    Setting,
+)
+from bench.firehose import FirehoseStream, Forwarder, StreamConfig, StreamCounts
+from bench.freshness import Freshness, first_commits, measure, row_stamps
 from bench.function import FunctionConfig
-from bench.instances import Instance, InstanceConfig, InstancePool
+from bench.instances import InstanceConfig, InstancePool
 from bench.legacy import LegacyConfig
-from bench.pollers import PollerConfig, Tally, start_pollers
+from bench.load import Producer
+from bench.pipes import PipesConfig
+from bench.pollers import Invoker, PollerConfig, Tally, start_pollers
 from bench.rates import sustained_rate
 from bench.sampler import Sampler
 from bench.sqs import SimulatedQueue
@@ -50,6 +64,14 @@ class Run:
 
     design: Design
     setting: Setting
+    load: Load = BACKLOG
+
+    @property
+    def interval_seconds(self) -> float:
+        """Firehose's buffering interval in this run (scaled under the trickle)."""
+        if self.load is TRICKLE:
+            return FIREHOSE_TRICKLE_INTERVAL_SECONDS
+        return self.design.buffer_seconds
 
 
 @dataclass(frozen=True)
@@ -130,6 +152,11 @@ class DesignResult:
     redeliveries: int
     stale_deletes: int
     commits: Commits
+    freshness: Freshness
+    sqs_billed: dict[str, int]  # SQS requests as billed, per kind (bench/sqs.py)
+    stream: StreamCounts | None = None  # the Firehose design's stream
+    load: Load = BACKLOG
+    interval_seconds: float = 0.0  # Firehose's buffering interval in this run
 
     @property
     def api_calls(self) -> dict[str, int]:
@@ -170,11 +197,15 @@ class DesignResult:
 
 def _names(run: Run) -> list[str]:
     tag = uuid.uuid4().hex[:6]
-    key, setting = run.design.key, run.setting.name
+    key, setting = run.design.key.lower(), f"{run.setting.name}-{run.load.name}"
     return [f"bench-{key}-{setting}-{tag}-{chr(ord('a') + i)}" for i in range(run.design.targets)]
 
 
-def _instance_config(design: Design, targets: list[str], dlq_url: str) -> InstanceConfig:
+def _instance_config(design: Design, targets: list[str], dlq_url: str) -> InstanceConfig | None:
+    if design.kind is Kind.FIREHOSE:
+        return None  # its forwarder runs in the pollers' threads
+    if design.kind is Kind.PIPES:
+        return PipesConfig(targets[0], DATABASE, DB_USER, TABLE)
     if design.kind is Kind.LEGACY:
         return LegacyConfig(design.rows_per_insert, targets[0], DATABASE, DB_USER, TABLE)
     described = [
@@ -205,10 +236,14 @@ def _drain(api: LocalDataApi, targets: list[str]) -> None:
         time.sleep(0.1)
 
 
-def _inject_faults(api: LocalDataApi, targets: list[str]) -> None:
+def _inject_faults(api: LocalDataApi, design: Design, targets: list[str]) -> None:
     """One of each transient fault per target. Three at most can meet one statement, and the
-    function retries a statement three times: all of them must be absorbed without a loss."""
+    function retries a statement three times: all of them must be absorbed without a loss.
+    The Firehose design's first COPY also commits and is then reported FAILED: its retry
+    duplicates that flush (at least once)."""
     for target in targets:
+        if design.kind is Kind.FIREHOSE:
+            api.fail_after_commit_next(target, 1)
         api.reject_next(target, 1)
         api.reject_next(target, 1, "ThrottlingException")
         api.fail_next(target, 1, "ERROR: connection reset by peer (injected)")
@@ -224,14 +259,26 @@ class _Live:
     queue: SimulatedQueue
     sent: set[str]
     sampler: Sampler
-    config: InstanceConfig
+    config: InstanceConfig | None
+    producer: Producer | None = None
+    stream: FirehoseStream | None = None
     stop: threading.Event = field(default_factory=threading.Event)
     tally: Tally = field(default_factory=Tally)
     pollers: list[threading.Thread] = field(default_factory=list)
     ended: float | None = None
 
     def done(self, api: LocalDataApi) -> bool:
-        return self.queue.all_acknowledged() and all(api.stats(t).active == 0 for t in self.targets)
+        return (
+            (self.producer is None or self.producer.finished())
+            and self.queue.all_acknowledged()
+            and (self.stream is None or self.stream.idle())
+            and all(api.stats(t).active == 0 for t in self.targets)
+        )
+
+    @property
+    def run_seconds(self) -> float:
+        load = self.run.load
+        return load.seconds + STEADY_TAIL_SECONDS if load.steady else self.run.design.run_seconds
 
     def stopped(self) -> bool:
         return self.stop.is_set() and not any(p.is_alive() for p in self.pollers)
@@ -247,7 +294,20 @@ def _prepare(bench: Bench, run: Run, bodies: list[str]) -> _Live:
         api.execute_ddl(target, DATABASE, DDL)
     dlq_url = bench.aws.create_queue(f"{targets[0]}-dlq")
     queue = SimulatedQueue(run.design.visibility_timeout)
-    sent = set(queue.send_many(bodies[: run.design.messages]))
+    load = run.load
+    producer = None
+    if load.rate is None:
+        sent = set(queue.send_many(bodies[: run.design.messages]))
+    else:
+        sent = set()
+        producer = Producer(queue, bodies, load.rate, load.seconds)
+    stream = None
+    if run.design.kind is Kind.FIREHOSE:
+        client = api.client(retries={"mode": "standard", "max_attempts": 3})
+        config = StreamConfig(
+            targets[0], DATABASE, DB_USER, TABLE, run.interval_seconds, run.design.buffer_bytes
+        )
+        stream = FirehoseStream(config, client)
     return _Live(
         run=run,
         targets=targets,
@@ -256,11 +316,33 @@ def _prepare(bench: Bench, run: Run, bodies: list[str]) -> _Live:
         sent=sent,
         sampler=Sampler(api, targets, DATABASE, TABLE),
         config=_instance_config(run.design, targets, dlq_url),
+        producer=producer,
+        stream=stream,
     )
 
 
-def _start(live: _Live, instances: list[Instance]) -> None:
+def _invokers(bench: Bench, lives: list[_Live]) -> list[list[Invoker]]:
+    """Per run, what its pollers invoke: its instance processes, or its Firehose forwarders."""
+    processes = iter(
+        bench.pool.configure(
+            [(live.run.design.processes, live.config) for live in lives if live.config]
+        )
+    )
+    invokers: list[list[Invoker]] = []
+    for live in lives:
+        if live.stream is not None:
+            invokers.append([Forwarder(live.stream)] * live.run.design.instances)
+        else:
+            invokers.append(list(next(processes)))
+    return invokers
+
+
+def _start(live: _Live, instances: list[Invoker]) -> None:
     design = live.run.design
+    if live.stream is not None:
+        live.stream.start()
+    if live.producer is not None:
+        live.producer.start()
     live.sampler.start()
     live.pollers = start_pollers(
         live.queue,
@@ -276,10 +358,10 @@ def run_group(bench: Bench, runs: Sequence[Run], bodies: list[str]) -> list[Desi
     measure each: its window ends when its backlog is done or its run_seconds are up."""
     api = bench.api
     lives = [_prepare(bench, run, bodies) for run in runs]
-    groups = bench.pool.configure([(live.run.design.instances, live.config) for live in lives])
+    groups = _invokers(bench, lives)
     for live in lives:
         if live.run.design.faults:
-            _inject_faults(api, live.targets)
+            _inject_faults(api, live.run.design, live.targets)
     started = time.time()
     try:
         for live, instances in zip(lives, groups, strict=True):
@@ -288,7 +370,7 @@ def run_group(bench: Bench, runs: Sequence[Run], bodies: list[str]) -> list[Desi
             for live in lives:
                 if live.ended is not None:
                     continue
-                over = time.time() - started >= live.run.design.run_seconds
+                over = time.time() - started >= live.run_seconds
                 if not live.stop.is_set() and (over or live.done(api)):
                     live.stop.set()  # its pollers finish the batch they hold, then stop
                 if live.stopped():
@@ -299,11 +381,20 @@ def run_group(bench: Bench, runs: Sequence[Run], bodies: list[str]) -> list[Desi
         for live in lives:  # also on an error: no poller or sampler may outlive its run
             live.stop.set()
         for live in lives:
+            if live.producer is not None:
+                live.producer.stop()
             for poller in live.pollers:
                 poller.join(_JOIN_SECONDS)
             if live.ended is None:
                 live.sampler.stop()
     for live in lives:
+        if live.stream is not None:
+            # What Firehose still holds is delivered after the window (at the FAST model's
+            # pace), so that the loss count sees it; it is not measured.
+            if not live.stream.idle():
+                for target in live.targets:
+                    api.set_model(target, FAST)
+            live.stream.stop()
         _drain(api, live.targets)
     return [_result(bench, live, started) for live in lives]
 
@@ -312,19 +403,21 @@ def _result(bench: Bench, live: _Live, started: float) -> DesignResult:
     api = bench.api
     ended = live.ended if live.ended is not None else time.time()
     acknowledged = live.queue.acknowledged_ids()
+    sent = live.sent if live.producer is None else live.producer.sent
     landings = [
-        compare(count_rows(api, t, DATABASE, TABLE), live.sent, acknowledged) for t in live.targets
+        compare(count_rows(api, t, DATABASE, TABLE), sent, acknowledged) for t in live.targets
     ]
     stats = [api.stats(t) for t in live.targets]
     samples = [(t - started, n) for t, n in live.sampler.rows if t <= ended]
     timeline = [(t - started, n) for t, n in stats[0].timeline if t <= ended]
     rejected_at = live.sampler.first_rejection_at
+    stamps = row_stamps(api, live.targets[0], DATABASE, TABLE)
     return DesignResult(
         design=live.run.design,
         setting=live.run.setting,
         targets=live.targets,
         elapsed=ended - started,
-        sent=len(live.sent),
+        sent=len(sent),
         acknowledged=len(acknowledged),
         landings=landings,
         rows_in_window=samples[-1][1] if samples else 0,
@@ -339,4 +432,9 @@ def _result(bench: Bench, live: _Live, started: float) -> DesignResult:
         redeliveries=live.queue.redeliveries(),
         stale_deletes=live.queue.stale_deletes(),
         commits=Commits.of(stats[0], ended),
+        freshness=measure(live.queue.sent_at(), first_commits(stamps, stats[0].commits, ended)),
+        sqs_billed=live.queue.billed_requests(),
+        stream=None if live.stream is None else live.stream.counts,
+        load=live.run.load,
+        interval_seconds=live.run.interval_seconds,
     )

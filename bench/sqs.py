@@ -10,7 +10,12 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from bench.prices import SQS_CHUNK_BYTES
+
 _QUEUE_ARN = "arn:aws:sqs:us-east-1:123456789012:bench-queue"
+# SQS's batch calls (SendMessageBatch, ReceiveMessage, DeleteMessageBatch) take at most 10
+# messages; each 64 KB chunk of a call's payload is billed as one request (bench/prices.py).
+_MESSAGES_PER_CALL = 10
 _LONG_POLL_SECONDS = 0.5  # how long an empty receive waits before returning nothing
 _WAIT_STEP_SECONDS = 0.05  # re-check of visibility expiries while waiting
 
@@ -50,6 +55,7 @@ class SimulatedQueue:
         self._receipts = 0
         self._acknowledged = 0
         self._stale_deletes = 0
+        self._billed: dict[str, int] = {"send": 0, "receive": 0, "delete": 0}
 
     def send_many(self, bodies: list[str]) -> list[str]:
         now = time.time()
@@ -58,6 +64,7 @@ class SimulatedQueue:
             for message_id, body in zip(ids, bodies, strict=True):
                 self._messages[message_id] = _Message(message_id, body, now)
                 self._visible.append(message_id)
+            self._billed["send"] += _billed_calls([len(b.encode()) for b in bodies])
             self._cond.notify_all()
         return ids
 
@@ -68,6 +75,7 @@ class SimulatedQueue:
             give_up = time.monotonic() + _LONG_POLL_SECONDS
             while not self._ready_locked(1):
                 if stop.is_set() or time.monotonic() >= give_up:
+                    self._billed["receive"] += 1  # an empty receive is billed too
                     return []
                 self._cond.wait(_WAIT_STEP_SECONDS)
             fill_until = time.monotonic() + window
@@ -76,12 +84,16 @@ class SimulatedQueue:
                 if left <= 0:
                     break
                 self._cond.wait(min(left, _WAIT_STEP_SECONDS))
-            return [self._hand_out_locked() for _ in range(min(max_messages, len(self._visible)))]
+            handed = [self._hand_out_locked() for _ in range(min(max_messages, len(self._visible)))]
+            sizes = [len(item.record["body"].encode()) for item in handed]
+            self._billed["receive"] += _billed_calls(sizes)
+            return handed
 
     def delete(self, received: list[Received]) -> None:
         """Acknowledge; a receipt from an earlier receive of a redelivered message is stale."""
         time.sleep(self.call_seconds)
         with self._cond:
+            self._billed["delete"] += -(-len(received) // _MESSAGES_PER_CALL)
             for item in received:
                 message = self._messages[item.message_id]
                 if message.acknowledged or message.receipt != item.receipt:
@@ -129,6 +141,26 @@ class SimulatedQueue:
     def stale_deletes(self) -> int:
         with self._cond:
             return self._stale_deletes
+
+    def sent_at(self) -> dict[str, float]:
+        """When each message was sent (unix time)."""
+        with self._cond:
+            return {m.message_id: m.sent_at for m in self._messages.values()}
+
+    def billed_requests(self) -> dict[str, int]:
+        """SQS requests as AWS bills them, per kind: calls of up to 10 messages, each counted
+        once per 64 KB chunk of its bodies; an empty receive counts one."""
+        with self._cond:
+            return dict(self._billed)
+
+
+def _billed_calls(sizes: list[int]) -> int:
+    """Billed requests of sending or receiving messages of these sizes, 10 per call."""
+    billed = 0
+    for start in range(0, len(sizes), _MESSAGES_PER_CALL):
+        payload = sum(sizes[start : start + _MESSAGES_PER_CALL])
+        billed += max(1, -(-payload // SQS_CHUNK_BYTES))
+    return billed
 
 
 def _record(message: _Message) -> dict[str, Any]:
