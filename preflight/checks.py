@@ -13,7 +13,7 @@ from __future__ import annotations
 from ingest.catalog import SchemaUnavailable
 from ingest.masking import mask
 from ingest.statement_runner import SelectFailed
-from preflight import shapes
+from preflight import redelivery, shapes
 from preflight.context import SAID_CHARACTERS, Check, CheckResult, Context
 from preflight.refusals import REFUSAL_CHECKS
 from preflight.rows import ReaderRefused
@@ -30,6 +30,8 @@ CHECKS: tuple[Check, ...] = (
     Check("largest request", shapes.request_size),
     Check("largest INSERT", shapes.statement_size),
     Check("probe", shapes.probe),
+    Check("claim", redelivery.claim),
+    Check("redrive compared in full", redelivery.same_record),
     *REFUSAL_CHECKS,
     Check("column guard", shapes.guard),  # last: it changes the table
 )

@@ -4,6 +4,7 @@ the local Data API on PostgreSQL, moto's SQS."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -160,3 +161,37 @@ def test_two_letters_of_one_record_redriven_at_once_store_it_once(
     written = [t for report in outcomes for t in report.targets if t.written]
     assert len(held) == 1
     assert len(written) == 1
+
+
+def test_a_redrive_naming_another_purchase_of_the_same_user_is_dead_lettered(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    configure(monkeypatch, [PRIMARY, SECONDARY])
+    # Given a purchase held in both targets
+    held = payload(event_name="af_purchase", event_revenue=10, city="Lyon")
+    event = sqs_event([held], prefix="held")
+    assert stack.invoke(event) == []
+    original_id = event["Records"][0]["messageId"]
+    # When a letter of another purchase by the same user (same appsflyer_id and event_name,
+    # other values) is redriven naming that record's id
+    other = payload(event_name="af_purchase", event_revenue=99, city="Oslo")
+    attributes = {
+        "original_message_id": {"StringValue": original_id, "DataType": "String"},
+        "failed_targets": {"StringValue": "primary,secondary", "DataType": "String"},
+    }
+    forged = redrive_event([{"Body": json.dumps(other), "MessageAttributes": attributes}], "forged")
+    assert stack.invoke(forged) == []
+    # Then it is not acknowledged as held: it is in our dead-letter queue with its values
+    [letter] = stack.dead_letter_messages()
+    assert letter["MessageAttributes"]["reason"]["StringValue"] == "invalid_redrive"
+    assert json.loads(letter["Body"]) == other
+    for target in ADDRESS:
+        assert stack.counts(target) == {original_id: 1}
+    # And a redrive of the record itself, every value equal (SUPER and timestamps included),
+    # is still found held and written nowhere again
+    attributes["original_message_id"]["StringValue"] = original_id
+    same = redrive_event([{"Body": json.dumps(held), "MessageAttributes": attributes}], "same")
+    assert stack.invoke(same) == []
+    assert stack.dead_letter_messages() == []
+    for target in ADDRESS:
+        assert stack.counts(target) == {original_id: 1}

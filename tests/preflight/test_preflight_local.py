@@ -102,6 +102,12 @@ def test_every_check_passes_on_the_local_data_api_and_the_table_is_dropped(
         assert expected in checks, checks
     by_check = {row["check"]: row for row in rows}
     assert by_check["probe (INSERT, SELECT 1 / 0)"]["said"].startswith("FAILED at SQL 2/2")
+    # The claim: LOCK, guard, check, INSERT; a held record is refused at the check (SQL 3)
+    claim = by_check["claim (LOCK, guard, check, INSERT)"]
+    assert claim["said"].startswith("FAILED at SQL 3/4"), claim
+    assert claim["concluded"] == "held record refused at the check; 1 row(s)"
+    compared = by_check["redrive compared in full (JSON_SERIALIZE)"]
+    assert compared["concluded"] == "itself found, another not found"
     assert any(c.startswith("column guard") and "FAILED at SQL 1/2" in by_check[c]["said"]
                for c in checks)  # fmt: skip
     for case in REFUSALS:

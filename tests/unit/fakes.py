@@ -216,6 +216,10 @@ class FakeDataApi:
             statement.status, statement.error = ("FAILED", error) if error else ("FINISHED", None)
             statement.result = [] if error else [["1"]]
             return statement
+        if statement.sql.startswith("SELECT") and any(k.startswith("v") for k in params):
+            statement.status = "FINISHED"
+            statement.result = self._same_records(target, statement.sql, params)
+            return statement
         if statement.sql.startswith("SELECT"):
             statement.status = "FINISHED"
             statement.result = self._held_rows(target, statement.sql, params)
@@ -380,6 +384,28 @@ class FakeDataApi:
             for row in _inserted_rows(insert):
                 if row.get(selected[0]) in wanted and [row.get(c) for c in selected] not in found:
                     found.append([row.get(c) for c in selected])
+        return found
+
+    def _same_records(
+        self, target: str, sql: str, params: dict[str, str]
+    ) -> list[list[str | None]]:
+        """What same_record.py's SELECT reads: the ids whose written row matches one of its
+        per-record predicates, a column compared with a parameter by the parameter's text (the
+        fake stores each value as the INSERT's parameter text), `IS NULL` and constants with
+        no value (the fake keeps constants as None)."""
+        found: list[list[str | None]] = []
+        marker = "WHERE ((" if "WHERE ((" in sql else " AND (("
+        predicates = sql[sql.index(marker) + len(marker) : -2].split(") OR (")
+        for predicate in predicates:
+            wanted: dict[str, str | None] = {}
+            for term in predicate.split(" AND "):
+                name = re.search(r":(v\w{3})", term)
+                wanted[term.split('"')[1]] = params[name.group(1)] if name else None
+            for row in self.written_rows(target):
+                if all(row.get(c) == v for c, v in wanted.items()):
+                    record_id = row.get("sqs_message_id")
+                    if [record_id] not in found:
+                        found.append([record_id])
         return found
 
     def finished_values(self, target: str) -> list[str]:

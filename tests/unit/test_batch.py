@@ -695,3 +695,31 @@ def test_a_mapped_path_sent_in_another_case_beside_the_columns_own_field_loses_n
         assert outcome.reason.value == "ambiguous_field"
     else:
         assert {"OWN", "PATH"} <= _kept(outcome, layout)
+
+
+def test_redrive_naming_a_record_of_the_same_user_and_event_is_not_taken_as_held(
+    world: World,
+) -> None:
+    """Identity columns alike (appsflyer_id, event_name), other values not: the row held is
+    another purchase, so this one is dead-lettered, never acknowledged (issue 18)."""
+    world.run(sqs_event([payload(event_name="af_purchase", city="Lyon")]), **two_targets())
+    forged = redriven(
+        payload(event_name="af_purchase", city="Oslo"), "forged", "msg-00000", "primary,secondary"
+    )
+    report = world.report(forged, **two_targets())
+    assert report.returned == ()
+    [letter] = world.dead_letters()
+    attributes = letter["MessageAttributes"]
+    assert attributes["reason"]["StringValue"] == "invalid_redrive"
+    assert world.landed("c1") == ["msg-00000"]
+
+
+def test_redrive_of_the_record_itself_is_held_in_every_value(world: World) -> None:
+    body = payload(event_name="af_purchase", city="Lyon")
+    world.run(sqs_event([body]), **two_targets())
+    again = redriven(body, "again", "msg-00000", "primary,secondary")
+    report = world.report(again, **two_targets())
+    assert report.returned == ()
+    assert world.dead_letters() == []
+    assert all(t.already_held for t in report.targets)
+    assert world.landed("c1") == ["msg-00000"]

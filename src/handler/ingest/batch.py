@@ -370,9 +370,7 @@ def _report(
     return BatchReport(
         received=len(messages),
         returned=returned,
-        returned_lacking={
-            t.target: sum(1 for m in returned if m in t.returned) for t in outcomes
-        },
+        returned_lacking={t.target: sum(1 for m in returned if m in t.returned) for t in outcomes},
         dead_lettered=Counter(letter.reason.value for letter in sent),
         dead_letter_send_failures=len(unsent),
         dead_letters_not_deleted=not_deleted,

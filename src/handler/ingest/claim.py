@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from ingest.layout import TableLayout
 from ingest.limits import REQUEST_BYTES_PER_PARAMETER, REQUEST_BYTES_PER_SQL, STATEMENT_BYTES
 from ingest.names import CLAIM_WINDOW, parameter_name
-from ingest.presence import sort_key_window
 from ingest.records import Row
 from ingest.schema import qualified_name, quote_identifier
+from ingest.sort_window import sort_key_window
 
 # SQLs a claim puts before a transaction's column guard and INSERTs: the LOCK and the check.
 CLAIM_SQLS = 2

@@ -20,6 +20,7 @@ RECORD_ID = "m"  # the presence look-up's record ids (presence.py)
 WINDOW = "w"  # the presence look-up's sort-key window (presence.py)
 PROBE = "k"  # the control statement's known-good values (probe.py)
 CLAIM_WINDOW = "c"  # a claim's sort-key window (claim.py)
+SAME_VALUE = "v"  # a redriven record's values, compared with the row held (same_record.py)
 
 
 def parameter_name(number: int, letter: str = INSERT_VALUE) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 
 from ingest.config import Target
 from ingest.deadline import Deadlines
@@ -12,14 +11,13 @@ from ingest.layout import TableLayout
 from ingest.names import RECORD_ID, WINDOW, parameter_name
 from ingest.records import Row
 from ingest.redshift import DataApi, DataApiError
+from ingest.same_record import same_record_queries
 from ingest.schema import qualified_name, quote_identifier
+from ingest.sort_window import sort_key_window
 from ingest.statement_runner import SelectFailed, StatementRunner, StatementStats
 
 # Ids per SELECT: 500 ids of ~36 bytes keep the statement near 25 KB, far below 100 KB.
 IDS_PER_QUERY = 500
-# The sort-key window is widened by this much on each side: a row is found even if an earlier
-# release of the function normalised its timestamp differently (offsets, say).
-SORT_KEY_SLACK = timedelta(days=1)
 
 
 class PresenceUnknown(Exception):
@@ -79,27 +77,6 @@ def presence_query(
     return f"SELECT DISTINCT {selected} FROM {table} WHERE {where}", parameters  # noqa: S608
 
 
-def sort_key_window(rows: Sequence[Row], sort_key_index: int | None) -> tuple[str, str] | None:
-    if sort_key_index is None:
-        return None
-    stamps: list[datetime] = []
-    for row in rows:
-        value = row.values[sort_key_index]
-        if not isinstance(value, str):
-            return None  # a row without a sort-key value: the whole table must be asked
-        try:
-            stamps.append(datetime.fromisoformat(value))
-        except ValueError:
-            return None
-    if not stamps:
-        return None
-    # Clamped before the arithmetic: 0001-01-01 minus a day does not exist.
-    low, high = min(stamps), max(stamps)
-    low = low - SORT_KEY_SLACK if low - datetime.min > SORT_KEY_SLACK else datetime.min
-    high = high + SORT_KEY_SLACK if datetime.max - high > SORT_KEY_SLACK else datetime.max
-    return low.isoformat(sep=" "), high.isoformat(sep=" ")
-
-
 class TargetPresence:
     def __init__(self, api: DataApi, runner: StatementRunner) -> None:
         self._api = api
@@ -137,7 +114,37 @@ class TargetPresence:
                 continue
             same = all(stored[k + 1] == row.values[i] for k, i in enumerate(layout.identity))
             (held if same else impostors).add(row.record_id)
+        # A redriven record's id comes from whoever sent the letter: held only if the row is
+        # that record in every value (same_record.py), else an impostor, never skipped.
+        redriven = [by_id[i] for i in held if by_id[i].redriven]
+        if redriven:
+            confirmed, stats = self._same(target, layout, redriven, deadlines, stats)
+            impostors |= {r.record_id for r in redriven} - confirmed
+            held -= impostors
         return Presence(frozenset(held), frozenset(impostors - held), stats)
+
+    def _same(
+        self,
+        target: Target,
+        layout: TableLayout,
+        rows: list[Row],
+        deadlines: Deadlines,
+        stats: StatementStats,
+    ) -> tuple[set[str], StatementStats]:
+        confirmed: set[str] = set()
+        for sql, parameters, _asked in same_record_queries(layout, rows):
+            try:
+                found, spent = self._runner.select(target, sql, parameters, deadlines)
+            except SelectFailed as failed:
+                raise PresenceUnknown(
+                    f"cannot compare redriven records with the rows held: {failed.reason}",
+                    failed.unconfirmed,
+                    stats + failed.stats,
+                    query_failed=failed.failed,
+                ) from failed
+            stats = stats + spent
+            confirmed.update(str(row[0]) for row in found if row and row[0] is not None)
+        return confirmed, stats
 
     def _ask(  # noqa: PLR0917 - a private step of held(), called once
         self,

@@ -146,7 +146,7 @@ class Limits:
     claims: bool = False
 
 
-def _wrapper(kind: ColumnKind, redshift_type: str) -> tuple[str, str]:
+def value_wrapper(kind: ColumnKind, redshift_type: str) -> tuple[str, str]:
     """What goes before and after a parameter's name in a column's slot."""
     # Text parameters need no cast. Typed columns keep an explicit CAST: how the Data API
     # types a parameter is undocumented, and a multi-row VALUES list is typed by its rows
@@ -200,7 +200,7 @@ class _Shape:
 
     @staticmethod
     def of(layout: TableLayout) -> _Shape:
-        wrappers = [_wrapper(c.kind, c.redshift_type) for c in layout.columns]
+        wrappers = [value_wrapper(c.kind, c.redshift_type) for c in layout.columns]
         # A parameter is reused only among columns asking for the same type: how the Data API
         # binds a name used twice is undocumented, and if it binds once with one type (as
         # PostgreSQL does with one $n), a name shared by a VARCHAR and a DECIMAL slot would

@@ -14,6 +14,7 @@ from ingest.claim import ClaimTooLarge, claim
 from ingest.config import Target
 from ingest.deadline import Deadlines
 from ingest.failure_text import FailureKind, read_failure
+from ingest.layout import TableLayout
 from ingest.masking import mask
 from ingest.presence import PresenceUnknown, TargetPresence
 from ingest.probe import PROBE_MESSAGE_ID, probe_passed, probe_sqls
@@ -294,31 +295,12 @@ class _Run:
         if not self.writer.guarded(self.target.name):
             transactions = tuple(t.with_guard(None) for t in transactions)
         if claimed:
-            transactions = tuple(c for t in transactions for c in self._claimed(t))
+            lock = self.writer.locks(self.target.name)
+            layout = self.renderer.layout
+            transactions = tuple(
+                c for t in transactions for c in open_with_claims(t, layout, lock=lock)
+            )
         return transactions
-
-    def _claimed(self, transaction: Transaction) -> tuple[Transaction, ...]:
-        """The transaction opened by its claim; halved until the claim fits one statement."""
-        named = {value: name for name, value in reversed(transaction.parameters)}
-        rows = transaction.rows
-        try:
-            opened = claim(
-                self.renderer.layout,
-                rows,
-                # Each record's id already travels as its INSERT's message-id parameter.
-                [named[r.record_id] for r in rows],
-                lock=self.writer.locks(self.target.name),
-            )
-        except ClaimTooLarge:
-            statements = transaction.statements
-            if len(statements) == 1:
-                raise  # one INSERT cannot carry more records than a claim can name
-            middle = len(statements) // 2
-            halves = (statements[:middle], statements[middle:])
-            return tuple(
-                c for half in halves for c in self._claimed(transaction.with_statements(half))
-            )
-        return (transaction.with_claim(opened),)
 
     def write(self, pending: deque[Transaction]) -> None:
         progress = self.progress
@@ -624,6 +606,30 @@ class _Run:
         if outcome.status is not StatementStatus.FAILED or outcome.failed_part is None:
             return ProbeResult.INCONCLUSIVE
         return ProbeResult.PASSED if probe_passed(outcome.failed_part) else ProbeResult.FAILED
+
+
+def open_with_claims(
+    transaction: Transaction, layout: TableLayout, *, lock: bool
+) -> tuple[Transaction, ...]:
+    """The transaction opened by the claim of its rows (claim.py); halved until the claim
+    fits one statement."""
+    named = {value: name for name, value in reversed(transaction.parameters)}
+    rows = transaction.rows
+    try:
+        # Each record's id already travels as its INSERT's message-id parameter.
+        opened = claim(layout, rows, [named[r.record_id] for r in rows], lock=lock)
+    except ClaimTooLarge:
+        statements = transaction.statements
+        if len(statements) == 1:
+            raise  # one INSERT cannot carry more records than a claim can name
+        middle = len(statements) // 2
+        halves = (statements[:middle], statements[middle:])
+        return tuple(
+            c
+            for half in halves
+            for c in open_with_claims(transaction.with_statements(half), layout, lock=lock)
+        )
+    return (transaction.with_claim(opened),)
 
 
 def _judge_suspects(
