@@ -33,11 +33,11 @@ class Load:
 BACKLOG = Load("backlog", "backlog drain", None)
 # A quiet hour's trickle, and the seed's peak of 400 rows/s (README, "Why this exists").
 TRICKLE = Load("trickle", "steady trickle, 5 msg/s", 5.0, 40.0)
-PEAK = Load("peak", "the seed's peak, 400 msg/s", 400.0, 15.0)
+PEAK = Load("peak", "the seed's peak, 400 msg/s", 400.0, 10.0)
 LOADS = (TRICKLE, PEAK, BACKLOG)
 # A steady load's run ends this long after the last send (or earlier, once all is committed):
 # what has not committed by then is reported as not committed within the window.
-STEADY_TAIL_SECONDS = 20.0
+STEADY_TAIL_SECONDS = 15.0
 
 
 # The old system's queue: the reference doc asks for "> 60 seconds". Scaled down so that the

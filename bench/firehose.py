@@ -166,6 +166,8 @@ class FirehoseStream:
             with self._cond:
                 while True:
                     due, by_size = self._due_locked()
+                    if self._stop.is_set() and self._buffer:
+                        due = True  # the run is over: what Firehose holds is still delivered
                     if due or self._stop.is_set():
                         break
                     self._cond.wait(0.05)

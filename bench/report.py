@@ -250,7 +250,7 @@ def _peer_section(peers: PeerSection) -> list[str]:
         "Base setting. Sustained rows/s, rows per commit and cost per million events are the "
         "backlog drain's; freshness (SendMessage to the commit of the message's row, from the "
         "emulator's commit records) is measured under three offered loads: a steady trickle "
-        "(5 msg/s for 40 s), the seed's peak (400 msg/s for 15 s) and the backlog drain "
+        "(5 msg/s for 40 s), the seed's peak (400 msg/s for 10 s) and the backlog drain "
         "(every message queued at the start). `> N s`: part of the load had not committed when "
         "the run ended N s after its start (the design fell behind).",
         "",
