@@ -444,7 +444,7 @@ def test_a_column_narrowed_under_a_batch_judges_records_by_the_table_as_it_is_no
     assert world.landed("c1") == ["msg-00000"]
     [letter] = world.dead_letters()
     assert letter["MessageAttributes"]["reason"]["StringValue"] == "value_too_long"
-    assert report.targets[0].bisection_steps == 0
+    assert report.targets[0].counts.bisection_steps == 0
 
 
 def test_a_record_the_old_table_refused_is_judged_again_by_the_changed_table(
@@ -558,7 +558,7 @@ def test_another_table_is_written_with_configuration_only(world: World) -> None:
     [letter] = world.dead_letters()
     assert letter["MessageAttributes"]["reason"]["StringValue"] == "invalid_number"
     # And the field the table has no column for is counted, not kept
-    assert report.targets[0].dropped_fields == 1
+    assert report.targets[0].counts.dropped_fields == 1
 
 
 def test_a_redelivered_order_is_found_held_by_its_own_message_id_column(world: World) -> None:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from ingest.fates import HELD as HELD_FATE
+from ingest.fates import TOO_LARGE, WRITTEN, Fate, FateKind, TargetOutcome
 from ingest.records import Reason
 from ingest.settle import Letter, Owed, Retry, settle
-from ingest.writer import Invalid, RowFailure, TargetOutcome
 
 TARGETS = ("primary", "secondary")
 
@@ -22,15 +23,19 @@ RETURNED = "returned"
 OVERSIZED = "oversized"
 
 
+FATES = {
+    WROTE: WRITTEN,
+    HELD: HELD_FATE,
+    REJECTED: Fate(
+        FateKind.REFUSED_BY_DATABASE, "value too long for type character varying(10)", "s-0"
+    ),
+    OVERSIZED: TOO_LARGE,
+    RETURNED: Fate(FateKind.RETURNED, "throttled", "s-1"),
+}
+
+
 def answer(target: str, what: str) -> TargetOutcome:
-    return TargetOutcome(
-        target,
-        written=frozenset({"m"}) if what == WROTE else frozenset(),
-        already_held=frozenset({"m"}) if what == HELD else frozenset(),
-        rejected={"m": "value too long for type character varying(10)"} if what == REJECTED else {},
-        oversized=frozenset({"m"}) if what == OVERSIZED else frozenset(),
-        returned={"m": RowFailure(("m",), "throttled", "s-1")} if what == RETURNED else {},
-    )
+    return TargetOutcome(target, {"m": FATES[what]})
 
 
 @pytest.mark.parametrize(
@@ -92,7 +97,7 @@ def test_record_owed_a_target_that_gave_no_answer_comes_back() -> None:
 
 
 def test_redrive_naming_a_different_record_is_a_letter_never_skipped_as_held() -> None:
-    impostor = TargetOutcome("primary", impostors=frozenset({"m"}))
+    impostor = TargetOutcome("primary", {"m": Fate(FateKind.IMPOSTOR)})
     settled = settle([row()], [impostor, answer("secondary", WROTE)], TARGETS)
     assert settled.letters == (
         Letter(
@@ -107,7 +112,12 @@ def test_redrive_naming_a_different_record_is_a_letter_never_skipped_as_held() -
 def test_a_record_one_table_refuses_is_a_letter_for_that_target_only() -> None:
     # Given tables that differ: the primary's rules refuse the record, the secondary wrote it
     refused = TargetOutcome(
-        "primary", invalid={"m": Invalid(Reason.INVALID_NUMBER, "quantity is out of range")}
+        "primary",
+        {
+            "m": Fate(
+                FateKind.REFUSED_BY_TABLE, "quantity is out of range", rule=Reason.INVALID_NUMBER
+            )
+        },
     )
     # When settled
     settled = settle([row()], [refused, answer("secondary", WROTE)], TARGETS)

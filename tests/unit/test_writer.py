@@ -9,11 +9,12 @@ import pytest
 
 from ingest.config import Settings, Target
 from ingest.deadline import Deadline, Deadlines
+from ingest.fates import TargetOutcome
 from ingest.probe import PROBE_MESSAGE_ID, ROLLBACK_SQL
 from ingest.records import Row, SqsMessage
 from ingest.sql import InsertRenderer, Limits
 from ingest.wiring import Clients, Timing, build_ingest, deadlines_for
-from ingest.writer import TargetOutcome, TargetWriter
+from ingest.writer import TargetWriter
 from local.appsflyer import appsflyer_layout, validate
 from tests.support import payload
 from tests.unit.fakes import FakeClock, FakeDataApi, client_error
@@ -105,7 +106,7 @@ def test_bisection_isolates_the_guilty_rows(guilty: set[int]) -> None:
     assert set(result.rejected) == ids(*guilty)
     assert result.written == ids(*range(10)) - ids(*guilty)
     assert all("value too long" in e for e in result.rejected.values())
-    assert result.bisection_steps >= 1
+    assert result.counts.bisection_steps >= 1
     assert fake.peak_active["c1"] == 1  # halves go one at a time
     # Each good row landed exactly once.
     landed = [v for v in fake.finished_values("c1") if v.startswith("m-")]
@@ -116,7 +117,7 @@ def test_one_guilty_row_in_a_large_batch_costs_logarithmic_statements() -> None:
     result = write(poisoned_fake(37), rows(64, {37}))
     assert set(result.rejected) == {"m-037"}
     assert len(result.written) == 63
-    assert result.bisection_steps == 6  # log2(64)
+    assert result.counts.bisection_steps == 6  # log2(64)
     # The first batch, two halves per step, and one probe before the lone row is convicted.
     assert result.stats.submitted == 1 + 2 * 6 + 1
 
@@ -176,7 +177,7 @@ def test_internal_errors_mentioning_values_never_dead_letter(error: str) -> None
     assert set(result.returned) == ids(*range(8))
     # Known internal errors are retried, never bisected; an unknown text may be bisected,
     # but the probe fails too and convicts no row.
-    assert result.bisection_steps == (3 if "could not open" in error else 0)
+    assert result.counts.bisection_steps == (3 if "could not open" in error else 0)
 
 
 @pytest.mark.parametrize(
@@ -262,7 +263,7 @@ def test_configuration_failure_returns_every_row_without_bisecting() -> None:
     result = write(fake, rows(40), settings=one_per_transaction)
     assert len(result.returned) == 40
     assert not result.rejected
-    assert result.bisection_steps == 0
+    assert result.counts.bisection_steps == 0
     assert len(fake.inserts()) == 1  # it stopped at the first failure
     failed_id = fake.inserts()[0].id
     with_id = [m for m, f in result.returned.items() if f.statement_id == failed_id]
@@ -274,7 +275,7 @@ def test_size_validation_exception_is_bisected() -> None:
     fake = FakeDataApi(submit_errors={"c1": [too_big]})
     result = write(fake, rows(4))
     assert len(result.written) == 4
-    assert result.bisection_steps == 1
+    assert result.counts.bisection_steps == 1
 
 
 def test_validation_exception_about_the_target_never_bisects() -> None:
@@ -283,7 +284,7 @@ def test_validation_exception_about_the_target_never_bisects() -> None:
     result = write(fake, rows(4))
     assert not result.rejected
     assert set(result.returned) == ids(0, 1, 2, 3)
-    assert result.bisection_steps == 0
+    assert result.counts.bisection_steps == 0
 
 
 def test_statement_hanging_past_the_deadline_is_cancelled_and_rows_come_back() -> None:
@@ -366,7 +367,7 @@ def test_a_batch_of_inserts_commits_as_one_transaction() -> None:
     [transaction] = fake.inserts()
     assert len(transaction.sqls) > 5
     assert result.written == ids(*range(40))
-    assert result.transactions == 1
+    assert result.counts.transactions == 1
     assert result.stats.submitted == 1
 
 
@@ -415,5 +416,5 @@ def test_one_insert_per_transaction_sends_each_with_execute_statement() -> None:
     result = write(fake, rows(40), settings=settings)
     # Then every INSERT is its own statement and its own commit
     assert all(not s.sqls for s in fake.inserts())
-    assert result.transactions == len(fake.inserts()) > 5
+    assert result.counts.transactions == len(fake.inserts()) > 5
     assert result.written == ids(*range(40))

@@ -6,7 +6,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from ingest.writer import BISECTION_BUDGET, TargetOutcome
+from ingest.fates import TargetOutcome
+from ingest.writer import BISECTION_BUDGET
 from tests.unit.fakes import FakeDataApi, client_error
 from tests.unit.test_writer import SETTINGS, ids, poisoned_fake, rows, write
 
@@ -149,7 +150,7 @@ def test_bisection_stops_exactly_at_its_budget_and_the_rest_comes_back_with_the_
     guilty = set(range(1, 600, 2))
     fake = poisoned_fake(*guilty)
     result = write(fake, rows(600, guilty), settings=replace(SETTINGS, statement_max_bytes=200_000))
-    assert result.bisection_steps == BISECTION_BUDGET
+    assert result.counts.bisection_steps == BISECTION_BUDGET
     spent = {m: f for m, f in result.returned.items() if f.reason.startswith("bisection budget")}
     assert spent
     failed = {s.id: s for s in fake.inserts() if s.status == "FAILED"}

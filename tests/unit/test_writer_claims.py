@@ -7,10 +7,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ingest.claim import CHECK_SQL_START
+from ingest.fates import TargetOutcome
 from ingest.records import Row
 from ingest.sql import InsertRenderer
 from ingest.wiring import Timing, deadlines_for
-from ingest.writer import CLAIM_CHECK_BUDGET, TargetOutcome, TargetWriter
+from ingest.writer import CLAIM_CHECK_BUDGET, TargetWriter
 from tests.unit.fakes import GUARD_SQL_START, FakeClock, FakeDataApi, FakeStatement
 from tests.unit.test_writer import (
     SETTINGS,

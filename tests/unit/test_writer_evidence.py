@@ -14,12 +14,13 @@ from botocore.serialize import create_serializer
 
 from ingest.column_guard import column_guard
 from ingest.config import Settings
+from ingest.fates import TargetOutcome
 from ingest.probe import PROBE_MESSAGE_ID, ROLLBACK_SQL, probe_row, probe_sqls
 from ingest.records import Row, SqsMessage
 from ingest.redshift import AmbiguousSubmit, RequestInvalid, map_client_error
 from ingest.sql import InsertRenderer, Limits
 from ingest.wiring import Clients, Timing, build_runner, deadlines_for, transaction_limits
-from ingest.writer import TargetOutcome, TargetWriter
+from ingest.writer import TargetWriter
 from local.appsflyer import appsflyer_layout, validate
 from tests.support import payload
 from tests.unit.fakes import GUARD_SQL_START, FakeClock, FakeDataApi, FakeStatement, client_error

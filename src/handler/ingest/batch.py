@@ -6,13 +6,14 @@ import threading
 from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ingest.catalog import SchemaUnavailable, TargetTables
 from ingest.config import Settings, Target
 from ingest.dead_letter import DeadLetter, DeadLetterQueue
 from ingest.deadline import Deadlines
+from ingest.fates import Fate, FateKind, TargetOutcome, WriteCounts
 from ingest.records import (
     Decoded,
     Reason,
@@ -27,13 +28,7 @@ from ingest.row_reader import RowReader
 from ingest.schema import TableSchema
 from ingest.settle import Letter, Outcome, Owed, Retry, settle
 from ingest.source_queue import Receipt, SourceQueue
-from ingest.writer import (
-    TABLE_CHANGED,
-    Invalid,
-    RowFailure,
-    TargetOutcome,
-    TargetWriter,
-)
+from ingest.writer import TargetWriter
 
 # A table refusing records is read again before they are dead-lettered, at most this often
 # (always for a redriven record: an operator acted).
@@ -107,7 +102,7 @@ class _Rows:
     """A batch's records read for one table: rows, and the records its rules refuse."""
 
     rows: dict[str, Row]  # by message id
-    invalid: dict[str, Invalid]
+    invalid: dict[str, Fate]  # REFUSED_BY_TABLE, by message id
 
 
 class _RowsBySchema:
@@ -133,11 +128,13 @@ class _RowsBySchema:
 
 def _read_all(reader: RowReader, records: Sequence[Decoded]) -> _Rows:
     rows: dict[str, Row] = {}
-    invalid: dict[str, Invalid] = {}
+    invalid: dict[str, Fate] = {}
     for record in records:
         outcome = reader.read(record)
         if isinstance(outcome, Rejection):
-            invalid[outcome.message_id] = Invalid(outcome.reason, outcome.detail)
+            invalid[outcome.message_id] = Fate(
+                FateKind.REFUSED_BY_TABLE, outcome.detail, rule=outcome.reason
+            )
         else:
             rows[outcome.message_id] = outcome
     return _Rows(rows, invalid)
@@ -275,8 +272,7 @@ class BatchIngest:
             # The table changed under the batch: its unwritten records (and those the old
             # table refused) are read again for the table as it is now and written once more,
             # never dead-lettered for the change itself.
-            again = [m for m, f in outcome.returned.items() if f.reason == TABLE_CHANGED]
-            again += list(invalid)
+            again = [*outcome.ids(FateKind.TABLE_CHANGED), *invalid]
             try:
                 table = self.tables.table_for(target, deadlines)
             except SchemaUnavailable as unknown:
@@ -285,22 +281,20 @@ class BatchIngest:
             rows = [reread.rows[m] for m in again if m in reread.rows]
             second = self.writer.write(target, table.renderer, rows, deadlines, self.tables)
             invalid = {m: reread.invalid[m] for m in again if m in reread.invalid}
-            outcome = _merged(outcome, second, again)
-        return replace(
-            outcome, invalid=invalid, stats=self.tables.take_stats(target.name) + outcome.stats
+            outcome = outcome.then(second, again)
+        return outcome.with_fates(invalid).with_counts(
+            WriteCounts(self.tables.take_stats(target.name))
         )
 
     def _unreadable(
         self, outcome: TargetOutcome, ids: Sequence[str], unknown: SchemaUnavailable
     ) -> TargetOutcome:
         """The target's table could not be read: these records come back, with the reason."""
-        failure = RowFailure(tuple(ids), str(unknown))
-        return replace(
-            outcome,
-            returned={**outcome.returned, **dict.fromkeys(ids, failure)},
-            stats=self.tables.take_stats(outcome.target) + outcome.stats + unknown.stats,
-            unconfirmed=outcome.unconfirmed + unknown.unconfirmed,
+        spent = WriteCounts(
+            self.tables.take_stats(outcome.target) + unknown.stats, unconfirmed=unknown.unconfirmed
         )
+        returned = dict.fromkeys(ids, Fate(FateKind.RETURNED, str(unknown)))
+        return outcome.with_fates(returned).with_counts(spent)
 
     def _send(
         self, letters: Sequence[Letter], messages: Sequence[SqsMessage], deadlines: Deadlines
@@ -376,33 +370,6 @@ def _report(
         dead_letters_not_deleted=not_deleted,
         targets=outcomes,
         failures=tuple(failures),
-    )
-
-
-def _merged(
-    first: TargetOutcome,
-    second: TargetOutcome,
-    again: Sequence[str],
-) -> TargetOutcome:
-    """One target's outcome from a write and the write again of `again` after a change."""
-    redone = set(again)
-    return TargetOutcome(
-        target=first.target,
-        written=first.written | second.written,
-        already_held=first.already_held | second.already_held,
-        impostors=first.impostors | second.impostors,
-        rejected={**first.rejected, **second.rejected},
-        oversized=first.oversized | second.oversized,
-        returned={
-            **{m: f for m, f in first.returned.items() if m not in redone},
-            **second.returned,
-        },
-        stats=first.stats + second.stats,
-        bisection_steps=first.bisection_steps + second.bisection_steps,
-        unconfirmed=first.unconfirmed + second.unconfirmed,
-        transactions=first.transactions + second.transactions,
-        dropped_fields=first.dropped_fields + second.dropped_fields,
-        table_changed=second.table_changed,
     )
 
 

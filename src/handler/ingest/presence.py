@@ -47,6 +47,13 @@ class Presence:
     impostors: frozenset[str]
     stats: StatementStats  # what asking cost (the SELECTs count against the quota too)
 
+    def held_by(self, rows: Sequence[Row]) -> list[str]:
+        """The message ids of `rows` whose record the target holds."""
+        return [r.message_id for r in rows if r.record_id in self.held]
+
+    def impostors_in(self, rows: Sequence[Row]) -> list[str]:
+        return [r.message_id for r in rows if r.record_id in self.impostors]
+
 
 def presence_query(
     layout: TableLayout, record_ids: Sequence[str], rows: Sequence[Row]

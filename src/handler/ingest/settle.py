@@ -10,10 +10,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from ingest.fates import PENDING, FateKind, TargetOutcome
 from ingest.records import Reason
-from ingest.writer import TargetOutcome
 
-OVERSIZED_DETAIL = "record alone exceeds the statement size budget (STATEMENT_MAX_BYTES)"
+# When a record's fates differ across its targets, the first of these kinds that any target
+# gave decides (the first such target, in the targets' order): a target that may still take it
+# brings the record back; of the refusals, the one an operator acts on first.
+_DECIDING = (
+    FateKind.RETURNED,
+    FateKind.TABLE_CHANGED,
+    FateKind.IMPOSTOR,
+    FateKind.TOO_LARGE,
+    FateKind.REFUSED_BY_TABLE,
+    FateKind.REFUSED_BY_DATABASE,
+)
+_LETTER_REASONS = {
+    FateKind.TOO_LARGE: Reason.RECORD_TOO_LARGE,
+    FateKind.REFUSED_BY_DATABASE: Reason.REJECTED_BY_DATABASE,
+}
 
 
 class Outcome(StrEnum):
@@ -91,39 +105,35 @@ def settle(
     return Settlement(tuple(letters), tuple(retries))
 
 
-def _decide(  # noqa: PLR0911 - one rule per return, in the order they apply
-    row: Owed, owed: list[str], answers: list[TargetOutcome]
-) -> Letter | Retry | None:
+def _decide(row: Owed, owed: list[str], answers: list[TargetOutcome]) -> Letter | Retry | None:
+    """The record's fates across its targets, read in one order of precedence."""
     message_id = row.message_id
-    for answer in answers:
-        returned = answer.returned.get(message_id)
-        if returned is not None:
-            return Retry(message_id, returned.reason, answer.target, returned.statement_id)
-    holding = {a.target for a in answers if _holds(a, message_id)}
-    lacking = tuple(t for t in owed if t not in holding)
-    impostor_in = [a.target for a in answers if message_id in a.impostors]
-    if impostor_in:
-        detail = f"original_message_id names a different record in {', '.join(impostor_in)}"
+    lacking = tuple(
+        t for t in owed if not any(a.target == t and a.holds(message_id) for a in answers)
+    )
+    fates = [
+        (_DECIDING.index(fate.kind), position, answer.target, fate)
+        for position, answer in enumerate(answers)
+        if (fate := answer.fates.get(message_id)) is not None and fate.kind in _DECIDING
+    ]
+    if not fates:
+        # A target owed the record gave no answer for it: never silently dropped.
+        return Retry(message_id, "no outcome from the target", lacking[0]) if lacking else None
+    _, _, target, fate = min(fates, key=lambda f: f[:2])
+    if fate.kind in PENDING:
+        return Retry(message_id, fate.reason, target, fate.statement_id)
+    if fate.kind is FateKind.IMPOSTOR:
+        where = ", ".join(t for _, _, t, f in fates if f.kind is FateKind.IMPOSTOR)
+        detail = f"original_message_id names a different record in {where}"
         return Letter(message_id, Reason.INVALID_REDRIVE, detail, lacking)
-    if any(message_id in a.oversized for a in answers):
-        return Letter(message_id, Reason.RECORD_TOO_LARGE, OVERSIZED_DETAIL, lacking)
-    refusing = [a.invalid[message_id] for a in answers if message_id in a.invalid]
-    if refusing:  # a table's own rules refuse it: the reason of the first such target
-        detail = refusing[0].detail
-        return Letter(message_id, refusing[0].reason, detail, lacking)
-    rejecting = [a for a in answers if message_id in a.rejected]
-    if rejecting:
-        detail = rejecting[0].rejected[message_id]
-        return Letter(message_id, Reason.REJECTED_BY_DATABASE, detail, lacking)
-    if lacking:  # a target owed the record gave no answer for it: never silently dropped
-        return Retry(message_id, "no outcome from the target", lacking[0])
-    return None
+    reason = fate.rule if fate.rule is not None else _LETTER_REASONS[fate.kind]
+    return Letter(message_id, reason, fate.reason, lacking)
 
 
 def _last_receive(
     row: Owed, retry: Retry, owed: list[str], answers: list[TargetOutcome], max_receive_count: int
 ) -> Letter:
-    holding = {a.target for a in answers if _holds(a, row.message_id)}
+    holding = {a.target for a in answers if a.holds(row.message_id)}
     lacking = tuple(t for t in owed if t not in holding)
     where = f" ({retry.target})" if retry.target else ""
     detail = (
@@ -131,7 +141,3 @@ def _last_receive(
         f"{retry.reason}"
     )
     return Letter(row.message_id, Reason.RECEIVES_EXHAUSTED, detail, lacking)
-
-
-def _holds(answer: TargetOutcome, message_id: str) -> bool:
-    return message_id in answer.written or message_id in answer.already_held

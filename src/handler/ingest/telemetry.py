@@ -62,9 +62,9 @@ def publish_metrics(metrics: Metrics, report: BatchReport) -> None:
         per_target.add_metric(MetricName.STATEMENTS_UNCONFIRMED, count, len(result.unconfirmed))
         per_target.add_metric(MetricName.QUOTA_REJECTIONS, count, stats.quota_rejections)
         per_target.add_metric(MetricName.THROTTLES, count, stats.throttles)
-        per_target.add_metric(MetricName.BISECTION_STEPS, count, result.bisection_steps)
-        per_target.add_metric(MetricName.TRANSACTIONS_COMMITTED, count, result.transactions)
-        per_target.add_metric(MetricName.FIELDS_DROPPED, count, result.dropped_fields)
+        per_target.add_metric(MetricName.BISECTION_STEPS, count, result.counts.bisection_steps)
+        per_target.add_metric(MetricName.TRANSACTIONS_COMMITTED, count, result.counts.transactions)
+        per_target.add_metric(MetricName.FIELDS_DROPPED, count, result.counts.dropped_fields)
         for duration in stats.durations_ms:
             per_target.add_metric(
                 MetricName.STATEMENT_DURATION, MetricUnit.Milliseconds, round(duration, 3)

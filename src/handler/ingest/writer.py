@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Protocol
@@ -14,11 +14,22 @@ from ingest.claim import ClaimTooLarge, claim
 from ingest.config import Target
 from ingest.deadline import Deadlines
 from ingest.failure_text import FailureKind, read_failure
+from ingest.fates import (
+    HELD,
+    IMPOSTOR,
+    PENDING,
+    TOO_LARGE,
+    WRITTEN,
+    Fate,
+    FateKind,
+    TargetOutcome,
+    WriteCounts,
+)
 from ingest.layout import TableLayout
 from ingest.masking import mask
 from ingest.presence import PresenceUnknown, TargetPresence
 from ingest.probe import PROBE_MESSAGE_ID, probe_passed, probe_sqls
-from ingest.records import Reason, Row
+from ingest.records import Row
 from ingest.redshift import StatementOutcome, StatementStatus
 from ingest.sql import InsertRenderer, Part, Transaction
 from ingest.statement_runner import (
@@ -59,79 +70,62 @@ class TableWatch(Protocol):
     def changed(self, target: Target, deadlines: Deadlines) -> bool: ...
 
 
-@dataclass(frozen=True)
-class RowFailure:
-    """Why rows did not reach a target; one log line per record, never values."""
-
-    message_ids: tuple[str, ...]
-    reason: str
-    statement_id: str | None = None
-
-
-@dataclass(frozen=True)
-class Invalid:
-    """A record this target's table can never take (its layout's validation said why)."""
-
-    reason: Reason
-    detail: str
-
-
-@dataclass(frozen=True)
-class TargetOutcome:
-    """What became of each row sent to one target (keys are SQS message ids)."""
-
-    target: str
-    written: frozenset[str] = frozenset()
-    already_held: frozenset[str] = frozenset()  # redelivered, found in the target: skipped
-    # Redriven with an original_message_id the target holds for a different record.
-    impostors: frozenset[str] = frozenset()
-    rejected: Mapping[str, str] = field(default_factory=dict)  # -> the database's error
-    invalid: Mapping[str, Invalid] = field(default_factory=dict)  # refused by this table's rules
-    oversized: frozenset[str] = frozenset()  # alone larger than a statement may be
-    returned: Mapping[str, RowFailure] = field(default_factory=dict)  # -> why it comes back
-    stats: StatementStats = field(default_factory=StatementStats)
-    bisection_steps: int = 0
-    unconfirmed: tuple[str, ...] = ()  # names or ids of statements that may still run
-    transactions: int = 0  # committed
-    dropped_fields: int = 0  # payload fields the table had no column (and no overflow) for
-    # The writing stopped because the table changed: `returned` holds the rows to read again.
-    table_changed: bool = False
-
-
 @dataclass
 class _Progress:
-    """The writer's running tally for one target: local to one write() call."""
+    """The writer's running tally for one target: local to one write() call. Every record's
+    fate goes in `fates` where it is decided; a later decision (a row written after its half
+    was sent again) replaces an earlier one."""
 
-    written: set[str] = field(default_factory=set)
+    fates: dict[str, Fate] = field(default_factory=dict)
     suspects: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     # What the probe (the INSERT's own shape on known-good values) showed, once run at the
     # first single row that fails (see _corroborate). Rows are convicted only when it passed.
     probe: ProbeResult | None = None
     commit_checks: int = 0
     claim_checks: int = 0
-    # Found in the target by a claim's check (a concurrent writer of the same records).
-    held: set[str] = field(default_factory=set)
-    impostors: set[str] = field(default_factory=set)
     guard_retried: bool = False  # a guard that failed on an unchanged table was sent again
     table_checked: bool = False  # asked once whether the table changed
-    table_changed: bool = False
-    returned: dict[str, RowFailure] = field(default_factory=dict)
     stats: StatementStats = field(default_factory=StatementStats)
     bisection_steps: int = 0
     unconfirmed: list[str] = field(default_factory=list)
     transactions: int = 0
 
-    def give_back(self, rows: Sequence[Row], reason: str, statement_id: str | None) -> None:
-        failure = RowFailure(tuple(r.message_id for r in rows), reason, statement_id)
-        for row in rows:
-            self.returned[row.message_id] = failure
+    def record(self, message_ids: Iterable[str], fate: Fate) -> None:
+        for message_id in message_ids:
+            self.fates[message_id] = fate
+
+    def give_back(
+        self,
+        rows: Sequence[Row],
+        reason: str,
+        statement_id: str | None,
+        kind: FateKind = FateKind.RETURNED,
+    ) -> None:
+        self.record((r.message_id for r in rows), Fate(kind, reason, statement_id))
 
     def give_back_all(
-        self, pending: deque[Transaction], reason: str, statement_id: str | None = None
+        self,
+        pending: deque[Transaction],
+        reason: str,
+        statement_id: str | None = None,
+        kind: FateKind = FateKind.RETURNED,
     ) -> None:
         for unsent in pending:
-            self.give_back(unsent.rows, reason, statement_id)
+            self.give_back(unsent.rows, reason, statement_id, kind)
         pending.clear()
+
+    def returned(self) -> set[str]:
+        return {m for m, f in self.fates.items() if f.kind in PENDING}
+
+    def outcome(self, target: str, dropped_fields: int = 0) -> TargetOutcome:
+        counts = WriteCounts(
+            self.stats,
+            self.bisection_steps,
+            self.transactions,
+            dropped_fields,
+            tuple(self.unconfirmed),
+        )
+        return TargetOutcome(target, dict(self.fates), counts)
 
 
 class TargetWriter:
@@ -205,8 +199,6 @@ class TargetWriter:
         watch: TableWatch,
     ) -> TargetOutcome:
         progress = _Progress()
-        held: frozenset[str] = frozenset()
-        impostors: frozenset[str] = frozenset()
         maybe_written = [r for r in rows if r.may_be_written]
         if maybe_written:
             try:
@@ -216,47 +208,24 @@ class TargetWriter:
                 if unknown.query_failed and watch.changed(target, deadlines):
                     # The look-up named a column that is gone: every row is read again for the
                     # table as it is now (batch.py), none is judged against the old one.
-                    progress.give_back(rows, TABLE_CHANGED, None)
-                    return TargetOutcome(
-                        target.name,
-                        returned=dict(progress.returned),
-                        stats=progress.stats,
-                        table_changed=True,
-                    )
+                    progress.give_back(rows, TABLE_CHANGED, None, FateKind.TABLE_CHANGED)
+                    return progress.outcome(target.name)
                 # Without the target's answer a redelivered row could land twice: send none.
                 progress.give_back(maybe_written, str(unknown), None)
                 progress.unconfirmed.extend(unknown.unconfirmed)
             else:
                 progress.stats = progress.stats + presence.stats
-                held = frozenset(
-                    r.message_id for r in maybe_written if r.record_id in presence.held
-                )
-                impostors = frozenset(
-                    r.message_id for r in maybe_written if r.record_id in presence.impostors
-                )
-        skip = held | impostors | progress.returned.keys()
-        todo = [r for r in rows if r.message_id not in skip]
+                progress.record(presence.held_by(maybe_written), HELD)
+                progress.record(presence.impostors_in(maybe_written), IMPOSTOR)
+        todo = [r for r in rows if r.message_id not in progress.fates]
         run = _Run(self, renderer, target, deadlines, watch, progress)
         run.write(deque(run.render(todo)))
-        rejected, statement_level = _judge_suspects(progress)
-        for message_id, (error, statement_id) in statement_level.items():
-            progress.returned[message_id] = RowFailure((message_id,), error, statement_id)
-        written = frozenset(progress.written)
-        return TargetOutcome(
-            target=target.name,
-            written=written,
-            already_held=held | progress.held,
-            impostors=impostors | progress.impostors,
-            rejected=rejected,
-            oversized=frozenset(run.oversized),
-            returned=dict(progress.returned),
-            stats=progress.stats,
-            bisection_steps=progress.bisection_steps,
-            unconfirmed=tuple(progress.unconfirmed),
-            transactions=progress.transactions,
-            dropped_fields=sum(r.dropped_fields for r in todo if r.message_id in written),
-            table_changed=progress.table_changed,
-        )
+        progress.record(run.oversized, TOO_LARGE)
+        for message_id, fate in _judge_suspects(progress).items():
+            progress.fates[message_id] = fate
+        written = {m for m, f in progress.fates.items() if f.kind is FateKind.WRITTEN}
+        dropped = sum(r.dropped_fields for r in todo if r.message_id in written)
+        return progress.outcome(target.name, dropped)
 
 
 @dataclass
@@ -341,7 +310,7 @@ class _Run:
         """Book a transaction's confirmed end; False when nothing more should be sent."""
         progress = self.progress
         if outcome.status is StatementStatus.FINISHED:
-            progress.written.update(row.message_id for row in transaction.rows)
+            progress.record((row.message_id for row in transaction.rows), WRITTEN)
             progress.transactions += 1
             return True
         if outcome.status is not StatementStatus.FAILED:
@@ -465,8 +434,8 @@ class _Run:
             progress.give_back_all(pending, reason)
             return False
         progress.stats = progress.stats + presence.stats
-        progress.held.update(r.message_id for r in rows if r.record_id in presence.held)
-        progress.impostors.update(r.message_id for r in rows if r.record_id in presence.impostors)
+        progress.record(presence.held_by(rows), HELD)
+        progress.record(presence.impostors_in(rows), IMPOSTOR)
         missing = [
             r
             for r in rows
@@ -480,8 +449,7 @@ class _Run:
         self, transaction: Transaction, statement_id: str, pending: deque[Transaction]
     ) -> None:
         pending.appendleft(transaction)
-        self.progress.table_changed = True
-        self.progress.give_back_all(pending, TABLE_CHANGED, statement_id)
+        self.progress.give_back_all(pending, TABLE_CHANGED, statement_id, FateKind.TABLE_CHANGED)
 
     def _commit_unknown(
         self,
@@ -513,7 +481,7 @@ class _Run:
             return False
         progress.stats = progress.stats + presence.stats
         landed = [r for r in rows if r.record_id in presence.held]
-        progress.written.update(r.message_id for r in landed)
+        progress.record((r.message_id for r in landed), WRITTEN)
         missing = [r for r in rows if r.record_id not in presence.held]
         if landed:
             progress.transactions += 1
@@ -632,15 +600,15 @@ def open_with_claims(
     return (transaction.with_claim(opened),)
 
 
-def _judge_suspects(
-    progress: _Progress,
-) -> tuple[dict[str, str], dict[str, tuple[str, str | None]]]:
-    """Suspects are rejected rows once the failure is shown to be theirs: the probe (the same
-    INSERT shape on known-good values) passed. Otherwise they come back."""
-    suspects = progress.suspects
+def _judge_suspects(progress: _Progress) -> dict[str, Fate]:
+    """Suspects are refused by the database once the failure is shown to be theirs: the probe
+    (the same INSERT shape on known-good values) passed. Otherwise they come back."""
     if progress.probe is ProbeResult.PASSED:
-        return {m: error for m, (error, _) in suspects.items()}, {}
-    return {}, {
-        m: (f"statement-level failure, not the rows': {error}", statement_id)
-        for m, (error, statement_id) in suspects.items()
+        return {
+            m: Fate(FateKind.REFUSED_BY_DATABASE, error, statement_id)
+            for m, (error, statement_id) in progress.suspects.items()
+        }
+    return {
+        m: Fate(FateKind.RETURNED, f"statement-level failure, not the rows': {error}", statement_id)
+        for m, (error, statement_id) in progress.suspects.items()
     }
