@@ -7,7 +7,7 @@ import pytest
 from ingest.fates import HELD as HELD_FATE
 from ingest.fates import TOO_LARGE, WRITTEN, Fate, FateKind, TargetOutcome
 from ingest.records import Reason
-from ingest.settle import Letter, Owed, Retry, settle
+from ingest.settle import HandBack, Letter, Owed, settle
 
 TARGETS = ("primary", "secondary")
 
@@ -44,10 +44,10 @@ def answer(target: str, what: str) -> TargetOutcome:
         (WROTE, WROTE, None),
         (WROTE, HELD, None),
         (HELD, HELD, None),
-        (WROTE, RETURNED, Retry("m", "throttled", "secondary", "s-1")),
-        (RETURNED, WROTE, Retry("m", "throttled", "primary", "s-1")),
+        (WROTE, RETURNED, HandBack("m", "throttled", "secondary", "s-1")),
+        (RETURNED, WROTE, HandBack("m", "throttled", "primary", "s-1")),
         # A retry wins over a rejection: the record comes back, and the rejection repeats then.
-        (REJECTED, RETURNED, Retry("m", "throttled", "secondary", "s-1")),
+        (REJECTED, RETURNED, HandBack("m", "throttled", "secondary", "s-1")),
         (
             WROTE,
             REJECTED,
@@ -80,20 +80,20 @@ def answer(target: str, what: str) -> TargetOutcome:
         ),
     ],
 )
-def test_settle(primary: str, secondary: str, expected: Letter | Retry | None) -> None:
+def test_settle(primary: str, secondary: str, expected: Letter | HandBack | None) -> None:
     settled = settle([row()], [answer("primary", primary), answer("secondary", secondary)], TARGETS)
-    decisions = [*settled.letters, *settled.retries]
+    decisions = [*settled.letters, *settled.handed_back]
     assert decisions == ([] if expected is None else [expected])
 
 
 def test_record_owed_to_one_target_is_done_when_that_target_holds_it() -> None:
     settled = settle([row(frozenset({"secondary"}))], [answer("secondary", WROTE)], TARGETS)
-    assert (settled.letters, settled.retries) == ((), ())
+    assert (settled.letters, settled.handed_back) == ((), ())
 
 
 def test_record_owed_a_target_that_gave_no_answer_comes_back() -> None:
     settled = settle([row()], [answer("primary", WROTE)], TARGETS)
-    assert settled.retries == (Retry("m", "no outcome from the target", "secondary"),)
+    assert settled.handed_back == (HandBack("m", "no outcome from the target", "secondary"),)
 
 
 def test_redrive_naming_a_different_record_is_a_letter_never_skipped_as_held() -> None:
@@ -125,7 +125,7 @@ def test_a_record_one_table_refuses_is_a_letter_for_that_target_only() -> None:
     assert settled.letters == (
         Letter("m", Reason.INVALID_NUMBER, "quantity is out of range", ("primary",)),
     )
-    assert settled.retries == ()
+    assert settled.handed_back == ()
 
 
 # ---- the source queue's last receive (SOURCE_MAX_RECEIVE_COUNT) -------------------------------
@@ -134,7 +134,7 @@ def test_a_record_one_table_refuses_is_a_letter_for_that_target_only() -> None:
 @pytest.mark.parametrize(
     ("receive_count", "expected"),
     [
-        (9, Retry("m", "throttled", "secondary", "s-1")),
+        (9, HandBack("m", "throttled", "secondary", "s-1")),
         # On its last receive the function dead-letters it itself, naming the target that
         # lacks it: SQS would move it without a reason or failed_targets, and a redrive would
         # write it again to the primary that holds it.
@@ -159,15 +159,15 @@ def test_a_record_one_table_refuses_is_a_letter_for_that_target_only() -> None:
     ],
 )
 def test_a_record_still_failing_on_its_last_receive_is_a_letter_for_the_lacking_targets(
-    receive_count: int, expected: Letter | Retry
+    receive_count: int, expected: Letter | HandBack
 ) -> None:
     outcomes = [answer("primary", WROTE), answer("secondary", RETURNED)]
     settled = settle([Owed("m", None, receive_count)], outcomes, TARGETS, 10)
-    assert [*settled.letters, *settled.retries] == [expected]
+    assert [*settled.letters, *settled.handed_back] == [expected]
 
 
 def test_without_a_known_receive_limit_a_failing_record_always_comes_back() -> None:
     outcomes = [answer("primary", RETURNED), answer("secondary", RETURNED)]
     settled = settle([Owed("m", None, 1_000)], outcomes, TARGETS)
-    assert settled.retries
+    assert settled.handed_back
     assert not settled.letters

@@ -26,7 +26,7 @@ from ingest.records import (
 )
 from ingest.row_reader import RowReader
 from ingest.schema import TableSchema
-from ingest.settle import Letter, Outcome, Owed, Retry, settle
+from ingest.settle import HandBack, Letter, Outcome, Owed, settle
 from ingest.source_queue import Receipt, SourceQueue
 from ingest.writer import TargetWriter
 
@@ -94,7 +94,7 @@ class _Screened:
 
     records: tuple[Decoded, ...]
     letters: tuple[Letter, ...]
-    retries: tuple[Retry, ...]
+    handed_back: tuple[HandBack, ...]
 
 
 @dataclass(frozen=True)
@@ -169,13 +169,18 @@ class BatchIngest:
         letters = screened.letters + settled.letters
         unsent = self._send(letters, messages, deadlines)
         not_deleted = self._delete_sent(letters, unsent, messages, deadlines)
-        retries = (
-            screened.retries
-            + settled.retries
-            + tuple(Retry(m, "dead-letter send failed") for m in sorted(unsent))
+        handed_back = (
+            screened.handed_back
+            + settled.handed_back
+            + tuple(HandBack(m, "dead-letter send failed") for m in sorted(unsent))
         )
         report = _report(
-            messages, outcomes, letters, unsent=unsent, retries=retries, not_deleted=not_deleted
+            messages,
+            outcomes,
+            letters,
+            unsent=unsent,
+            handed_back=handed_back,
+            not_deleted=not_deleted,
         )
         progressed = report.dead_lettered or any(t.written for t in outcomes)
         if messages and not progressed and len(report.returned) == len(messages):
@@ -191,7 +196,7 @@ class BatchIngest:
         names = set(self._target_names)
         records: list[Decoded] = []
         letters: list[Letter] = []
-        retries: list[Retry] = []
+        handed_back: list[HandBack] = []
         identities: set[str] = set()
         for message in messages:
             owed = message.failed_targets or self._target_names
@@ -213,11 +218,11 @@ class BatchIngest:
             elif message.record_id in identities:
                 # The same record twice in one batch (redriven twice): one copy is written; the
                 # other comes back and will be found held.
-                retries.append(Retry(message.message_id, "same record twice in one batch"))
+                handed_back.append(HandBack(message.message_id, "same record twice in one batch"))
             else:
                 identities.add(message.record_id)
                 records.append(decoded)
-        return _Screened(tuple(records), tuple(letters), tuple(retries))
+        return _Screened(tuple(records), tuple(letters), tuple(handed_back))
 
     def _write_all(
         self, records: Sequence[Decoded], deadlines: Deadlines
@@ -342,11 +347,11 @@ def _report(
     letters: Sequence[Letter],
     *,
     unsent: set[str],
-    retries: Sequence[Retry],
+    handed_back: Sequence[HandBack],
     not_deleted: int,
 ) -> BatchReport:
     sent = [letter for letter in letters if letter.message_id not in unsent]
-    retried = {r.message_id: r for r in retries}
+    handing_back = {r.message_id: r for r in handed_back}
     failures = [
         FailureLine(
             letter.message_id,
@@ -358,9 +363,9 @@ def _report(
     ]
     failures += [
         FailureLine(r.message_id, Outcome.RETURNED, r.reason, r.target, r.statement_id)
-        for r in retried.values()
+        for r in handing_back.values()
     ]
-    returned = tuple(m.message_id for m in messages if m.message_id in retried)
+    returned = tuple(m.message_id for m in messages if m.message_id in handing_back)
     return BatchReport(
         received=len(messages),
         returned=returned,

@@ -46,7 +46,7 @@ class Letter:
 
 
 @dataclass(frozen=True)
-class Retry:
+class HandBack:
     """A record handed back to SQS, with the first reason a target gave."""
 
     message_id: str
@@ -67,7 +67,7 @@ class Owed:
 @dataclass(frozen=True)
 class Settlement:
     letters: tuple[Letter, ...]
-    retries: tuple[Retry, ...]
+    handed_back: tuple[HandBack, ...]
 
 
 def settle(
@@ -87,13 +87,13 @@ def settle(
     """
     by_target = {outcome.target: outcome for outcome in outcomes}
     letters: list[Letter] = []
-    retries: list[Retry] = []
+    handed_back: list[HandBack] = []
     for row in rows:
         owed = [t for t in all_targets if row.targets is None or t in row.targets]
         answers = [by_target[t] for t in owed if t in by_target]
         decision = _decide(row, owed, answers)
         if (
-            isinstance(decision, Retry)
+            isinstance(decision, HandBack)
             and max_receive_count is not None
             and row.receive_count >= max_receive_count
         ):
@@ -101,11 +101,11 @@ def settle(
         if isinstance(decision, Letter):
             letters.append(decision)
         elif decision is not None:
-            retries.append(decision)
-    return Settlement(tuple(letters), tuple(retries))
+            handed_back.append(decision)
+    return Settlement(tuple(letters), tuple(handed_back))
 
 
-def _decide(row: Owed, owed: list[str], answers: list[TargetOutcome]) -> Letter | Retry | None:
+def _decide(row: Owed, owed: list[str], answers: list[TargetOutcome]) -> Letter | HandBack | None:
     """The record's fates across its targets, read in one order of precedence."""
     message_id = row.message_id
     lacking = tuple(
@@ -118,10 +118,10 @@ def _decide(row: Owed, owed: list[str], answers: list[TargetOutcome]) -> Letter 
     ]
     if not fates:
         # A target owed the record gave no answer for it: never silently dropped.
-        return Retry(message_id, "no outcome from the target", lacking[0]) if lacking else None
+        return HandBack(message_id, "no outcome from the target", lacking[0]) if lacking else None
     _, _, target, fate = min(fates, key=lambda f: f[:2])
     if fate.kind in PENDING:
-        return Retry(message_id, fate.reason, target, fate.statement_id)
+        return HandBack(message_id, fate.reason, target, fate.statement_id)
     if fate.kind is FateKind.IMPOSTOR:
         where = ", ".join(t for _, _, t, f in fates if f.kind is FateKind.IMPOSTOR)
         detail = f"original_message_id names a different record in {where}"
@@ -131,7 +131,11 @@ def _decide(row: Owed, owed: list[str], answers: list[TargetOutcome]) -> Letter 
 
 
 def _last_receive(
-    row: Owed, retry: Retry, owed: list[str], answers: list[TargetOutcome], max_receive_count: int
+    row: Owed,
+    retry: HandBack,
+    owed: list[str],
+    answers: list[TargetOutcome],
+    max_receive_count: int,
 ) -> Letter:
     holding = {a.target for a in answers if a.holds(row.message_id)}
     lacking = tuple(t for t in owed if t not in holding)
