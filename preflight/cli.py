@@ -26,7 +26,7 @@ from ingest.config import (
     load_settings,
 )
 from ingest.ports import DataApiClient
-from ingest.redshift import DataApi
+from ingest.redshift import DataApi, require_current_sdk
 from ingest.wiring import Clients, ClientTimeouts, build_runner, transaction_limits
 from preflight.checks import CHECKS
 from preflight.context import CheckResult, Context
@@ -126,7 +126,8 @@ def settings_for(args: argparse.Namespace, table: str, run_id: str) -> Settings:
 
 
 def clients_for(args: argparse.Namespace, settings: Settings) -> Clients:
-    """The function's clients (one attempt per call, its timeouts), at the flags' endpoint."""
+    """The function's clients (one attempt per call, its timeouts), at the flags' endpoint;
+    RuntimeError, as at the function's cold start, when this botocore is too old for them."""
     timeouts = ClientTimeouts()
 
     def redshift(read_seconds: float) -> DataApiClient:
@@ -135,8 +136,10 @@ def clients_for(args: argparse.Namespace, settings: Settings) -> Clients:
             "redshift-data", region_name=args.region, endpoint_url=args.endpoint_url, config=config
         )
 
+    submit = redshift(settings.statement_wait_seconds + timeouts.submit_read_extra)
+    require_current_sdk(submit)
     return Clients(
-        redshift_submit=redshift(settings.statement_wait_seconds + timeouts.submit_read_extra),
+        redshift_submit=submit,
         redshift_control=redshift(timeouts.control_read),
         # Never called (preflight sends no dead letters), but part of the function's clients.
         sqs=boto3.client("sqs", region_name=args.region, config=timeouts.config(1.0)),
@@ -145,7 +148,7 @@ def clients_for(args: argparse.Namespace, settings: Settings) -> Clients:
 
 def header_lines(ctx: Context) -> list[str]:
     settings, limits, target = ctx.settings, ctx.limits, ctx.target
-    guarded = "yes" if limits.guarded else "no (this SDK sends each INSERT alone)"
+    guarded = "yes" if limits.guarded else "no"
     return [
         f"preflight: {target.destination[0]}, database {target.database}; scratch table "
         f"{settings.table}",
@@ -171,7 +174,7 @@ def prepare(args: argparse.Namespace) -> tuple[Context, DataApi, Clients]:
         runner=runner,
         target=settings.targets[0],
         settings=settings,
-        limits=transaction_limits(settings, api),
+        limits=transaction_limits(settings),
         run_id=run_id,
         check_seconds=args.check_seconds,
     )
@@ -185,7 +188,7 @@ def main(
     args = p.parse_args(argv)
     try:
         ctx, api, clients = prepare(args)
-    except (ValueError, BotoCoreError) as exc:  # ConfigError is a ValueError
+    except (ValueError, RuntimeError, BotoCoreError) as exc:  # ConfigError is a ValueError
         p.error(str(exc))
     print(*header_lines(ctx), sep="\n", file=out, flush=True)
 

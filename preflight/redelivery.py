@@ -28,9 +28,6 @@ def claim(ctx: Context) -> CheckResult:
     nothing. A LOCK refused here would leave concurrent redrives unserialised."""
     check = "claim"
     name = "claim (LOCK, guard, check, INSERT)"
-    if not ctx.limits.claims:
-        note = "this SDK's BatchExecuteStatement takes no Parameters: the function sends no claim"
-        return CheckResult(name, "not sent", "unclaimed", ok=True, note=note)
     row = read_row(ctx.reader(), message_id(ctx.run_id, check, 0), EVERY_KIND_BODY)
     first = ctx.send(_claimed(ctx, row))
     if not finished(first):

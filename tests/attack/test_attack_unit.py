@@ -8,15 +8,10 @@ from typing import Any
 
 import pytest
 
-from ingest.dead_letter import (
-    DEAD_LETTER_MAX_BYTES,
-    SOURCE_MESSAGE_MAX_BYTES,
-    DeadLetter,
-    entry_for,
-    message_size,
-)
+from ingest.dead_letter import DeadLetter, entry_for, message_size
 from ingest.deadline import Deadline, Deadlines
 from ingest.failure_text import FailureKind, classify_failure
+from ingest.limits import DEAD_LETTER_MAX_BYTES, SOURCE_MESSAGE_MAX_BYTES
 from ingest.masking import mask
 from ingest.records import Reason, SqsMessage
 from ingest.redshift import DataApi, StatementStatus
@@ -52,7 +47,7 @@ def test_a_cancel_answered_status_false_is_retried_until_the_statement_ends() ->
     redelivery (issue 8 item 4: a refused cancel is retried within the deadline)."""
     clock = FakeClock()
     client = _CancelRefusedByStatus()
-    api = DataApi(client, supports_wait=False, sleep=clock.sleep, clock=clock)  # type: ignore[arg-type]
+    api = DataApi(client, sleep=clock.sleep, clock=clock)  # type: ignore[arg-type]
     deadlines = Deadlines.single(Deadline.after(60.0, clock))
     # When the statement is cancelled
     outcome = api.cancel("stmt-1", deadlines)

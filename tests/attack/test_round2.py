@@ -92,7 +92,6 @@ def test_a_submit_given_up_while_in_flight_is_reported_unconfirmed() -> None:
     client = _SubmitStillOnItsWay()
     api = DataApi(
         client,  # type: ignore[arg-type]
-        supports_wait=False,
         call_times=CallTimes(submit=0.2, control=0.2),
         sleep=clock.sleep,
         clock=clock,
@@ -101,8 +100,6 @@ def test_a_submit_given_up_while_in_flight_is_reported_unconfirmed() -> None:
     runner = StatementRunner(
         api,
         max_transient_retries=0,
-        retry_base_seconds=0.01,
-        retry_max_seconds=0.01,
         sleep=clock.sleep,
         clock=clock,
     )

@@ -1396,8 +1396,8 @@ def test_local_endpoint_variables_are_absent_from_the_deployed_function() -> Non
 
 
 def test_every_dead_letter_fits_the_dead_letter_queue() -> None:
-    # The function budgets its letters against these two figures (ingest/dead_letter.py).
-    from ingest.dead_letter import DEAD_LETTER_MAX_BYTES, SOURCE_MESSAGE_MAX_BYTES
+    # The function budgets its letters against these two figures (ingest/limits.py).
+    from ingest.limits import DEAD_LETTER_MAX_BYTES, SOURCE_MESSAGE_MAX_BYTES
 
     assert RESOURCES["Queue"]["Properties"]["MaximumMessageSize"] == SOURCE_MESSAGE_MAX_BYTES
     dlq = RESOURCES["DeadLetterQueue"]["Properties"]["MaximumMessageSize"]

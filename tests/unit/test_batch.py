@@ -16,7 +16,10 @@ from ingest.batch import BatchIngest, BatchReport, NothingProgressed
 from ingest.catalog import CATALOG_QUERY
 from ingest.config import Roles, Settings, Target
 from ingest.layout import SchemaError, TableLayout, build_layout
-from ingest.ports import ExecuteStatementReply, ExecuteStatementRequest
+from ingest.ports import (
+    BatchExecuteStatementReply,
+    BatchExecuteStatementRequest,
+)
 from ingest.records import Decoded, Rejection, Row
 from ingest.row_reader import RowReader
 from ingest.schema import Column, ColumnKind, TableSchema
@@ -206,11 +209,11 @@ def test_record_rejected_by_one_target_and_written_to_another_is_dead_lettered(
     world: World,
 ) -> None:
     world.fake.poison = {"POISON"}
-    original = world.fake.execute_statement
+    original = world.fake.batch_execute_statement
 
     def primary_accepts_everything(
-        **request: Unpack[ExecuteStatementRequest],
-    ) -> ExecuteStatementReply:
+        **request: Unpack[BatchExecuteStatementRequest],
+    ) -> BatchExecuteStatementReply:
         poison, world.fake.poison = (
             world.fake.poison,
             set() if "ClusterIdentifier" in request else world.fake.poison,
@@ -220,7 +223,7 @@ def test_record_rejected_by_one_target_and_written_to_another_is_dead_lettered(
         finally:
             world.fake.poison = poison
 
-    world.fake.execute_statement = primary_accepts_everything  # type: ignore[method-assign]
+    world.fake.batch_execute_statement = primary_accepts_everything  # type: ignore[method-assign]
     event = sqs_event([payload(), payload(city="POISON")])
     assert world.run(event, **two_targets()) == []
     [letter] = world.dead_letters()

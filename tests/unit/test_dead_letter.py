@@ -2,13 +2,8 @@
 
 from __future__ import annotations
 
-from ingest.dead_letter import (
-    DEAD_LETTER_MAX_BYTES,
-    SOURCE_MESSAGE_MAX_BYTES,
-    DeadLetter,
-    entry_for,
-    message_size,
-)
+from ingest.dead_letter import DeadLetter, entry_for, message_size
+from ingest.limits import DEAD_LETTER_MAX_BYTES, SOURCE_MESSAGE_MAX_BYTES
 from ingest.records import Reason
 
 

@@ -32,8 +32,8 @@ from ingest.redshift import (
     TargetMisconfigured,
     Throttled,
     TransientError,
-    _knows,
     map_client_error,
+    require_current_sdk,
 )
 from tests.unit.fakes import FakeClock, FakeDataApi, client_error
 
@@ -116,16 +116,39 @@ def test_execute_statement_exception_names_its_statement() -> None:
     assert mapped.statement_id == "stmt-9"
 
 
-def test_the_shipped_botocore_knows_wait_time_seconds() -> None:
+def test_the_shipped_botocore_knows_every_request_member_the_function_sends() -> None:
+    require_current_sdk(boto3.client("redshift-data", region_name="us-east-1"))
+
+
+@pytest.mark.parametrize(
+    ("operation", "member"),
+    [
+        ("BatchExecuteStatement", "Parameters"),
+        ("BatchExecuteStatement", "ExecutionMode"),
+        ("BatchExecuteStatement", "WaitTimeSeconds"),
+        ("ExecuteStatement", "WaitTimeSeconds"),
+    ],
+)
+def test_an_sdk_without_a_member_the_function_sends_fails_the_cold_start_naming_it(
+    operation: str, member: str
+) -> None:
+    # Given a client whose model lacks one member (as an older botocore's did)
     client = boto3.client("redshift-data", region_name="us-east-1")
-    assert _knows(client, "ExecuteStatement", "WaitTimeSeconds")
+    shape = client.meta.service_model.operation_model(operation).input_shape
+    assert shape is not None
+    members = {name: kind for name, kind in shape.members.items() if name != member}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(vars(shape), "members", members)  # where botocore caches them
+        # Then the check refuses it, naming the operation and the member
+        with pytest.raises(RuntimeError) as refused:
+            require_current_sdk(client)
+    assert f"does not know {operation}.{member}:" in str(refused.value)
 
 
-def make_api(fake: FakeDataApi, clock: FakeClock, *, supports_wait: bool = True) -> DataApi:
+def make_api(fake: FakeDataApi, clock: FakeClock) -> DataApi:
     return DataApi(
         fake,
         call_times=CallTimes(submit=25.0, control=4.0),
-        supports_wait=supports_wait,
         sleep=clock.sleep,
         clock=clock,
         wall_clock=lambda: 1.7e9 + clock(),
@@ -151,12 +174,14 @@ def run(
     return api.await_outcome(submitted.statement_id, deadlines, status=submitted.status)
 
 
-@pytest.mark.parametrize("supports_wait", [True, False])
-def test_execute_finishes_with_or_without_wait_time(supports_wait: bool) -> None:
-    fake, clock = FakeDataApi(), FakeClock()
-    outcome = run(make_api(fake, clock, supports_wait=supports_wait), phases(clock, 60))
+@pytest.mark.parametrize("answer_with_status", [True, False])
+def test_execute_finishes_whether_or_not_the_submit_answers_with_its_status(
+    answer_with_status: bool,
+) -> None:
+    fake, clock = FakeDataApi(answer_with_status=answer_with_status), FakeClock()
+    outcome = run(make_api(fake, clock), phases(clock, 60))
     assert outcome.status is StatementStatus.FINISHED
-    assert fake.calls.count("DescribeStatement") == (0 if supports_wait else 1)
+    assert fake.calls.count("DescribeStatement") == (0 if answer_with_status else 1)
 
 
 def test_request_carries_addressing_parameters_token_and_a_findable_name() -> None:
@@ -235,11 +260,11 @@ def test_cancel_that_loses_the_race_counts_the_rows_as_written() -> None:
 @pytest.mark.parametrize("code", ["AccessDeniedException", "ValidationException"])
 def test_describe_errors_after_submit_never_refuse_the_rows(code: str) -> None:
     # Given a statement that was accepted (and may commit) but can never be described
-    fake, clock = FakeDataApi(hang_next=1), FakeClock()
+    fake, clock = FakeDataApi(hang_next=1, answer_with_status=False), FakeClock()
     fake.describe_errors = [client_error(code, "not allowed", "DescribeStatement")] * 1000
     # Then it is cancelled and, its end unconfirmed, reported as such: never refused
     with pytest.raises(StatementUnconfirmed):
-        run(make_api(fake, clock, supports_wait=False), phases(clock, 10))
+        run(make_api(fake, clock), phases(clock, 10))
     assert "CancelStatement" in fake.calls
 
 
@@ -258,7 +283,7 @@ def test_cancel_confirmation_never_passes_the_cleanup_deadline() -> None:
 
 
 def test_polling_backs_off_and_survives_transient_describe_errors() -> None:
-    fake, clock = FakeDataApi(hang_next=1), FakeClock()
+    fake, clock = FakeDataApi(hang_next=1, answer_with_status=False), FakeClock()
     original = fake.describe_statement
     failures = iter([True, True, False])
 
@@ -269,7 +294,7 @@ def test_polling_backs_off_and_survives_transient_describe_errors() -> None:
         return original(Id=Id)
 
     fake.describe_statement = flaky  # type: ignore[method-assign]
-    outcome = run(make_api(fake, clock, supports_wait=False), phases(clock, 60))
+    outcome = run(make_api(fake, clock), phases(clock, 60))
     assert outcome.status is StatementStatus.FINISHED
 
 
@@ -302,12 +327,6 @@ def run_batch(api: DataApi, deadlines: Deadlines, sqls: Sequence[str] = BATCH) -
         deadlines=deadlines,
     )
     return api.await_outcome(submitted.statement_id, deadlines, status=submitted.status)
-
-
-def test_the_shipped_botocore_knows_the_batch_wait_and_execution_mode() -> None:
-    client = boto3.client("redshift-data", region_name="us-east-1")
-    assert _knows(client, "BatchExecuteStatement", "WaitTimeSeconds")
-    assert _knows(client, "BatchExecuteStatement", "ExecutionMode")
 
 
 def test_a_batch_request_is_one_the_real_client_accepts() -> None:
@@ -359,14 +378,18 @@ def test_a_statement_carries_1_to_40_sqls(count: int) -> None:
     assert fake.calls == []
 
 
-@pytest.mark.parametrize("supports_wait", [True, False])
-def test_a_batch_finishes_with_or_without_wait_time(supports_wait: bool) -> None:
-    fake, clock = FakeDataApi(), FakeClock()
-    outcome = run_batch(make_api(fake, clock, supports_wait=supports_wait), phases(clock, 60))
+@pytest.mark.parametrize("answer_with_status", [True, False])
+def test_a_batch_finishes_whether_or_not_the_submit_answers_with_its_status(
+    answer_with_status: bool,
+) -> None:
+    fake, clock = FakeDataApi(answer_with_status=answer_with_status), FakeClock()
+    outcome = run_batch(make_api(fake, clock), phases(clock, 60))
     assert (outcome.status, outcome.error, outcome.failed_part) == (
         StatementStatus.FINISHED, None, None
     )  # fmt: skip
-    assert fake.calls == ["BatchExecuteStatement"] + ["DescribeStatement"] * (not supports_wait)
+    assert fake.calls == ["BatchExecuteStatement"] + ["DescribeStatement"] * (
+        not answer_with_status
+    )
     assert fake.statements[0].sqls == BATCH
 
 
@@ -471,7 +494,7 @@ def test_the_failed_part_is_read_from_the_first_failed_sub_statement(
         return described
 
     fake.describe_statement = describe  # type: ignore[method-assign]
-    outcome = run_batch(make_api(fake, clock, supports_wait=False), phases(clock, 60))
+    outcome = run_batch(make_api(fake, clock), phases(clock, 60))
     assert (outcome.status, outcome.error, outcome.failed_part) == (
         StatementStatus.FAILED, error, failed_part
     )  # fmt: skip
@@ -484,7 +507,7 @@ def test_a_failed_part_is_only_said_of_a_failed_statement() -> None:
         return {"Status": "ABORTED", "SubStatements": [{"Id": f"{SUB}:1", "Status": "FAILED"}]}
 
     fake.describe_statement = describe  # type: ignore[method-assign]
-    outcome = run_batch(make_api(fake, clock, supports_wait=False), phases(clock, 60))
+    outcome = run_batch(make_api(fake, clock), phases(clock, 60))
     assert (outcome.status, outcome.failed_part) == (StatementStatus.ABORTED, None)
 
 

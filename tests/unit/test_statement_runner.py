@@ -10,6 +10,7 @@ from typing import Any, cast
 from ingest.deadline import Deadlines
 from ingest.ports import DescribeStatementReply, SubStatement
 from ingest.redshift import StatementStatus
+from ingest.retry_policy import SUBMIT_RETRY, Backoff
 from ingest.statement_runner import GaveUp, Ran, Refused, Run, StatementRunner
 from tests.unit.fakes import FakeClock, FakeDataApi, FakeStatement, client_error
 from tests.unit.test_redshift import TARGET, make_api, phases
@@ -44,8 +45,8 @@ class Harness:
     def runner(
         self,
         retries: int = 2,
-        base: float = 0.2,
-        cap: float = 5.0,
+        base: float = SUBMIT_RETRY.first_seconds,
+        cap: float = SUBMIT_RETRY.cap_seconds,
         rng: random.Random | None = None,
     ) -> StatementRunner:
         def sleep(seconds: float) -> None:
@@ -55,8 +56,7 @@ class Harness:
         return StatementRunner(
             make_api(self.fake, self.clock),
             max_transient_retries=retries,
-            retry_base_seconds=base,
-            retry_max_seconds=cap,
+            backoff=Backoff(first_seconds=base, cap_seconds=cap),
             rng=rng,
             sleep=sleep,
             clock=self.clock,

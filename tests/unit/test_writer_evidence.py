@@ -19,7 +19,7 @@ from ingest.probe import PROBE_MESSAGE_ID, ROLLBACK_SQL, probe_row, probe_sqls
 from ingest.records import Row, SqsMessage
 from ingest.redshift import AmbiguousSubmit, RequestInvalid, map_client_error
 from ingest.sql import InsertRenderer, Limits
-from ingest.wiring import Clients, Timing, build_runner, deadlines_for, transaction_limits
+from ingest.wiring import Timing, deadlines_for, transaction_limits
 from ingest.writer import TargetWriter
 from local.appsflyer import appsflyer_layout, validate
 from tests.support import payload
@@ -122,22 +122,12 @@ def test_the_sdk_s_own_refusal_is_configuration_never_maybe_sent() -> None:
     assert "value: 0" not in str(error)  # the SDK's text quotes the value: never kept
 
 
-def test_an_sdk_without_batch_parameters_sends_each_insert_alone() -> None:
-    # Given the shipped botocore, whose BatchExecuteStatement takes Parameters
-    real = boto3.client("redshift-data", region_name="us-east-1")
-    shipped, _ = build_runner(SETTINGS, Clients(real, real, None))  # type: ignore[arg-type]
-    assert shipped.transactions_take_parameters
-    guarded = transaction_limits(SETTINGS, shipped)
-    assert guarded.guarded
-    assert guarded.statements_per_transaction == 39  # the guard takes one of the 40 SQLs
-    # And an older one whose model lacks them (any client without the member)
-    fake = FakeDataApi()
-    old, _ = build_runner(SETTINGS, Clients(fake, fake, None))  # type: ignore[arg-type]
-    assert not old.transactions_take_parameters
-    # Then each INSERT goes alone through ExecuteStatement, unguarded
-    limits = transaction_limits(SETTINGS, old)
-    assert limits.statements_per_transaction == 1
-    assert not limits.guarded
+def test_every_transaction_is_guarded_and_claims_its_records() -> None:
+    # (An SDK too old for parameterised transactions fails the cold start: test_redshift.py.)
+    limits = transaction_limits(SETTINGS)
+    assert limits.guarded
+    assert limits.claims
+    assert limits.statements_per_transaction == 39  # the guard takes one of the 40 SQLs
 
 
 def test_the_column_guard_fails_a_transaction_when_a_column_changed_type() -> None:

@@ -8,22 +8,32 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from ingest.limits import DEFAULT_REQUEST_BYTES, PARAMETERS, STATEMENT_BYTES
+from ingest.limits import (
+    DEFAULT_REQUEST_BYTES,
+    IDENTIFIER_BYTES,
+    MAX_RECEIVE_COUNT,
+    PARAMETERS,
+    REDSHIFT_STATEMENT_BYTES,
+    SQLS_PER_BATCH,
+    STATEMENT_BYTES,
+    WAIT_SECONDS_MAX,
+)
 
 # Redshift identifiers we accept: unquoted-style names only, so quoting them can never be abused.
-_IDENTIFIER = re.compile(r"[a-z_][a-z0-9_$]{0,126}")  # always fullmatch: `$` allows a "\n"
+# Always fullmatch: `$` allows a "\n".
+_IDENTIFIER = re.compile(rf"[a-z_][a-z0-9_$]{{0,{IDENTIFIER_BYTES - 1}}}")
 _TARGET_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_DATA_API_STATEMENT_LIMIT = STATEMENT_BYTES
-_POSTGRES_PARAMETER_LIMIT = PARAMETERS
 
 
 class ConfigError(ValueError):
     """A setting is missing or wrong; the message names the variable."""
 
 
-# ---- every variable the function reads, declared once ----------------------------------------
-# The loader and the Settings defaults below follow these declarations; a test checks that the
-# README's configuration table lists exactly them (tests/unit/test_config_readme.py).
+# ---- every variable the function reads, declared once: the settings table ---------------------
+# Each declaration is one row (variable, default, bounds, meaning): load_settings reads every
+# variable through its declaration, the Settings defaults are the declarations' defaults, and
+# tests/unit/test_config_readme.py renders the README's configuration table from SETTINGS and
+# fails when the README differs.
 
 
 @dataclass(frozen=True)
@@ -95,17 +105,17 @@ DEAD_LETTER_QUEUE_URL = Required(
 STATEMENT_MAX_BYTES = Tunable(
     int,
     "STATEMENT_MAX_BYTES",
-    default=_DATA_API_STATEMENT_LIMIT,
+    default=STATEMENT_BYTES,
     low=8_192,
-    high=_DATA_API_STATEMENT_LIMIT,
+    high=STATEMENT_BYTES,
     meaning="budget per statement: SQL text plus parameter names and values",
 )
 STATEMENT_MAX_PARAMETERS = Tunable(
     int,
     "STATEMENT_MAX_PARAMETERS",
-    default=_POSTGRES_PARAMETER_LIMIT,
+    default=PARAMETERS,
     low=200,
-    high=_POSTGRES_PARAMETER_LIMIT,
+    high=PARAMETERS,
     meaning="bind parameters per statement",
 )
 REQUEST_MAX_BYTES = Tunable(
@@ -113,7 +123,7 @@ REQUEST_MAX_BYTES = Tunable(
     "REQUEST_MAX_BYTES",
     default=DEFAULT_REQUEST_BYTES,
     low=65_536,
-    high=16_777_216,  # Redshift's own maximum for one SQL statement: 16 MB
+    high=REDSHIFT_STATEMENT_BYTES,
     meaning="budget per Data API request (a whole `BatchExecuteStatement`: its SQLs and "
     "parameters as JSON); no public source gives the service's limit, and a refusal for size "
     "lowers it further",
@@ -123,7 +133,7 @@ SOURCE_MAX_RECEIVE_COUNT = Tunable(
     "SOURCE_MAX_RECEIVE_COUNT",
     default=10,
     low=1,
-    high=1_000,
+    high=MAX_RECEIVE_COUNT,
     meaning="the source queue's `maxReceiveCount`: a record still failing on that receive is "
     "dead-lettered by the function (with its reason and the targets lacking it) instead of "
     "being moved by SQS without them",
@@ -133,8 +143,9 @@ STATEMENT_WAIT_SECONDS = Tunable(
     "STATEMENT_WAIT_SECONDS",
     default=20,
     low=1,
-    high=30,  # the Data API's own bounds of WaitTimeSeconds
-    meaning="`WaitTimeSeconds` per `ExecuteStatement`; older SDKs fall back to polling",
+    high=WAIT_SECONDS_MAX,
+    meaning="`WaitTimeSeconds` per `ExecuteStatement` and `BatchExecuteStatement`; a statement "
+    "still running after it is polled",
 )
 MAX_TRANSIENT_RETRIES = Tunable(
     int,
@@ -142,7 +153,7 @@ MAX_TRANSIENT_RETRIES = Tunable(
     default=3,
     low=0,
     high=10,
-    meaning="jittered retries of a statement inside one invocation",
+    meaning="jittered retries of a statement inside one invocation (`retry_policy.py`)",
 )
 DEADLINE_MARGIN_SECONDS = Tunable(
     float,
@@ -157,9 +168,9 @@ DEADLINE_MARGIN_SECONDS = Tunable(
 STATEMENTS_PER_TRANSACTION = Tunable(
     int,
     "STATEMENTS_PER_TRANSACTION",
-    default=40,
+    default=SQLS_PER_BATCH,
     low=1,
-    high=40,  # BatchExecuteStatement's own limit
+    high=SQLS_PER_BATCH,
     meaning="INSERTs committed together by one `BatchExecuteStatement`, after the column "
     "guard that takes one of its 40 SQLs (so at most 39 are used)",
 )
@@ -295,11 +306,6 @@ class Settings:
     source_max_receive_count: int = SOURCE_MAX_RECEIVE_COUNT.default
     schema_refresh_seconds: int = SCHEMA_REFRESH_SECONDS.default
     roles: Roles = Roles()
-    # Not read from the environment: fixed pacing of polls and retries (tests shorten them).
-    poll_initial_seconds: float = 0.05
-    poll_max_seconds: float = 2.0
-    retry_base_seconds: float = 0.2
-    retry_max_seconds: float = 5.0
     # Names every statement (`<prefix>/<target>/...`) so a lost reply or an orphan is found again.
     statement_name_prefix: str = "sqs-redshift-ingest"
 

@@ -11,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ingest.bounded_call import call_within
 from ingest.deadline import Deadline
+from ingest.limits import BATCH_BYTES, BATCH_ENTRIES, DEAD_LETTER_MAX_BYTES
 from ingest.masking import mask
 from ingest.records import Reason
 
@@ -19,14 +20,6 @@ if TYPE_CHECKING:
 else:
     SQSClient = Any
 
-_BATCH_ENTRIES = 10  # SendMessageBatch's entry limit
-# SQS counts a message's body plus every attribute's name, type and value against its queue's
-# maximum size. The source queue keeps SQS's default (256 KiB, so a body is at most that); the
-# dead-letter queue takes SQS's maximum (1 MiB, template.yaml), so a body plus our attributes
-# always fits it. A batch's payload is limited to the same 1 MiB.
-SOURCE_MESSAGE_MAX_BYTES = 262_144
-DEAD_LETTER_MAX_BYTES = 1_048_576
-_BATCH_BYTES = DEAD_LETTER_MAX_BYTES
 _DETAIL_MAX = 1024  # reason_detail is for reading, not for forensics
 
 
@@ -103,7 +96,7 @@ def _chunks(
     size = 0
     for letter, entry in entries:
         entry_size = message_size(entry["MessageBody"], entry["MessageAttributes"])
-        if current and (len(current) == _BATCH_ENTRIES or size + entry_size > _BATCH_BYTES):
+        if current and (len(current) == BATCH_ENTRIES or size + entry_size > BATCH_BYTES):
             chunks.append(current)
             current, size = [], 0
         current.append((letter, entry))

@@ -9,11 +9,7 @@ from collections.abc import Callable
 from json.encoder import encode_basestring  # the C-accelerated string writer
 from typing import Any
 
-# Redshift SUPER limits (Redshift Database Developer Guide, "Limitations" of the SUPER type):
-# nesting of arrays and objects at most 1,000 deep; a string value at most 65,535 bytes (the
-# VARCHAR maximum; newer pages allow more, the conservative figure holds on every release).
-SUPER_MAX_DEPTH = 1000
-SUPER_MAX_STRING_BYTES = 65_535
+from ingest.limits import SUPER_MAX_DEPTH, SUPER_MAX_STRING_BYTES
 
 
 class JsonNumber(str):
@@ -111,9 +107,13 @@ _ROOM = 2 * SUPER_MAX_DEPTH + 500
 
 
 def _with_room_for_super_depth(work: Callable[[Any], Any], argument: Any) -> Any:
-    # Python 3.11 shares one recursion limit (1,000) between the caller's stack and the JSON
-    # scanner, so a value Redshift accepts (1,000 levels) would fail; 3.12+ need no help. The
-    # limit is raised once, only when a value needs it, and never lowered (other threads).
+    # A value Redshift accepts (1,000 levels) must not fail for the interpreter's recursion
+    # limit (1,000 frames, the caller's stack included). On the runtime (3.13) the JSON scanner
+    # counts C frames apart from it, but _dump recurses in Python: writing back a value nested
+    # ~900 levels deep from the handler's stack fails without this (a recursive _dump is twice
+    # as fast as an explicit stack on the flat objects nearly every record holds). On 3.11 the
+    # scanner counts against the same limit, so decoding needs it too. The limit is raised
+    # once, only when a value needs it, and never lowered (other threads).
     try:
         return work(argument)
     except RecursionError:

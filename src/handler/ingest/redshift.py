@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+import botocore
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -25,16 +26,22 @@ from botocore.exceptions import ConnectionError as SdkConnectionError
 from ingest.bounded_call import call_within
 from ingest.config import Target
 from ingest.deadline import Deadline, Deadlines
+from ingest.limits import LIST_PAGE_MAX, SQLS_PER_BATCH
 from ingest.ports import DataApiClient
+from ingest.retry_policy import CANCEL_RETRY, READ_ATTEMPTS, READ_RETRY, STATEMENT_POLL
 
 _TERMINAL = frozenset({"FINISHED", "FAILED", "ABORTED"})
 _ACTIVE = ("SUBMITTED", "PICKED", "STARTED")
 # A statement still active this long after its owner's deadline has no owner left to end it.
 _ORPHAN_SLACK_SECONDS = 30
-_READ_ATTEMPTS = 6  # of a list or result page (throttles and server errors)
-_READ_BACKOFF_SECONDS = 0.25  # first pause; doubles up to poll_max_seconds, full jitter
-# BatchExecuteStatement's Sqls holds 1 to 40 strings (its service model, SqlList).
-MAX_SQLS_PER_TRANSACTION = 40
+# Request members the function sends that older botocore releases lack, whose model would then
+# refuse every such request before sending it: WaitTimeSeconds (botocore 1.44), and
+# BatchExecuteStatement's Parameters (absent from botocore's model before mid-2026) and
+# ExecutionMode. src/handler/requirements.txt ships a botocore that has them all.
+_REQUIRED_MEMBERS = {
+    "ExecuteStatement": ("WaitTimeSeconds",),
+    "BatchExecuteStatement": ("Parameters", "WaitTimeSeconds", "ExecutionMode"),
+}
 
 
 class DataApiError(Exception):
@@ -227,9 +234,6 @@ class DataApi:
         call_times: CallTimes = CallTimes(submit=30.0, control=5.0),
         statement_name_prefix: str = "sqs-redshift-ingest",
         wait_seconds: int = 20,
-        poll_initial_seconds: float = 0.05,
-        poll_max_seconds: float = 2.0,
-        supports_wait: bool | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -242,21 +246,6 @@ class DataApi:
         self._times = call_times
         self._prefix = statement_name_prefix
         self._wait_seconds = wait_seconds
-        self._poll_initial = poll_initial_seconds
-        self._poll_max = poll_max_seconds
-        # WaitTimeSeconds and ExecutionMode are recent: a runtime's bundled botocore may lack
-        # them, and would refuse a request that carries them.
-        self._supports_wait = {
-            operation: _knows(client, operation, "WaitTimeSeconds")
-            if supports_wait is None
-            else supports_wait
-            for operation in ("ExecuteStatement", "BatchExecuteStatement")
-        }
-        self._sends_execution_mode = _knows(client, "BatchExecuteStatement", "ExecutionMode")
-        # BatchExecuteStatement took no Parameters before mid-2026 (botocore's model): an SDK
-        # without them would refuse every parameterised transaction, so the function sends
-        # each INSERT alone with ExecuteStatement instead (wiring.py).
-        self.transactions_take_parameters = _knows(client, "BatchExecuteStatement", "Parameters")
         self._sleep = sleep
         self._clock = clock
         self._wall_clock = wall_clock
@@ -286,7 +275,7 @@ class DataApi:
     ) -> Submitted:
         """Submit once: one SQL with ExecuteStatement; several with BatchExecuteStatement, as one
         transaction sharing `parameters` (each must be used by some SQL). Raises a DataApiError
-        subclass (ValueError for no SQL or more than MAX_SQLS_PER_TRANSACTION)."""
+        subclass (ValueError for no SQL or more than SQLS_PER_BATCH)."""
         sqls = as_sqls(sql)
         operation = "ExecuteStatement" if len(sqls) == 1 else "BatchExecuteStatement"
         request: dict[str, Any] = {
@@ -298,19 +287,14 @@ class DataApi:
             request["Sql"] = sqls[0]
         else:
             request["Sqls"] = list(sqls)
-            if self._sends_execution_mode:
-                # The default, said out loud: exactly-once needs a failed part to commit nothing
-                # (AUTO_COMMIT would keep the parts before it).
-                request["ExecutionMode"] = "TRANSACTION"
+            # The default, said out loud: exactly-once needs a failed part to commit nothing
+            # (AUTO_COMMIT would keep the parts before it).
+            request["ExecutionMode"] = "TRANSACTION"
         if parameters:
             request["Parameters"] = [{"name": n, "value": v} for n, v in parameters]
         client, call_seconds = self._control, self._times.control
         wait = min(self._wait_seconds, int(deadlines.work.remaining() - self._times.control))
-        if (
-            self._supports_wait[operation]
-            and wait >= 1
-            and deadlines.work.allows(self._times.submit)
-        ):
+        if wait >= 1 and deadlines.work.allows(self._times.submit):
             # A batch's wait covers all its SQLs and the commit (BatchExecuteStatement's model).
             request["WaitTimeSeconds"] = wait
             client, call_seconds = self._client, self._times.submit
@@ -341,15 +325,15 @@ class DataApi:
         """Wait for the statement's end; past the work deadline, cancel it and confirm how it
         ended. Raises StatementUnconfirmed when even that cannot be known in time."""
         started = self._clock() if started is None else started
-        delay = self._poll_initial
+        polls = 0
         described: dict[str, Any] | None = None
         # FAILED straight from the submit response still needs a describe for its error text.
         while status not in _TERMINAL or (status == "FAILED" and described is None):
             if status not in _TERMINAL and status is not None:
                 if deadlines.work.expired():
                     return self.cancel(statement_id, deadlines, started=started)
-                self._sleep(min(delay, deadlines.work.remaining()))
-                delay = min(delay * 2, self._poll_max)
+                self._sleep(min(STATEMENT_POLL.ceiling(polls), deadlines.work.remaining()))
+                polls += 1
             if not deadlines.work.allows(self._times.control):
                 return self.cancel(statement_id, deadlines, started=started)
             try:
@@ -370,7 +354,7 @@ class DataApi:
         """Cancel until the statement is confirmed ended (ABORTED, or FINISHED if it won the
         race), retrying refused cancels, until the cleanup deadline."""
         started = self._clock() if started is None else started
-        delay = self._poll_initial
+        attempt = 0
         cancel_accepted = False
         while deadlines.cleanup.allows(self._times.control):
             if not cancel_accepted:
@@ -401,11 +385,11 @@ class DataApi:
                         cancelled=True,
                         failed_part=failed_part,
                     )
-            pause = min(self._rng.uniform(delay / 2, delay), self._poll_max)
+            pause = CANCEL_RETRY.jittered(attempt, self._rng)
             if not deadlines.cleanup.allows(pause + self._times.control):
                 break
             self._sleep(pause)
-            delay = min(delay * 2, self._poll_max)
+            attempt += 1
         raise StatementUnconfirmed(statement_id, statement_id)
 
     # ---- orphans and reads ----------------------------------------------------------------
@@ -453,7 +437,7 @@ class DataApi:
             request: dict[str, Any] = {
                 "StatementName": name_prefix,
                 "Status": status,
-                "MaxResults": 100,
+                "MaxResults": LIST_PAGE_MAX,
                 "RoleLevel": True,  # every invocation of the function shares its role
             }
             if token:
@@ -476,8 +460,7 @@ class DataApi:
     def _control_call(self, call: Callable[[], Any], deadline: Deadline) -> Any:
         """A read that is safe to repeat: throttles and server errors are retried with jitter
         while the deadline allows; anything else, or the deadline, raises a DataApiError."""
-        delay = _READ_BACKOFF_SECONDS
-        for _ in range(_READ_ATTEMPTS):
+        for attempt in range(READ_ATTEMPTS):
             if not deadline.allows(self._times.control):
                 raise OutOfTime("no time left for the call")
             try:
@@ -486,11 +469,10 @@ class DataApi:
                 error = map_client_error(exc)
                 if not isinstance(error, TransientError):
                     raise error from exc
-            pause = self._rng.uniform(0, delay)
+            pause = READ_RETRY.jittered(attempt, self._rng)
             if not deadline.allows(pause + self._times.control):
                 break
             self._sleep(pause)
-            delay = min(delay * 2, self._poll_max)
         raise TransientError("the call kept failing")
 
     def _outcome(
@@ -517,10 +499,8 @@ class DataApi:
 def as_sqls(sql: str | Sequence[str]) -> tuple[str, ...]:
     """The SQL strings of one statement: a str is one (a str is a Sequence[str] too)."""
     sqls = (sql,) if isinstance(sql, str) else tuple(sql)
-    if not 1 <= len(sqls) <= MAX_SQLS_PER_TRANSACTION:
-        raise ValueError(
-            f"a statement carries 1 to {MAX_SQLS_PER_TRANSACTION} SQL strings, not {len(sqls)}"
-        )
+    if not 1 <= len(sqls) <= SQLS_PER_BATCH:
+        raise ValueError(f"a statement carries 1 to {SQLS_PER_BATCH} SQL strings, not {len(sqls)}")
     return sqls
 
 
@@ -566,10 +546,18 @@ def _field_text(field: Any) -> str | None:
     return None
 
 
-def _knows(client: Any, operation: str, member: str) -> bool:
-    """True when the client's botocore knows this request member (WaitTimeSeconds, ...)."""
-    try:
-        shape = client.meta.service_model.operation_model(operation).input_shape
-    except AttributeError:
-        return False
-    return member in shape.members
+def require_current_sdk(client: Any) -> None:
+    """Fail the cold start, naming what is missing, when the client's botocore lacks a request
+    member the function sends (its model would refuse every such request unsent)."""
+    model = client.meta.service_model
+    missing = [
+        f"{operation}.{member}"
+        for operation, members in _REQUIRED_MEMBERS.items()
+        for member in members
+        if member not in model.operation_model(operation).input_shape.members
+    ]
+    if missing:
+        raise RuntimeError(
+            f"botocore {botocore.__version__} does not know {', '.join(missing)}: ship the "
+            "function with the botocore src/handler/requirements.txt pins"
+        )

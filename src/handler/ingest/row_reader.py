@@ -15,14 +15,9 @@ from decimal import ROUND_DOWN, Context, Decimal, InvalidOperation
 from typing import Any
 
 from ingest import exact_json
-from ingest.exact_json import (
-    SUPER_MAX_DEPTH,
-    SUPER_MAX_STRING_BYTES,
-    DuplicateKeyError,
-    JsonNumber,
-    super_problem,
-)
+from ingest.exact_json import DuplicateKeyError, JsonNumber, super_problem
 from ingest.layout import TableLayout
+from ingest.limits import SUPER_MAX_DEPTH, SUPER_MAX_STRING_BYTES
 from ingest.records import Decoded, Reason, Rejection, Row, SqlValue
 from ingest.schema import Column, ColumnKind
 

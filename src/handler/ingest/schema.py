@@ -29,7 +29,6 @@ class ColumnKind(Enum):
 
 
 TEXT_KINDS = frozenset({ColumnKind.VARCHAR, ColumnKind.CHAR})
-INTEGER_KINDS = frozenset({ColumnKind.SMALLINT, ColumnKind.INTEGER, ColumnKind.BIGINT})
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from ingest.bounded_call import call_within
 from ingest.deadline import Deadline
+from ingest.limits import BATCH_ENTRIES
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 else:
     SQSClient = Any
 
-_BATCH_ENTRIES = 10  # DeleteMessageBatch's entry limit
 _QUEUE_ARN = re.compile(r"arn:(aws[a-z-]*):sqs:([a-z0-9-]+):([0-9]{12}):([A-Za-z0-9_.-]{1,80})")
 # Each partition's DNS suffix (botocore's endpoints data); others use the commercial one.
 _DOMAINS = {
@@ -70,8 +70,8 @@ class SourceQueue:
             else:
                 by_queue.setdefault(url, []).append(receipt)
         for url, queued in by_queue.items():
-            for start in range(0, len(queued), _BATCH_ENTRIES):
-                chunk = queued[start : start + _BATCH_ENTRIES]
+            for start in range(0, len(queued), BATCH_ENTRIES):
+                chunk = queued[start : start + BATCH_ENTRIES]
                 left |= self._delete(url, chunk, deadline)
         return left
 

@@ -17,6 +17,8 @@ from ingest.claim import CLAIM_SQLS, Claim, claim_reserve
 from ingest.column_guard import ColumnGuard, column_guard
 from ingest.layout import TableLayout
 from ingest.limits import (
+    COLUMNS_PER_TABLE,
+    PARAMETERS,
     REQUEST_BYTES_PER_PARAMETER,
     REQUEST_BYTES_PER_SQL,
     REQUEST_ENVELOPE_BYTES,
@@ -163,9 +165,9 @@ def value_wrapper(kind: ColumnKind, redshift_type: str) -> tuple[str, str]:
 def _names() -> tuple[str, ...]:
     """Every name a transaction can need, built once on first use rather than at import (a cold
     start pays for it only when it renders): the hot loop indexes, never formats. A row may
-    overshoot the 32,767 limit before it is found not to fit: Redshift tables have at most
-    1,600 columns, so 1,600 spare names cover any row."""
-    return parameter_names(32_767 + 1_600)
+    overshoot the PARAMETERS limit before it is found not to fit: a Redshift table has at most
+    COLUMNS_PER_TABLE columns, so as many spare names cover any row."""
+    return parameter_names(PARAMETERS + COLUMNS_PER_TABLE)
 
 
 # JSON escapes a request's strings: quotes, backslashes and control characters in ASCII, and

@@ -29,6 +29,7 @@ from ingest.redshift import (
     TransientError,
     as_sqls,
 )
+from ingest.retry_policy import SUBMIT_RETRY, Backoff
 
 
 @dataclass(frozen=True)
@@ -108,23 +109,21 @@ class SelectFailed(Exception):
 
 
 class StatementRunner:
-    """Retries what can be retried, with full jitter, never past the invocation's deadlines."""
+    """Retries what can be retried (retry_policy.SUBMIT_RETRY), never past the deadlines."""
 
     def __init__(
         self,
         api: DataApi,
         *,
         max_transient_retries: int,
-        retry_base_seconds: float,
-        retry_max_seconds: float,
+        backoff: Backoff = SUBMIT_RETRY,
         rng: random.Random | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._api = api
         self._max_retries = max_transient_retries
-        self._base = retry_base_seconds
-        self._cap = retry_max_seconds
+        self._backoff_policy = backoff
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
         self._sleep = sleep
         self._clock = clock
@@ -277,8 +276,8 @@ class StatementRunner:
         return Run(Ran(ended), stats)
 
     def _backoff(self, attempt: int, deadlines: Deadlines) -> bool:
-        # Full jitter: concurrent invocations that collided do not collide again in step.
-        delay = self._rng.uniform(0, min(self._cap, self._base * 2**attempt))
+        # Full jitter (retry_policy.py): invocations that collided do not collide again in step.
+        delay = self._backoff_policy.jittered(attempt, self._rng)
         if not deadlines.work.allows(delay):
             return False
         self._sleep(delay)

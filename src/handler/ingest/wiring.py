@@ -20,7 +20,8 @@ from ingest.layout import TableLayout
 from ingest.limits import SQLS_PER_BATCH
 from ingest.ports import DataApiClient
 from ingest.presence import TargetPresence
-from ingest.redshift import CallTimes, DataApi
+from ingest.redshift import CallTimes, DataApi, require_current_sdk
+from ingest.retry_policy import SDK_ATTEMPTS
 from ingest.source_queue import SourceQueue
 from ingest.sql import Limits
 from ingest.statement_runner import StatementRunner
@@ -34,10 +35,10 @@ else:
 
 @dataclass(frozen=True)
 class ClientTimeouts:
-    """Every SDK call makes one attempt with these timeouts; our own loops retry, within the
-    invocation's deadlines. A call's worst case is connect + read (+ slack for DNS and TLS),
-    and no call starts unless that much time is left, so a hung endpoint can never hold the
-    function past its deadline."""
+    """Every SDK call makes one attempt (retry_policy.SDK_ATTEMPTS) with these timeouts; our own
+    loops retry, within the invocation's deadlines. A call's worst case is connect + read
+    (+ slack for DNS and TLS), and no call starts unless that much time is left, so a hung
+    endpoint can never hold the function past its deadline."""
 
     connect: float = 1.0  # a regional endpoint connects in milliseconds; 1 s means a dead one
     control_read: float = 2.0  # describe, cancel, list, result pages: answered at once
@@ -57,7 +58,7 @@ class ClientTimeouts:
 
     def config(self, read_seconds: float) -> Config:
         return Config(
-            retries={"mode": "standard", "total_max_attempts": 1},
+            retries={"mode": "standard", "total_max_attempts": SDK_ATTEMPTS},
             connect_timeout=self.connect,
             read_timeout=read_seconds,
         )
@@ -81,9 +82,13 @@ class Timing:
 
 
 def default_clients(settings: Settings, timeouts: ClientTimeouts = ClientTimeouts()) -> Clients:
+    """The SDK clients, from the environment's region and endpoints; RuntimeError at the cold
+    start when the shipped botocore lacks a request member the function sends."""
     submit_read = settings.statement_wait_seconds + timeouts.submit_read_extra
+    submit = boto3.client("redshift-data", config=timeouts.config(submit_read))
+    require_current_sdk(submit)
     return Clients(
-        redshift_submit=boto3.client("redshift-data", config=timeouts.config(submit_read)),
+        redshift_submit=submit,
         redshift_control=boto3.client(
             "redshift-data", config=timeouts.config(timeouts.control_read)
         ),
@@ -123,8 +128,6 @@ def build_runner(
         call_times=timeouts.call_times(settings),
         statement_name_prefix=settings.statement_name_prefix,
         wait_seconds=settings.statement_wait_seconds,
-        poll_initial_seconds=settings.poll_initial_seconds,
-        poll_max_seconds=settings.poll_max_seconds,
         sleep=timing.sleep,
         clock=timing.clock,
         wall_clock=timing.wall_clock,
@@ -133,8 +136,6 @@ def build_runner(
     runner = StatementRunner(
         api,
         max_transient_retries=settings.max_transient_retries,
-        retry_base_seconds=settings.retry_base_seconds,
-        retry_max_seconds=settings.retry_max_seconds,
         rng=rng,
         sleep=timing.sleep,
         clock=timing.clock,
@@ -142,20 +143,10 @@ def build_runner(
     return api, runner
 
 
-def transaction_limits(settings: Settings, api: DataApi) -> Limits:
-    """The render limits: the settings, as far as the client's SDK allows them.
-
-    Each transaction opens with the column guard (column_guard.py), one of BatchExecuteStatement's
-    40 SQLs. An SDK whose BatchExecuteStatement takes no Parameters cannot send parameterised
-    transactions: every INSERT then goes alone through ExecuteStatement, unguarded (a
-    re-created column is found by the catalog refresh only)."""
-    if not api.transactions_take_parameters:
-        return Limits(
-            max_bytes=settings.statement_max_bytes,
-            max_parameters=settings.statement_max_parameters,
-            statements_per_transaction=1,
-            max_request_bytes=settings.request_max_bytes,
-        )
+def transaction_limits(settings: Settings) -> Limits:
+    """The render limits the settings give. Each transaction opens with the column guard
+    (column_guard.py), one of BatchExecuteStatement's SQLS_PER_BATCH SQLs, and claims its
+    records (claim.py)."""
     return Limits(
         max_bytes=settings.statement_max_bytes,
         max_parameters=settings.statement_max_parameters,
@@ -183,7 +174,7 @@ def build_ingest(
         runner,
         table=settings.table,
         roles=settings.roles,
-        limits=transaction_limits(settings, api),
+        limits=transaction_limits(settings),
         refresh_seconds=settings.schema_refresh_seconds,
         clock=timing.clock,
         on_change=on_table_change,
