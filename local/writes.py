@@ -10,7 +10,7 @@ _LEAD = r"(?:\s+|--[^\n]*(?:\n|$)|/\*.*?\*/)*"
 _IDENTIFIER = r'(?:"(?:[^"]|"")+"|[A-Za-z_][\w$]*)'
 _WRITE = re.compile(
     rf"""{_LEAD}
-    (?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|DELETE|MERGE\s+INTO|COPY|TRUNCATE(?:\s+TABLE)?|LOCK(?:\s+TABLE)?)
+    (?:INSERT\s+INTO|UPDATE|DELETE\s+FROM|DELETE|MERGE\s+INTO|COPY|TRUNCATE(?:\s+TABLE)?)
     \s+(?:ONLY\s+)?
     (?P<name>{_IDENTIFIER}(?:\s*\.\s*{_IDENTIFIER}){{0,2}})""",
     re.IGNORECASE | re.DOTALL | re.VERBOSE,
@@ -33,8 +33,9 @@ def written_table(sql: str, database: str) -> str | None:
     """`database.schema.table` that this SQL writes (its DML target), or None for any other SQL.
 
     DDL (CREATE, ALTER, DROP) takes no table write lock in the model: only DML is serialized.
-    LOCK takes it (claim.py locks a table before it checks it): its PostgreSQL lock would
-    otherwise be held while the transaction waits for the model's.
+    LOCK takes none: a claim (claim.py) takes PostgreSQL's lock first and the model's at its
+    INSERT, after any append that ran on PostgreSQL and waits for the model's lock has
+    committed (the other order deadlocks the two until the deadline).
     """
     found = _WRITE.match(sql)
     if found is None:

@@ -39,6 +39,11 @@ def write_claimed(
     return write_with(writer(fake, clock), clock, batch)
 
 
+def redriven(batch: list[Row]) -> list[Row]:
+    """The rows as letters redriven from the dead-letter queue (original_message_id set)."""
+    return [row._replace(redriven=True) for row in batch]
+
+
 def batches(fake: FakeDataApi) -> list[FakeStatement]:
     return [s for s in fake.statements if any(sql.startswith("INSERT") for sql in s.sqls)]
 
@@ -55,7 +60,14 @@ def test_a_first_delivery_takes_no_lock_and_a_redelivery_is_claimed() -> None:
     [unclaimed] = batches(fake)
     assert not any(sql.startswith(("LOCK", CHECK_SQL_START)) for sql in unclaimed.sqls)
     [claimed] = batches(fresh)
-    # The LOCK first (before any SELECT makes the snapshot), then the guard, then the check.
+    # A redelivery: the guard, then the check, no LOCK (it would wait for every reader)
+    assert claimed.sqls[0].startswith(GUARD_SQL_START)
+    assert claimed.sqls[1].startswith(CHECK_SQL_START)
+    assert all(sql.startswith("INSERT") for sql in claimed.sqls[2:])
+    # A redrive: the LOCK first (before any SELECT makes the snapshot), the guard, the check
+    locked = FakeDataApi()
+    assert write_claimed(locked, redriven(rows(2))).written == ids(0, 1)
+    [claimed] = batches(locked)
     assert claimed.sqls[0] == 'LOCK "public"."appsflyer_events"'
     assert claimed.sqls[1].startswith(GUARD_SQL_START)
     assert claimed.sqls[2].startswith(CHECK_SQL_START)
@@ -116,12 +128,12 @@ def test_a_lock_the_target_refuses_is_dropped_and_the_check_stays() -> None:
     fake = FakeDataApi(lock_error=PERMISSION_DENIED)
     clock = FakeClock()
     the_writer = writer(fake, clock)
-    first = write_with(the_writer, clock, rows(2, receive_count=2))
+    first = write_with(the_writer, clock, redriven(rows(2)))
     assert first.written == ids(0, 1)
     assert not the_writer.locks(TARGET.name)
     # The next write on the same container sends no LOCK, and still checks
     fake.lock_error = None
-    write_with(the_writer, clock, rows(4, receive_count=2)[2:])
+    write_with(the_writer, clock, redriven(rows(4)[2:]))
     last = batches(fake)[-1]
     assert not any(sql.startswith("LOCK") for sql in last.sqls)
     assert any(sql.startswith(CHECK_SQL_START) for sql in last.sqls)
@@ -149,3 +161,42 @@ def write_with(
     """One write on a writer kept across writes (one container's life)."""
     deadlines = deadlines_for(SETTINGS, 60, Timing(clock, clock.sleep))
     return the_writer.write(TARGET, the_renderer or claiming(), batch, deadlines, UNCHANGING)
+
+
+def test_parts_of_a_claimed_transaction_are_claimed_again_after_a_split() -> None:
+    """A claimed transaction bisected around a bad row: each part sent is claimed for its own
+    records (the attack found the parts sent unclaimed, and two concurrent redrives of the
+    same letters then stored every good record twice)."""
+    fake = FakeDataApi(poison={"POISON-3"})
+    claimed = claiming()
+    # One row per INSERT: the failing INSERT is split from the others (with_statements)
+    small = InsertRenderer(claimed.layout, replace(claimed.limits, max_bytes=3_000))
+    clock = FakeClock()
+    result = write_with(writer(fake, clock), clock, redriven(rows(8, {3})), small)
+    assert result.written == ids(*range(8)) - ids(3)
+    sent_batches = [s for s in batches(fake) if "SELECT 1 / 0" not in s.sqls]
+    assert len(sent_batches) > 1
+    for sent in sent_batches:
+        if len(sent.sqls) > 1:
+            assert sent.sqls[0].startswith("LOCK "), sent.sqls[0][:40]
+            assert any(sql.startswith(CHECK_SQL_START) for sql in sent.sqls)
+
+
+def test_a_claimed_failure_naming_no_sql_asks_the_target_before_bisecting() -> None:
+    # Given a service that names no failed SQL, and a record another invocation wrote
+    fake = FakeDataApi(describe_sub_statements=False)
+    batch = redriven(rows(3, receive_count=2))
+    done: list[bool] = []
+
+    def the_other_invocation_writes(statement: FakeStatement) -> None:
+        if statement.sql.startswith("SELECT DISTINCT") and not done:
+            done.append(True)
+            write_claimed(fake, [batch[1]])
+
+    fake.on_execute = the_other_invocation_writes
+    result = write_claimed(fake, batch)
+    # Then the record is taken as held, the others written: none twice
+    assert result.already_held == ids(1)
+    assert result.written == ids(0, 2)
+    stored = sorted(str(row["sqs_message_id"]) for row in fake.written_rows("c1"))
+    assert stored == ["m-000", "m-001", "m-002"]

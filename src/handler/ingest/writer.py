@@ -264,12 +264,23 @@ class _Run:
         if not self.writer.guarded(self.target.name):
             transactions = tuple(t.with_guard(None) for t in transactions)
         if claimed:
-            lock = self.writer.locks(self.target.name)
-            layout = self.renderer.layout
-            transactions = tuple(
-                c for t in transactions for c in open_with_claims(t, layout, lock=lock)
-            )
+            transactions = tuple(c for t in transactions for c in self._claimed(t))
         return transactions
+
+    def _claimed(self, transaction: Transaction) -> tuple[Transaction, ...]:
+        """The transaction opened by its records' claim. The table is locked only for
+        redriven records (two letters of one record redriven at once): a LOCK waits for every
+        reader of the table, so redeliveries, the common case in an outage, rely on the check
+        alone, which refuses a record committed before it ran."""
+        lock = self.writer.locks(self.target.name) and any(r.redriven for r in transaction.rows)
+        return open_with_claims(transaction, self.renderer.layout, lock=lock)
+
+    def _owes_claim(self, transaction: Transaction) -> bool:
+        return (
+            self.renderer.limits.claims
+            and transaction.claim is None
+            and any(r.may_be_written for r in transaction.rows)
+        )
 
     def write(self, pending: deque[Transaction]) -> None:
         progress = self.progress
@@ -279,6 +290,11 @@ class _Run:
                 pending.appendleft(transaction)
                 progress.give_back_all(pending, "deadline reached before submit")
                 return
+            if self._owes_claim(transaction):
+                # A part of a claimed transaction (split after a failure or a size refusal)
+                # is claimed again for its own records: none is ever sent unclaimed.
+                transaction, *rest = self._claimed(transaction)
+                pending.extendleft(reversed(rest))
             sqls = transaction.sqls
             run = self.runner.run(
                 self.target,
@@ -329,7 +345,13 @@ class _Run:
         if part is Part.LOCK and not passing:
             return self._lock_failed(transaction, outcome, pending)
         if part is Part.CHECK and not passing:
-            return self._claim_found_rows(transaction, outcome, pending)
+            return self._claim_found_rows(transaction, outcome, pending) is not False
+        if part is None and transaction.claim is not None and not passing:
+            # The service named no failed SQL: the check may be what failed. The target is
+            # asked first; only if it holds none of the records is the failure the rows'.
+            found = self._claim_found_rows(transaction, outcome, pending, only_if_found=True)
+            if found is not None:
+                return found
         if verdict.kind is FailureKind.COMMIT_UNKNOWN:
             return self._commit_unknown(transaction, error, outcome.statement_id, pending)
         # A dropped column fails as configuration, a narrowed one as data, and an unknown text
@@ -410,11 +432,18 @@ class _Run:
         return True
 
     def _claim_found_rows(
-        self, transaction: Transaction, outcome: StatementOutcome, pending: deque[Transaction]
-    ) -> bool:
+        self,
+        transaction: Transaction,
+        outcome: StatementOutcome,
+        pending: deque[Transaction],
+        *,
+        only_if_found: bool = False,
+    ) -> bool | None:
         """The claim's check failed: some of its records reached the target since the
         presence look-up (another invocation wrote them), or the check could not run. The
-        target is asked again which it holds; only the others are sent, claimed anew."""
+        target is asked again which it holds; only the others are sent, claimed anew.
+        `only_if_found`: None when the target holds none of them (the failure was not the
+        check's), for the caller to judge as any other."""
         progress = self.progress
         reason = f"claim found records in the target: {outcome.error}"
         if progress.claim_checks >= CLAIM_CHECK_BUDGET or self.deadlines.work.expired():
@@ -434,6 +463,8 @@ class _Run:
             progress.give_back_all(pending, reason)
             return False
         progress.stats = progress.stats + presence.stats
+        if only_if_found and not presence.held_by(rows) and not presence.impostors_in(rows):
+            return None
         progress.record(presence.held_by(rows), HELD)
         progress.record(presence.impostors_in(rows), IMPOSTOR)
         missing = [
