@@ -11,9 +11,20 @@ from ingest.writer import open_with_claims
 from tests.unit.test_writer import renderer, rows
 
 
-def small_statements(limits_renderer: InsertRenderer, **changes: object) -> InsertRenderer:
-    """Two rows per INSERT, guarded, claiming: a few rows make several INSERTs."""
-    limits = replace(limits_renderer.limits, max_bytes=4_000, guarded=True, claims=True, **changes)
+def small_statements(
+    limits_renderer: InsertRenderer,
+    statements_per_transaction: int,
+    max_request_bytes: int | None = None,
+) -> InsertRenderer:
+    """Small INSERTs, guarded, claiming: a few rows make several INSERTs."""
+    limits = replace(
+        limits_renderer.limits,
+        max_bytes=4_000,
+        guarded=True,
+        claims=True,
+        statements_per_transaction=statements_per_transaction,
+        max_request_bytes=max_request_bytes,
+    )
     return InsertRenderer(limits_renderer.layout, limits)
 
 
