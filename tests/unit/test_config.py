@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from ingest.config import ConfigError, Roles, Target, load_settings
+from ingest.config import SETTINGS, ConfigError, Roles, Settings, Target, Tunable, load_settings
 
 CLUSTER = {"name": "primary", "database": "dev", "cluster_identifier": "c1", "db_user": "ingest"}
 WORKGROUP = {"name": "secondary", "database": "dev", "workgroup_name": "wg"}
@@ -24,6 +24,23 @@ def env(**overrides: Any) -> dict[str, str]:
     for key in [k for k, v in overrides.items() if v is None]:
         base.pop(key, None)
     return base
+
+
+TUNABLES = [setting for setting in SETTINGS if isinstance(setting, Tunable)]
+
+
+@pytest.mark.parametrize("setting", TUNABLES, ids=lambda setting: setting.variable)
+def test_the_loader_follows_each_number_s_declaration(setting: Tunable[Any]) -> None:
+    # Its Settings field (the variable in lower case) takes the declared default when unset,
+    # any value within the declared bounds, and nothing outside them.
+    field = setting.variable.lower()
+    assert getattr(load_settings(env()), field) == setting.default == getattr(Settings, field)
+    for value in (setting.low, setting.high):
+        assert getattr(load_settings(env(**{setting.variable: str(value)})), field) == value
+    step = 1 if setting.kind is int else 0.5
+    for value in (setting.low - step, setting.high + step):
+        with pytest.raises(ConfigError, match=f"^{setting.variable} must be between"):
+            load_settings(env(**{setting.variable: str(value)}))
 
 
 def test_single_cluster_target_with_defaults() -> None:
